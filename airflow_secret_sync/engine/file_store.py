@@ -1,0 +1,194 @@
+"""The file store: a folder where a key is a relative path and the value is the file's content.
+
+Files are written atomically with mode 0600 (folders 0700). Our metadata (ownership marker, a version
+counter) lives in a sidecar tree ``.secret-sync/`` inside the folder, which listings never show. A key
+that would leave the folder (``../x``, an absolute path, a link pointing out) is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path, PurePosixPath
+
+from airflow_secret_sync.engine.store import (
+    KeyNotAllowed,
+    Marker,
+    SecretRecord,
+    SecretStoreBackend,
+    StoreError,
+    WriteConflict,
+)
+from airflow_secret_sync.engine.values import Value, as_text
+
+SIDECAR_DIR = ".secret-sync"
+
+
+def file_key_problem(key: str) -> str | None:
+    """Why ``key`` cannot name a file inside a file store, or ``None``."""
+    if not key or key.endswith("/"):
+        return "a key must name a file, not be empty or end with '/'"
+    if "\x00" in key or "\\" in key:
+        return "a key cannot hold NUL or backslash characters"
+    path = PurePosixPath(key)
+    if path.is_absolute():
+        return "an absolute path would leave the store's folder"
+    if any(part in ("..", ".", "") for part in key.split("/")):
+        return "'..', '.' and empty path segments are not allowed (the key would leave the store's folder)"
+    if path.parts[0] == SIDECAR_DIR:
+        return f"{SIDECAR_DIR}/ is reserved for the store's metadata"
+    return None
+
+
+class FileSecretStore(SecretStoreBackend):
+    """Secrets as files below ``root``."""
+
+    value_kind = "text"
+
+    def __init__(self, root: str | os.PathLike[str], *, create: bool = True) -> None:
+        self.root = Path(root)
+        self._create = create
+        self._lock = threading.Lock()
+
+    # ----------------------------------------------------------------------------------------- paths
+
+    def check_key(self, key: str) -> str | None:
+        return file_key_problem(key)
+
+    def _path(self, key: str, base: Path | None = None) -> Path:
+        problem = file_key_problem(key)
+        if problem:
+            raise KeyNotAllowed(f"key {key!r}: {problem}")
+        base = base or self.root
+        path = base / key
+        resolved_root = base.resolve()
+        if not path.resolve().is_relative_to(resolved_root):
+            raise KeyNotAllowed(f"key {key!r}: resolves outside the store's folder")
+        return path
+
+    def _meta_path(self, key: str) -> Path:
+        return self._path(key, self.root / SIDECAR_DIR).with_name(PurePosixPath(key).name + ".meta.json")
+
+    def _ensure_root(self) -> None:
+        if not self.root.is_dir():
+            if not self._create:
+                raise StoreError(f"folder {str(self.root)!r} does not exist")
+            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    # ----------------------------------------------------------------------------------------- interface
+
+    def list_keys(self, path: str = "", *, recursive: bool = True) -> list[str]:
+        """Keys starting with ``path``; without ``recursive``, only those with no ``/`` after it."""
+        if not self.root.is_dir():
+            raise StoreError(f"cannot list: folder {str(self.root)!r} does not exist")
+        folder = self.root / path.rpartition("/")[0] if "/" in path else self.root
+        if not folder.resolve().is_relative_to(self.root.resolve()):
+            raise KeyNotAllowed(f"path {path!r} resolves outside the store's folder")
+        if not folder.is_dir():
+            return []
+        keys: list[str] = []
+        try:
+            for directory, folders, files in os.walk(folder, onerror=_raise):
+                here = Path(directory)
+                folders[:] = sorted(name for name in folders if not (here == self.root and name == SIDECAR_DIR))
+                keys.extend((here / name).relative_to(self.root).as_posix() for name in files
+                            if not name.startswith(".tmp-"))
+        except OSError as err:
+            raise StoreError(f"cannot list folder {str(folder)!r}: {err.strerror}") from None
+        keys = [key for key in keys if key.startswith(path)]
+        if not recursive:
+            keys = [key for key in keys if "/" not in key[len(path):]]
+        return sorted(keys)
+
+    def _read_meta(self, key: str) -> dict[str, str]:
+        try:
+            data = json.loads(self._meta_path(key).read_text())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as err:
+            raise StoreError(f"key {key!r}: unreadable metadata sidecar: {err}") from None
+        return {str(name): str(value) for name, value in data.items()}
+
+    def read(self, key: str, version: str | None = None) -> SecretRecord | None:
+        path = self._path(key)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except IsADirectoryError:
+            return None
+        except OSError as err:
+            raise StoreError(f"key {key!r}: cannot read: {err.strerror}") from None
+        meta = self._read_meta(key)
+        current = meta.get("version", "1")
+        if version is not None and str(version) != current:
+            raise StoreError(f"key {key!r}: version {version} is not available (the file store keeps only the latest)")
+        value: Value
+        try:
+            value = data.decode()
+        except UnicodeDecodeError:
+            value = data
+        return SecretRecord(key=key, value=value, version=current, marker=Marker.from_fields(meta), metadata=meta)
+
+    def read_marker(self, key: str) -> Marker | None:
+        return Marker.from_fields(self._read_meta(key))
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def write(self, key: str, value: Value, marker: Marker, *, expected_version: str | None = None) -> str | None:
+        path = self._path(key)
+        text = as_text(value)
+        data = text.encode() if isinstance(text, str) else text
+        with self._lock:
+            self._ensure_root()
+            meta = self._read_meta(key)
+            exists = path.is_file()
+            current = meta.get("version", "1") if exists else None
+            if expected_version is not None and current != expected_version:
+                raise WriteConflict(f"key {key!r}: changed since it was read (version {current}, expected {expected_version})")
+            version = str(int(current) + 1) if current else "1"
+            blocker = next((parent for parent in path.parents if parent.is_file()), None)
+            if blocker is not None:
+                raise StoreError(f"key {key!r}: {blocker.relative_to(self.root).as_posix()!r} is a secret (a file), "
+                                 "so it cannot also hold other keys")
+            _atomic_write(path, data)
+            _atomic_write(self._meta_path(key), json.dumps({**marker.as_fields(), "version": version}).encode())
+        return version
+
+    def set_marker(self, key: str, marker: Marker) -> None:
+        with self._lock:
+            meta = self._read_meta(key)
+            _atomic_write(self._meta_path(key), json.dumps({**meta, **marker.as_fields()}).encode())
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        with self._lock:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as err:
+                raise StoreError(f"key {key!r}: cannot delete: {err.strerror}") from None
+            self._meta_path(key).unlink(missing_ok=True)
+
+
+def _raise(err: OSError) -> None:
+    raise err
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` with mode 0600 so that readers see the old or the new file, never half."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    temporary = path.with_name(f".tmp-{path.name}-{os.getpid()}-{threading.get_ident()}")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,133 @@
+"""The store interface every provider implements, and the ownership marker we write with each secret.
+
+One small uniform interface per store: list, read, write, delete, exists, plus metadata-only updates of
+the marker. Provider quirks (prefixes, metadata formats, retries) stay inside each implementation.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from airflow_secret_sync.engine.values import Value, ValueKind
+
+MARKER_MANAGED_BY = "airflow-secret-sync"
+
+
+@dataclass(frozen=True)
+class Marker:
+    """Ownership marker kept in the provider's own metadata: which job wrote the secret, and from where."""
+
+    job: str
+    source_store: str
+    source_key: str
+    source_version: str | None = None
+
+    def as_fields(self) -> dict[str, str]:
+        """Flat string fields, for providers whose metadata is a string map (tags, custom metadata)."""
+        fields = {
+            "managed-by": MARKER_MANAGED_BY,
+            "job": self.job,
+            "source-store": self.source_store,
+            "source-key": self.source_key,
+        }
+        if self.source_version is not None:
+            fields["source-version"] = self.source_version
+        return fields
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, str] | None) -> Marker | None:
+        """The marker in ``fields``, or ``None`` when the secret carries none of ours."""
+        if not fields or fields.get("managed-by") != MARKER_MANAGED_BY or "job" not in fields:
+            return None
+        return cls(
+            job=fields["job"],
+            source_store=fields.get("source-store", ""),
+            source_key=fields.get("source-key", ""),
+            source_version=fields.get("source-version"),
+        )
+
+
+@dataclass
+class SecretRecord:
+    """What a read returns. ``value`` must be masked by the caller before anything else happens."""
+
+    key: str
+    value: Value
+    version: str | None = None
+    marker: Marker | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:  # never let a value reach a log line through repr()
+        return f"SecretRecord(key={self.key!r}, version={self.version!r}, marker={self.marker!r})"
+
+
+class StoreError(Exception):
+    """A provider call failed. Messages name the store, key and provider error, never a value."""
+
+
+class KeyNotAllowed(StoreError):
+    """The key breaks the provider's naming rules or would leave the store's scope."""
+
+
+class WriteConflict(StoreError):
+    """The secret changed between our read and our write (check-and-set failed)."""
+
+
+class SecretStoreBackend(abc.ABC):
+    """A secret store as the engine sees it.
+
+    ``value_kind`` says whether the store holds text or maps. ``version`` strings are opaque.
+    """
+
+    value_kind: ValueKind = "text"
+
+    @abc.abstractmethod
+    def list_keys(self, path: str = "", *, recursive: bool = True) -> list[str]:
+        """Every key below ``path``; raise :class:`StoreError` unless the listing is complete."""
+
+    @abc.abstractmethod
+    def read(self, key: str, version: str | None = None) -> SecretRecord | None:
+        """The secret at ``key`` (latest, or ``version``), or ``None`` when it does not exist."""
+
+    @abc.abstractmethod
+    def write(self, key: str, value: Value, marker: Marker, *, expected_version: str | None = None) -> str | None:
+        """Create or update ``key``; ``expected_version`` guards against a write in between. Returns the new
+        version."""
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> None:
+        """Delete ``key``."""
+
+    @abc.abstractmethod
+    def set_marker(self, key: str, marker: Marker) -> None:
+        """Record ``marker`` on an existing secret without writing a new value version."""
+
+    def exists(self, key: str) -> bool:
+        return self.read_marker(key) is not None or self.read(key) is not None
+
+    def read_marker(self, key: str) -> Marker | None:
+        """The ownership marker of ``key`` alone; providers with metadata-only calls override this."""
+        record = self.read(key)
+        return record.marker if record is not None else None
+
+    def check_key(self, key: str) -> str | None:
+        """Why ``key`` is not allowed in this store, or ``None``. Called before any provider call."""
+        return None
+
+    def read_many(self, keys: Iterable[str]) -> dict[str, SecretRecord | None]:
+        """Read several keys; providers with batch reads override this."""
+        return {key: self.read(key) for key in keys}
+
+    def list_marked(self, job: str, path: str = "") -> dict[str, Marker]:
+        """Keys below ``path`` that carry ``job``'s marker. Providers with metadata filters override this."""
+        owned: dict[str, Marker] = {}
+        for key in self.list_keys(path, recursive=True):
+            marker = self.read_marker(key)
+            if marker is not None and marker.job == job:
+                owned[key] = marker
+        return owned
+
+    def close(self) -> None:
+        """Release clients and sessions."""

@@ -1,0 +1,325 @@
+"""Apply: read, compare and write each planned key in one target store, with policies and an audit record.
+
+This is the DAG's ``push`` step (one call per target store) and the core of ``secret-sync run``. One failing
+key never stops the others; every key ends in exactly one :class:`AuditRecord`.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_secret_sync.engine.audit import Action, AuditRecord
+from airflow_secret_sync.engine.plan import KeyMapping, SourceRef, TargetPlan
+from airflow_secret_sync.engine.store import Marker, SecretRecord, SecretStoreBackend, StoreError
+from airflow_secret_sync.engine.templating import render
+from airflow_secret_sync.engine.values import (
+    Value,
+    equal,
+    field_to_value,
+    leaves,
+    merge_fields,
+    select_property,
+    to_kind,
+)
+from airflow_secret_sync.spec.models import ConflictPolicy, DeletionPolicy, SyncJob, UpdatePolicy
+
+MASK = "***"
+
+
+class SourceMissing(StoreError):
+    """A planned source secret does not exist."""
+
+
+class LoopRefused(StoreError):
+    """The source secret was itself produced from the target store: pushing it back would loop."""
+
+
+@dataclass
+class SyncOptions:
+    """How one push runs. ``on_value`` sees every value read (the Airflow operators mask it there)."""
+
+    dry_run: bool = False
+    run_id: str | None = None
+    allow_deletes: bool = True
+    on_value: Callable[[str], None] = lambda text: None
+    on_record: Callable[[AuditRecord], None] = lambda record: None
+
+
+@dataclass
+class TargetReport:
+    """The outcome of one push: a record per key, and a store-level error if the store failed as a whole."""
+
+    store: str
+    records: list[AuditRecord] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None or any(record.failed for record in self.records)
+
+    def counts(self) -> dict[str, int]:
+        counts = {action.value: 0 for action in Action}
+        for record in self.records:
+            counts[record.action.value] += 1
+        return counts
+
+    def summary(self) -> dict[str, Any]:
+        return {"store": self.store, "failed": self.failed, "error": self.error, "counts": self.counts()}
+
+
+class _KeySync:
+    """Everything needed to sync one target key, and the values read on the way (for scrubbing)."""
+
+    def __init__(self, job: SyncJob, target: str, backend: SecretStoreBackend,
+                 sources: Mapping[str, SecretStoreBackend], options: SyncOptions) -> None:
+        self.job = job
+        self.target = target
+        self.backend = backend
+        self.sources = sources
+        self.options = options
+
+    def run(self, key: str, group: list[KeyMapping]) -> tuple[AuditRecord, bool]:
+        """Sync one key; the flag says the source is gone (a deletion candidate)."""
+        seen: list[str] = []
+        refs = [ref for mapping in group for ref in mapping.source_refs]
+        base = dict(
+            job=self.job.metadata.name, target_store=self.target, target_key=key,
+            source_store=",".join(sorted({ref.store for ref in refs})),
+            source_key=",".join(dict.fromkeys(ref.key for ref in refs)),
+            target_property=group[0].target_property if len(group) == 1 else None,
+            dry_run=self.options.dry_run, run_id=self.options.run_id,
+        )
+        try:
+            return self._sync(key, group, seen, base), False
+        except SourceMissing as err:
+            if self.job.spec.deletion_policy is DeletionPolicy.DELETE:
+                return AuditRecord(action=Action.SKIP, reason=str(err), **base), True
+            return AuditRecord(action=Action.ERROR, reason=str(err), **base), False
+        except Exception as err:  # one failing key never stops the others
+            reason = scrub(_describe(err), seen)
+            return AuditRecord(action=Action.ERROR, reason=reason, **base), False
+
+    def _remember(self, value: Any, seen: list[str]) -> None:
+        for text in leaves(value):
+            self.options.on_value(text)
+            seen.append(text)
+
+    def _read_source(self, ref: SourceRef, seen: list[str], cache: dict[SourceRef, SecretRecord]) -> Any:
+        plain = SourceRef(ref.store, ref.key, None, ref.version)
+        record = cache.get(plain)
+        if record is None:
+            found = self.sources[ref.store].read(ref.key, ref.version)
+            if found is None:
+                raise SourceMissing(f"source secret {plain.label()} not found")
+            self._remember(found.value, seen)
+            if found.marker is not None and self.target in found.marker.source_store.split(","):
+                raise LoopRefused(
+                    f"loop refused: source secret {plain.label()} was itself synced from store "
+                    f"{self.target!r} by job {found.marker.job!r}; it is never pushed back there"
+                )
+            cache[plain] = record = found
+        return select_property(record.value, ref.property) if ref.property else record.value
+
+    def _desired(self, mapping: KeyMapping, seen: list[str], cache: dict[SourceRef, SecretRecord]) -> Any:
+        if mapping.source is not None:
+            return self._read_source(mapping.source, seen, cache)
+        variables: dict[str, Any] = {name: self._read_source(ref, seen, cache) for name, ref in mapping.named}
+        variables.update(key=mapping.target_key, store=self.target, job=self.job.metadata.name)
+        if mapping.template is not None:
+            rendered: Any = render(mapping.template, variables)
+        else:
+            rendered = {name: render(text, variables) for name, text in mapping.template_fields}
+        self._remember(rendered, seen)
+        return rendered
+
+    def _sync(self, key: str, group: list[KeyMapping], seen: list[str], base: dict[str, Any]) -> AuditRecord:
+        cache: dict[SourceRef, SecretRecord] = {}
+        whole: Value | None = None
+        fields: dict[str, Any] = {}
+        for mapping in group:
+            desired = self._desired(mapping, seen, cache)
+            if mapping.target_property is None:
+                whole = desired if isinstance(desired, dict) else field_to_value(desired)
+            else:
+                fields[mapping.target_property] = desired
+        versions = sorted({record.version for record in cache.values() if record.version is not None})
+        base["source_version"] = ",".join(versions) or None
+
+        current = self.backend.read(key)
+        if current is not None:
+            self._remember(current.value, seen)
+            base["target_version"] = current.version
+            if self.job.spec.update_policy is UpdatePolicy.IF_NOT_EXISTS:
+                return AuditRecord(action=Action.SKIP, reason="target exists (updatePolicy: IfNotExists)", **base)
+            refusal = self._ownership(current)
+            if refusal is not None:
+                return refusal(**base)
+
+        if whole is not None:
+            value = to_kind(whole, self.backend.value_kind)
+        else:
+            value = to_kind(merge_fields(current.value if current else None, fields), self.backend.value_kind)
+        marker = Marker(job=self.job.metadata.name, source_store=base["source_store"],
+                        source_key=base["source_key"], source_version=base["source_version"])
+
+        if current is not None and equal(current.value, value):
+            if current.marker != marker and not self.options.dry_run:
+                self.backend.set_marker(key, marker)
+            reason = "equal value" if current.marker == marker else "equal value; ownership marker recorded"
+            return AuditRecord(action=Action.UNCHANGED, reason=reason, **base)
+        action = Action.UPDATE if current is not None else Action.CREATE
+        if self.options.dry_run:
+            return AuditRecord(action=action, reason="dry run: not written", **base)
+        base["target_version"] = self.backend.write(
+            key, value, marker, expected_version=current.version if current is not None else None
+        )
+        return AuditRecord(action=action, reason="value changed" if current is not None else "new secret", **base)
+
+    def _ownership(self, current: SecretRecord) -> Callable[..., AuditRecord] | None:
+        """How a record ends when the existing target secret is not ours to change, or ``None`` if it is."""
+        policy = self.job.spec.conflict_policy
+        marker = current.marker
+        if marker is not None and marker.job == self.job.metadata.name:
+            return None
+        if marker is None:
+            if policy is ConflictPolicy.ADOPT:
+                return None
+            problem = "target exists without our ownership marker"
+        else:
+            problem = f"target is owned by job {marker.job!r}"
+        if policy is ConflictPolicy.SKIP:
+            return lambda **base: AuditRecord(action=Action.SKIP, reason=f"{problem} (conflictPolicy: Skip)", **base)
+        return lambda **base: AuditRecord(
+            action=Action.CONFLICT, reason=f"{problem} (conflictPolicy: {policy.value})", **base
+        )
+
+
+def _describe(err: Exception) -> str:
+    if isinstance(err, StoreError | ValueError):
+        return str(err)
+    return f"{type(err).__name__}: {err}"
+
+
+def scrub(text: str, values: Iterable[str]) -> str:
+    """Replace any value in ``text`` by ``***``: a last guard for provider errors that echo input."""
+    for value in sorted(set(values), key=len, reverse=True):
+        if len(value) >= 3:
+            text = text.replace(value, MASK)
+    return text
+
+
+def group_by_key(mappings: Iterable[KeyMapping]) -> dict[str, list[KeyMapping]]:
+    groups: dict[str, list[KeyMapping]] = {}
+    for mapping in mappings:
+        groups.setdefault(mapping.target_key, []).append(mapping)
+    return groups
+
+
+def _bounded(pool: concurrent.futures.Executor, function: Callable[..., Any], items: Iterable[tuple[Any, ...]],
+             limit: int) -> Iterator[Any]:
+    """Run ``function`` over ``items`` with at most ``limit`` queued: memory stays flat for any plan size."""
+    pending: set[concurrent.futures.Future[Any]] = set()
+    for item in items:
+        if len(pending) >= limit:
+            done, pending = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
+        pending.add(pool.submit(function, *item))
+    for future in concurrent.futures.as_completed(pending):
+        yield future.result()
+
+
+def push_target(
+    job: SyncJob,
+    plan: TargetPlan,
+    backend: SecretStoreBackend,
+    sources: Mapping[str, SecretStoreBackend],
+    options: SyncOptions | None = None,
+) -> TargetReport:
+    """Sync every mapping of ``plan`` into ``backend``, then apply the deletion policy."""
+    options = options or SyncOptions()
+    report = TargetReport(store=plan.store)
+    lock = threading.Lock()
+
+    def add(record: AuditRecord) -> None:
+        with lock:
+            report.records.append(record)
+        options.on_record(record)
+
+    for refused in plan.refused:
+        add(AuditRecord(job=job.metadata.name, target_store=plan.store, target_key=refused["key"],
+                        source_store=job.spec.source, source_key=refused["sourceKey"], action=Action.ERROR,
+                        reason=refused["reason"], dry_run=options.dry_run, run_id=options.run_id))
+
+    syncer = _KeySync(job, plan.store, backend, sources, options)
+    groups = group_by_key(plan.mappings)
+    gone: list[str] = []
+    workers = job.spec.concurrency
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="secret-sync") as pool:
+        for record, source_gone in _bounded(pool, syncer.run, groups.items(), limit=workers * 4):
+            add(record)
+            if source_gone:
+                gone.append(record.target_key)
+
+    if job.spec.deletion_policy is DeletionPolicy.DELETE and options.allow_deletes:
+        planned = set(groups) - set(gone)
+        try:
+            for record in _deletions(job, plan.store, backend, sources, planned, options):
+                add(record)
+        except StoreError as err:
+            report.error = str(err)
+    return report
+
+
+def _deletions(job: SyncJob, target: str, backend: SecretStoreBackend, sources: Mapping[str, SecretStoreBackend],
+               planned: set[str], options: SyncOptions) -> list[AuditRecord]:
+    """Delete what this job wrote whose source is gone, within the ``maxDeletes`` guard.
+
+    Only secrets carrying this job's marker are candidates, only after complete listings (a listing that
+    fails raises and nothing is deleted), and never more than the guard allows: then nothing is deleted.
+    """
+    name = job.metadata.name
+    owned = backend.list_marked(name)
+    candidates: list[tuple[str, Marker]] = []
+    kept: list[AuditRecord] = []
+    for key, marker in sorted(owned.items()):
+        if key in planned:
+            continue
+        stores = marker.source_store.split(",")
+        if any(store not in sources for store in stores):
+            kept.append(_record(job, target, key, marker, Action.SKIP, options,
+                                "not in the plan, and its source store is not part of this job: kept"))
+        elif any(sources[store].exists(source_key) for store in stores for source_key in marker.source_key.split(",")):
+            kept.append(_record(job, target, key, marker, Action.SKIP, options,
+                                "no longer in the plan but its source still exists: kept"))
+        else:
+            candidates.append((key, marker))
+    limit = job.spec.max_deletes_for(len(owned))
+    if len(candidates) > limit:
+        raise StoreError(
+            f"deletion guard: {len(candidates)} secrets in store {target!r} lost their source, more than "
+            f"maxDeletes allows ({limit} of {len(owned)} managed, maxDeletes: {job.spec.max_deletes}); "
+            "nothing was deleted"
+        )
+    records = kept
+    for key, marker in candidates:
+        if options.dry_run:
+            records.append(_record(job, target, key, marker, Action.DELETE, options, "dry run: not deleted"))
+            continue
+        try:
+            backend.delete(key)
+            records.append(_record(job, target, key, marker, Action.DELETE, options, "source is gone"))
+        except StoreError as err:
+            records.append(_record(job, target, key, marker, Action.ERROR, options, f"delete failed: {err}"))
+    return records
+
+
+def _record(job: SyncJob, target: str, key: str, marker: Marker, action: Action, options: SyncOptions,
+            reason: str) -> AuditRecord:
+    return AuditRecord(job=job.metadata.name, target_store=target, target_key=key, action=action, reason=reason,
+                       source_store=marker.source_store, source_key=marker.source_key,
+                       source_version=marker.source_version, dry_run=options.dry_run, run_id=options.run_id)

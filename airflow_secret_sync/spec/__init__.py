@@ -1,0 +1,1 @@
+"""The ``SecretStore`` / ``SyncJob`` document models, loading, validation and JSON Schema (Airflow-free)."""

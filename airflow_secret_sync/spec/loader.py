@@ -1,0 +1,231 @@
+"""Load a config folder of ``SecretStore`` and ``SyncJob`` documents, reporting every error with its place.
+
+Every problem becomes a :class:`ConfigError` naming the file, the document (kind and name) and the field
+path, for example ``jobs/a.yaml: SyncJob 'vault-to-aws': spec.plan[2].keyTransform[0].regexp.source:
+invalid regular expression ...``. One broken document never hides the others: good jobs still load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from airflow_secret_sync.spec.models import API_VERSION, UNION_TAGS, SecretStore, SyncJob
+
+KINDS: dict[str, type[SecretStore] | type[SyncJob]] = {"SecretStore": SecretStore, "SyncJob": SyncJob}
+CONFIG_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class ConfigError:
+    """One problem in the configuration, with where it is."""
+
+    file: str
+    message: str
+    kind: str | None = None
+    name: str | None = None
+    path: str = ""
+
+    def __str__(self) -> str:
+        parts = [self.file]
+        if self.kind:
+            parts.append(f"{self.kind} {self.name!r}" if self.name else self.kind)
+        if self.path:
+            parts.append(self.path)
+        return ": ".join([*parts, self.message])
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "kind": self.kind, "name": self.name, "path": self.path, "message": self.message}
+
+
+@dataclass(frozen=True)
+class LoadedStore:
+    store: SecretStore
+    file: Path
+
+    @property
+    def name(self) -> str:
+        return self.store.metadata.name
+
+    @property
+    def kind(self) -> str:
+        return self.store.spec.provider.kind
+
+    def file_root(self) -> Path:
+        """The folder of a file store, resolved against the file that declares it."""
+        settings = self.store.spec.provider.file
+        assert settings is not None, "not a file store"
+        return (self.file.parent / settings.path).resolve()
+
+
+@dataclass(frozen=True)
+class LoadedJob:
+    job: SyncJob
+    file: Path
+
+    @property
+    def name(self) -> str:
+        return self.job.metadata.name
+
+
+@dataclass
+class Config:
+    """A loaded config folder: the valid stores and jobs, and every error found."""
+
+    root: Path
+    stores: dict[str, LoadedStore] = field(default_factory=dict)
+    jobs: dict[str, LoadedJob] = field(default_factory=dict)
+    errors: list[ConfigError] = field(default_factory=list)
+
+    def relative(self, path: Path) -> str:
+        try:
+            return path.resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return str(path)
+
+    def broken_jobs(self) -> dict[str, list[ConfigError]]:
+        """Job names (as written in their documents) with the errors that keep them from loading."""
+        broken: dict[str, list[ConfigError]] = {}
+        for error in self.errors:
+            if error.kind == "SyncJob" and error.name:
+                broken.setdefault(error.name, []).append(error)
+        return broken
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.safe_load`` that refuses a key given twice in one mapping instead of keeping the last one."""
+
+
+def _mapping_without_duplicates(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                "while constructing a mapping", node.start_mark, f"found duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
+
+def format_loc(loc: Sequence[int | str]) -> str:
+    """``('spec', 'plan', 2, 'SecretItem', 'secret')`` -> ``spec.plan[2].secret``."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part in UNION_TAGS:
+            continue
+        else:
+            text += f".{part}" if text else part
+    return text
+
+
+def _message(error: Any) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "missing":
+        return "required field is missing"
+    message = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    if kind == "literal_error" or kind == "enum":
+        message = message.replace("Input should be", "expected")
+    return message
+
+
+def config_files(paths: Iterable[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.suffix in CONFIG_SUFFIXES and p.is_file()))
+        else:
+            files.append(path)
+    return files
+
+
+def parse_documents(path: Path, relative: str) -> tuple[list[tuple[int, Any]], list[ConfigError]]:
+    """The documents of one file with their positions, or the YAML error that stops reading it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        return [], [ConfigError(relative, f"cannot read file: {err}")]
+    try:
+        documents = list(yaml.load_all(text, Loader=_UniqueKeyLoader))  # noqa: S506 - a safe loader subclass
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(err, "problem", None) or str(err)
+        return [], [ConfigError(relative, f"invalid YAML: {where}{problem}")]
+    return [(index, doc) for index, doc in enumerate(documents) if doc is not None], []
+
+
+def load_document(raw: Any, relative: str, index: int) -> tuple[SecretStore | SyncJob | None, list[ConfigError]]:
+    """Validate one document; the errors name the file, the document and the field."""
+    if not isinstance(raw, dict):
+        return None, [ConfigError(relative, f"document {index + 1} is not a mapping")]
+    kind = raw.get("kind")
+    metadata = raw.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) and isinstance(metadata.get("name"), str) else None
+    label = kind if isinstance(kind, str) and kind in KINDS else None
+    if raw.get("apiVersion") != API_VERSION:
+        return None, [ConfigError(relative, f"unknown apiVersion {raw.get('apiVersion')!r}: expected {API_VERSION!r}",
+                                  label, name, "apiVersion")]
+    if label is None:
+        return None, [ConfigError(relative, f"unknown kind {kind!r}: expected one of {', '.join(KINDS)}",
+                                  None, name, "kind")]
+    try:
+        return KINDS[label].model_validate(raw), []
+    except ValidationError as err:
+        errors = [
+            ConfigError(relative, _message(detail), label, name or f"document {index + 1}", format_loc(detail["loc"]))
+            for detail in err.errors(include_input=False)
+        ]
+        return None, errors
+
+
+def load_config(paths: Path | str | Sequence[Path | str], *, root: Path | None = None) -> Config:
+    """Load every ``*.yaml`` / ``*.yml`` below ``paths`` and check the whole configuration."""
+    from airflow_secret_sync.spec.validate import check_config
+
+    path_list = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
+    if root is None:
+        root = path_list[0] if len(path_list) == 1 and path_list[0].is_dir() else Path.cwd()
+    config = Config(root=root)
+    for path in path_list:
+        if not path.exists():
+            config.errors.append(ConfigError(str(path), "no such file or folder"))
+    files = config_files(p for p in path_list if p.exists())
+    if not files and not config.errors:
+        config.errors.append(ConfigError(str(root), "no *.yaml or *.yml files found"))
+    seen: dict[tuple[str, str], str] = {}
+    for file in files:
+        relative = config.relative(file)
+        documents, errors = parse_documents(file, relative)
+        config.errors.extend(errors)
+        for index, raw in documents:
+            model, errors = load_document(raw, relative, index)
+            config.errors.extend(errors)
+            if model is None:
+                continue
+            key = (model.kind, model.metadata.name)
+            if key in seen:
+                config.errors.append(ConfigError(relative, f"duplicate name: also declared in {seen[key]}",
+                                                 model.kind, model.metadata.name, "metadata.name"))
+                continue
+            seen[key] = relative
+            if isinstance(model, SecretStore):
+                config.stores[model.metadata.name] = LoadedStore(model, file)
+            else:
+                config.jobs[model.metadata.name] = LoadedJob(model, file)
+    check_config(config)
+    return config

@@ -1,0 +1,352 @@
+"""Pydantic models of the ``SecretStore`` and ``SyncJob`` documents (``apiVersion: secret-sync/v1alpha1``).
+
+Field-level checks (syntax of regular expressions, templates, schedules, durations) live here; checks that
+need the whole configuration (store names, permissions, collisions) live in :mod:`.validate`.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from airflow_secret_sync.spec.checks import check_duration, check_regex, check_schedule, check_template
+
+API_VERSION = "secret-sync/v1alpha1"
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$"
+
+
+class SpecModel(BaseModel):
+    """Base of every spec model: camelCase keys in YAML, unknown fields refused."""
+
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+
+# --------------------------------------------------------------------------------------------- stores
+
+
+class Permissions(str, Enum):
+    READ = "Read"
+    WRITE = "Write"
+    READ_WRITE = "ReadWrite"
+
+    @property
+    def can_read(self) -> bool:
+        return self in (Permissions.READ, Permissions.READ_WRITE)
+
+    @property
+    def can_write(self) -> bool:
+        return self in (Permissions.WRITE, Permissions.READ_WRITE)
+
+
+class VaultProvider(SpecModel):
+    """HashiCorp Vault / OpenBao KV secrets engine."""
+
+    conn_id: str = Field(description="Airflow connection holding the Vault URL and credentials.")
+    mount: str = Field("secret", description="Mount point of the KV secrets engine.")
+    kv_version: Literal[1, 2] = Field(2, description="KV engine version of the mount.")
+    path_prefix: str = Field("", description="Prefix below the mount; keys are paths below it.")
+    delete_mode: Literal["Destroy", "SoftDelete"] = Field(
+        "Destroy",
+        description="KV v2 only: Destroy removes all versions and metadata, SoftDelete deletes the latest version.",
+    )
+
+
+class AwsProvider(SpecModel):
+    """AWS Secrets Manager."""
+
+    conn_id: str = Field(description="Airflow connection holding AWS credentials.")
+    region: str | None = Field(None, description="AWS region; defaults to the connection's region.")
+    prefix: str = Field("", description="Prepended to every key to form the secret name.")
+    kms_key_id: str | None = Field(None, description="KMS key used to encrypt new secrets.")
+    tags: dict[str, str] = Field(default_factory=dict, description="Tags added to every secret written.")
+    recovery_window_days: Annotated[int, Field(ge=7, le=30)] | None = Field(
+        30, description="Recovery window on delete (7-30 days); null force-deletes without recovery."
+    )
+
+
+class AwsParameterStoreProvider(SpecModel):
+    """AWS Systems Manager Parameter Store."""
+
+    conn_id: str = Field(description="Airflow connection holding AWS credentials.")
+    region: str | None = None
+    path_prefix: str = Field("", description="Hierarchy prefix, for example /apps/.")
+    kms_key_id: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class GcpReplication(SpecModel):
+    automatic: dict[str, Any] | None = None
+    locations: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> GcpReplication:
+        if (self.automatic is None) == (self.locations is None):
+            raise ValueError("give exactly one of 'automatic' or 'locations'")
+        if self.locations is not None and not self.locations:
+            raise ValueError("'locations' needs at least one location")
+        return self
+
+
+class GcpProvider(SpecModel):
+    """Google Cloud Secret Manager."""
+
+    conn_id: str = Field(description="Airflow connection holding the Google credentials.")
+    project_id: str | None = Field(None, description="Project; defaults to the connection's project.")
+    replication: GcpReplication = Field(default_factory=lambda: GcpReplication(automatic={}))
+    labels: dict[str, str] = Field(default_factory=dict, description="Labels added to every secret written.")
+    keep_versions: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="Disable enabled versions beyond the newest N that this tool wrote."
+    )
+    destroy_old_versions: bool = Field(False, description="Destroy instead of disable with keepVersions.")
+
+
+class FileProvider(SpecModel):
+    """A folder of files: a key is a relative path, the value is the file's content."""
+
+    path: str = Field(description="Folder holding the secrets, relative to the file that declares the store.")
+
+
+PROVIDER_KINDS = ("vault", "aws", "awsParameterStore", "gcp", "file")
+
+
+class Provider(SpecModel):
+    vault: VaultProvider | None = None
+    aws: AwsProvider | None = None
+    aws_parameter_store: AwsParameterStoreProvider | None = None
+    gcp: GcpProvider | None = None
+    file: FileProvider | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Provider:
+        given = [kind for kind in PROVIDER_KINDS if getattr(self, _field_of(kind)) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one provider of {', '.join(PROVIDER_KINDS)} (got {len(given)})")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(kind for kind in PROVIDER_KINDS if getattr(self, _field_of(kind)) is not None)
+
+    @property
+    def settings(self) -> SpecModel:
+        return getattr(self, _field_of(self.kind))  # type: ignore[no-any-return]
+
+
+def _field_of(kind: str) -> str:
+    return re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), kind)
+
+
+class SecretStoreSpec(SpecModel):
+    permissions: Permissions = Permissions.READ
+    provider: Provider
+
+
+class Metadata(SpecModel):
+    name: str = Field(pattern=NAME_PATTERN, description="Lower-case name, unique per kind in a config folder.")
+    description: str | None = None
+    owner: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class SecretStore(SpecModel):
+    api_version: Literal["secret-sync/v1alpha1"]
+    kind: Literal["SecretStore"]
+    metadata: Metadata
+    spec: SecretStoreSpec
+
+
+# --------------------------------------------------------------------------------------------- key rules
+
+
+class RegexpRule(SpecModel):
+    source: str = Field(description="Regular expression matched against the key (all matches are replaced).")
+    target: str = Field(description="Replacement; $1, ${1} and ${name} refer to groups.")
+    property: str | None = Field(None, description="Send the value into this field of the target key.")
+
+    _check_source = field_validator("source")(check_regex)
+
+
+class KeyRule(SpecModel):
+    regexp: RegexpRule | None = None
+    template: str | None = Field(None, description="Sandboxed Jinja2 template; variables key, store, job.")
+
+    _check_template = field_validator("template")(check_template)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> KeyRule:
+        if (self.regexp is None) == (self.template is None):
+            raise ValueError("give exactly one of 'regexp' or 'template'")
+        return self
+
+
+class Target(SpecModel):
+    store: str
+    key_transform: list[KeyRule] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------- plan
+
+
+TargetEntry = Annotated[
+    Annotated[str, Tag("name")] | Annotated[Target, Tag("Target")],
+    Discriminator(lambda value: "name" if isinstance(value, str) else "Target"),
+]
+
+
+class SecretRef(SpecModel):
+    key: str = Field(min_length=1)
+    property: str | None = None
+    version: str | int | None = Field(None, description="Pinned source version; latest when omitted.")
+
+
+class TargetRef(SpecModel):
+    key: str | None = Field(None, min_length=1)
+    property: str | None = None
+
+
+class Query(SpecModel):
+    path: str = Field("", description="List keys below this path.")
+    regexp: str | None = Field(None, description="Keep keys matching this expression (searched in the key).")
+    recursive: bool = True
+
+    _check_regexp = field_validator("regexp")(check_regex)
+
+
+class SecretItem(SpecModel):
+    secret: SecretRef
+    target: TargetRef | None = None
+    source: str | None = Field(None, description="Read this item from another store than the job's source.")
+    key_transform: list[KeyRule] = Field(default_factory=list)
+
+
+class QueryItem(SpecModel):
+    query: Query
+    source: str | None = None
+    key_transform: list[KeyRule] = Field(default_factory=list)
+
+
+class ComposeItem(SpecModel):
+    sources: dict[str, SecretRef] = Field(min_length=1, description="Template variables, each one secret.")
+    template: str | None = Field(None, description="Renders the whole target value.")
+    template_fields: dict[str, str] | None = Field(None, description="Renders one field each of a map value.")
+    target: TargetRef
+    source: str | None = None
+
+    _check_template = field_validator("template")(check_template)
+
+    @field_validator("template_fields")
+    @classmethod
+    def _check_fields(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        for text in (value or {}).values():
+            check_template(text)
+        return value
+
+    @model_validator(mode="after")
+    def _one_template(self) -> ComposeItem:
+        if (self.template is None) == (self.template_fields is None):
+            raise ValueError("give exactly one of 'template' or 'templateFields'")
+        if self.target.key is None:
+            raise ValueError("target.key is required when composing several secrets")
+        if self.template_fields is not None and self.target.property is not None:
+            raise ValueError("templateFields renders a map; it cannot go into target.property")
+        return self
+
+
+def _plan_item_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        for field, tag in (("secret", "SecretItem"), ("query", "QueryItem"), ("sources", "ComposeItem")):
+            if field in value:
+                return tag
+        return None
+    return type(value).__name__
+
+
+UNION_TAGS = frozenset({"SecretItem", "QueryItem", "ComposeItem", "name", "Target"})
+
+PlanItem = Annotated[
+    Annotated[SecretItem, Tag("SecretItem")]
+    | Annotated[QueryItem, Tag("QueryItem")]
+    | Annotated[ComposeItem, Tag("ComposeItem")],
+    Discriminator(
+        _plan_item_kind,
+        custom_error_type="plan_item_kind",
+        custom_error_message="a plan item needs one of 'secret', 'query' or 'sources'",
+    ),
+]
+
+
+class RetrySpec(SpecModel):
+    max_retries: Annotated[int, Field(ge=0, le=100)] = 3
+    retry_interval: str = "30s"
+    exponential_backoff: bool = False
+    max_retry_interval: str | None = None
+
+    _check_durations = field_validator("retry_interval", "max_retry_interval")(check_duration)
+
+
+class UpdatePolicy(str, Enum):
+    REPLACE = "Replace"
+    IF_NOT_EXISTS = "IfNotExists"
+
+
+class ConflictPolicy(str, Enum):
+    FAIL = "Fail"
+    SKIP = "Skip"
+    ADOPT = "Adopt"
+
+
+class DeletionPolicy(str, Enum):
+    RETAIN = "Retain"
+    DELETE = "Delete"
+
+
+class SyncJobSpec(SpecModel):
+    source: str
+    targets: list[TargetEntry] = Field(min_length=1, description="Store names, or {store, keyTransform}.")
+    schedule: str | None = None
+    retry: RetrySpec = Field(default_factory=RetrySpec)
+    concurrency: Annotated[int, Field(ge=1, le=256)] = 8
+    update_policy: UpdatePolicy = UpdatePolicy.REPLACE
+    conflict_policy: ConflictPolicy = ConflictPolicy.FAIL
+    deletion_policy: DeletionPolicy = DeletionPolicy.RETAIN
+    max_deletes: int | str = Field(
+        "10%", description="Most deletions in one run: a count or a percentage of the job's managed secrets."
+    )
+    key_transform: list[KeyRule] = Field(default_factory=list, description="Rules applied to every item.")
+    plan: list[PlanItem] = Field(min_length=1)
+
+    _check_schedule = field_validator("schedule")(check_schedule)
+
+    @field_validator("max_deletes")
+    @classmethod
+    def _check_max_deletes(cls, value: int | str) -> int | str:
+        if isinstance(value, int):
+            if value < 0:
+                raise ValueError("must be 0 or more")
+            return value
+        match = re.fullmatch(r"(\d+(?:\.\d+)?)%", value.strip())
+        if not match or float(match.group(1)) > 100:
+            raise ValueError(f"expected a count or a percentage such as 10%, got {value!r}")
+        return value
+
+    @property
+    def target_specs(self) -> list[Target]:
+        return [Target(store=t) if isinstance(t, str) else t for t in self.targets]
+
+    def max_deletes_for(self, managed: int) -> int:
+        """The deletion guard's limit for a job that currently manages ``managed`` secrets."""
+        if isinstance(self.max_deletes, int):
+            return self.max_deletes
+        percent = float(self.max_deletes.strip().rstrip("%"))
+        return int(managed * percent / 100)
+
+
+class SyncJob(SpecModel):
+    api_version: Literal["secret-sync/v1alpha1"]
+    kind: Literal["SyncJob"]
+    metadata: Metadata
+    spec: SyncJobSpec

@@ -1,0 +1,1 @@
+"""Test helpers: offline emulators of the secret stores the provider talks to."""
