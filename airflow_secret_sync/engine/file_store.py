@@ -11,6 +11,7 @@ import json
 import os
 import threading
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from airflow_secret_sync.engine.store import (
     KeyNotAllowed,
@@ -46,7 +47,8 @@ class FileSecretStore(SecretStoreBackend):
 
     value_kind = "text"
 
-    def __init__(self, root: str | os.PathLike[str], *, create: bool = True) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, create: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)  # cooperative: the Airflow hook mixes this class in
         self.root = Path(root)
         self._create = create
         self._lock = threading.Lock()

@@ -1,0 +1,18 @@
+"""The store contract suite runs every test once per store kind.
+
+Adding a store means adding one fixture named ``<kind>_contract_store`` (in ``tests/fixtures/``) that
+returns a fresh, empty store, and its kind to ``STORE_KINDS``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_secret_sync.engine.store import SecretStoreBackend
+
+STORE_KINDS = ["file"]
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store(request: pytest.FixtureRequest) -> SecretStoreBackend:
+    return request.getfixturevalue(f"{request.param}_contract_store")  # type: ignore[no-any-return]
