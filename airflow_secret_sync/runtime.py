@@ -10,7 +10,13 @@ from collections.abc import Callable
 from typing import Any
 
 from airflow_secret_sync.engine.naming import key_problem
-from airflow_secret_sync.engine.plan import ResolvedItem, TargetPlan, item_source, map_targets, resolve_sources
+from airflow_secret_sync.engine.plan import (
+    ResolvedItem,
+    TargetPlan,
+    item_source,
+    map_targets,
+    resolve_sources,
+)
 from airflow_secret_sync.engine.store import SecretStoreBackend
 from airflow_secret_sync.engine.sync import SyncOptions, TargetReport, push_target
 from airflow_secret_sync.spec.loader import Config
@@ -52,8 +58,10 @@ class JobRun:
         if only:
             unknown = sorted(set(only) - set(names))
             if unknown:
-                raise ValueError(f"not targets of job {self.job.metadata.name!r}: {', '.join(unknown)} "
-                                 f"(targets: {', '.join(names)})")
+                raise ValueError(
+                    f"not targets of job {self.job.metadata.name!r}: {', '.join(unknown)} "
+                    f"(targets: {', '.join(names)})"
+                )
             names = [name for name in names if name in only]
         return names
 
@@ -62,15 +70,26 @@ class JobRun:
 
     # ------------------------------------------------------------------------------------------- steps
 
-    def query(self, *, key_filter: str | None = None, progress: Callable[[str], None] | None = None
-              ) -> list[ResolvedItem]:
+    def query(
+        self, *, key_filter: str | None = None, progress: Callable[[str], None] | None = None
+    ) -> list[ResolvedItem]:
         return resolve_sources(self.job, self.source_stores(), key_filter=key_filter, progress=progress)
 
-    def transform(self, resolved: list[ResolvedItem], *, targets: list[str] | None = None) -> dict[str, TargetPlan]:
-        return map_targets(self.job, resolved, key_problem=self.key_problem, targets=self.target_names(targets))
+    def transform(
+        self, resolved: list[ResolvedItem], *, targets: list[str] | None = None
+    ) -> dict[str, TargetPlan]:
+        return map_targets(
+            self.job, resolved, key_problem=self.key_problem, targets=self.target_names(targets)
+        )
 
     def push(self, plan: TargetPlan, options: SyncOptions) -> TargetReport:
-        return push_target(self.job, plan, self.store(plan.store), self.source_stores(), options)
+        """Push one target; a store that cannot even be opened fails alone, the other stores go on."""
+        try:
+            target = self.store(plan.store)
+            sources = self.source_stores()
+        except Exception as err:
+            return TargetReport(store=plan.store, error=f"cannot open store: {describe_error(err)}")
+        return push_target(self.job, plan, target, sources, options)
 
     def close(self) -> None:
         for store in self._stores.values():
@@ -82,6 +101,12 @@ class JobRun:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def describe_error(err: BaseException) -> str:
+    """A one-line, value-free description of a provider or configuration error."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
 def failed_stores_message(reports: list[TargetReport]) -> str | None:

@@ -93,14 +93,19 @@ class FileSecretStore(SecretStoreBackend):
         try:
             for directory, folders, files in os.walk(folder, onerror=_raise):
                 here = Path(directory)
-                folders[:] = sorted(name for name in folders if not (here == self.root and name == SIDECAR_DIR))
-                keys.extend((here / name).relative_to(self.root).as_posix() for name in files
-                            if not name.startswith(".tmp-"))
+                folders[:] = sorted(
+                    name for name in folders if not (here == self.root and name == SIDECAR_DIR)
+                )
+                keys.extend(
+                    (here / name).relative_to(self.root).as_posix()
+                    for name in files
+                    if not name.startswith(".tmp-")
+                )
         except OSError as err:
             raise StoreError(f"cannot list folder {str(folder)!r}: {err.strerror}") from None
         keys = [key for key in keys if key.startswith(path)]
         if not recursive:
-            keys = [key for key in keys if "/" not in key[len(path):]]
+            keys = [key for key in keys if "/" not in key[len(path) :]]
         return sorted(keys)
 
     def _read_meta(self, key: str) -> dict[str, str]:
@@ -125,13 +130,17 @@ class FileSecretStore(SecretStoreBackend):
         meta = self._read_meta(key)
         current = meta.get("version", "1")
         if version is not None and str(version) != current:
-            raise StoreError(f"key {key!r}: version {version} is not available (the file store keeps only the latest)")
+            raise StoreError(
+                f"key {key!r}: version {version} is not available (the file store keeps only the latest)"
+            )
         value: Value
         try:
             value = data.decode()
         except UnicodeDecodeError:
             value = data
-        return SecretRecord(key=key, value=value, version=current, marker=Marker.from_fields(meta), metadata=meta)
+        return SecretRecord(
+            key=key, value=value, version=current, marker=Marker.from_fields(meta), metadata=meta
+        )
 
     def read_marker(self, key: str) -> Marker | None:
         return Marker.from_fields(self._read_meta(key))
@@ -139,7 +148,9 @@ class FileSecretStore(SecretStoreBackend):
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
-    def write(self, key: str, value: Value, marker: Marker, *, expected_version: str | None = None) -> str | None:
+    def write(
+        self, key: str, value: Value, marker: Marker, *, expected_version: str | None = None
+    ) -> str | None:
         path = self._path(key)
         text = as_text(value)
         data = text.encode() if isinstance(text, str) else text
@@ -149,14 +160,20 @@ class FileSecretStore(SecretStoreBackend):
             exists = path.is_file()
             current = meta.get("version", "1") if exists else None
             if expected_version is not None and current != expected_version:
-                raise WriteConflict(f"key {key!r}: changed since it was read (version {current}, expected {expected_version})")
+                raise WriteConflict(
+                    f"key {key!r}: changed since it was read (version {current}, expected {expected_version})"
+                )
             version = str(int(current) + 1) if current else "1"
             blocker = next((parent for parent in path.parents if parent.is_file()), None)
             if blocker is not None:
-                raise StoreError(f"key {key!r}: {blocker.relative_to(self.root).as_posix()!r} is a secret (a file), "
-                                 "so it cannot also hold other keys")
+                raise StoreError(
+                    f"key {key!r}: {blocker.relative_to(self.root).as_posix()!r} is a secret (a file), "
+                    "so it cannot also hold other keys"
+                )
             _atomic_write(path, data)
-            _atomic_write(self._meta_path(key), json.dumps({**marker.as_fields(), "version": version}).encode())
+            _atomic_write(
+                self._meta_path(key), json.dumps({**marker.as_fields(), "version": version}).encode()
+            )
         return version
 
     def set_marker(self, key: str, marker: Marker) -> None:

@@ -58,7 +58,9 @@ def expand(replacement: str, match: re.Match[str]) -> str:
         try:
             return match.group(group) or ""
         except IndexError:
-            raise ValueError(f"replacement refers to group {name!r}, which the expression does not define") from None
+            raise ValueError(
+                f"replacement refers to group {name!r}, which the expression does not define"
+            ) from None
 
     return _REFERENCE.sub(one, replacement)
 
@@ -74,7 +76,9 @@ def apply_regexp(key: str, rule: RegexpLike) -> MappedKey | None:
     return MappedKey(new_key, prop)
 
 
-def apply_rules(key: str, rules: Sequence[RuleLike], *, store: str, job: str, prop: str | None = None) -> MappedKey:
+def apply_rules(
+    key: str, rules: Sequence[RuleLike], *, store: str, job: str, prop: str | None = None
+) -> MappedKey:
     """Apply ``rules`` in order to ``key``; the last rule that sets a property wins."""
     current = MappedKey(key, prop)
     for rule in rules:
@@ -83,6 +87,8 @@ def apply_rules(key: str, rules: Sequence[RuleLike], *, store: str, job: str, pr
             if rewritten is not None:
                 current = MappedKey(rewritten.key, rewritten.property or current.property)
         elif rule.template is not None:
-            current = MappedKey(render(rule.template, {"key": current.key, "store": store, "job": job}).strip(),
-                                current.property)
+            current = MappedKey(
+                render(rule.template, {"key": current.key, "store": store, "job": job}).strip(),
+                current.property,
+            )
     return current

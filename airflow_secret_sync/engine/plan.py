@@ -81,7 +81,7 @@ class KeyMapping:
             source=ref(data.get("source")),
             named=tuple((name, SourceRef(**raw)) for name, raw in data.get("named") or ()),
             template=data.get("template"),
-            template_fields=tuple(tuple(pair) for pair in data.get("template_fields") or ()),  # type: ignore[misc]
+            template_fields=tuple(tuple(pair) for pair in data.get("template_fields") or ()),
         )
 
 
@@ -116,7 +116,7 @@ def resolve_sources(
         store = item_source(job, item)
         if isinstance(item, SecretItem):
             ref = SourceRef(store, item.secret.key, item.secret.property, _version(item.secret.version))
-            refs = (ref,) if keep is None or keep(ref.key) else ()
+            refs: tuple[SourceRef, ...] = (ref,) if keep is None or keep(ref.key) else ()
             resolved.append(ResolvedItem(index, sources=refs))
         elif isinstance(item, QueryItem):
             if progress:
@@ -146,7 +146,11 @@ def _version(version: str | int | None) -> str | None:
 
 
 def target_key_for(
-    job: SyncJob, item_index: int, source_key: str | None, explicit: TargetRef | None, target_rules: list[Any],
+    job: SyncJob,
+    item_index: int,
+    source_key: str | None,
+    explicit: TargetRef | None,
+    target_rules: list[Any],
     target_store: str,
 ) -> MappedKey:
     """The target key (and field) for one source key, rules in order: item, job, then the target's own.
@@ -163,7 +167,9 @@ def target_key_for(
         prop = explicit.property if explicit is not None else None
         item_rules = item.key_transform if not isinstance(item, ComposeItem) else []
         mapped = apply_rules(source_key, item_rules, store=target_store, job=name, prop=prop)
-        mapped = apply_rules(mapped.key, job.spec.key_transform, store=target_store, job=name, prop=mapped.property)
+        mapped = apply_rules(
+            mapped.key, job.spec.key_transform, store=target_store, job=name, prop=mapped.property
+        )
     return apply_rules(mapped.key, target_rules, store=target_store, job=name, prop=mapped.property)
 
 
@@ -192,24 +198,48 @@ def map_targets(
             candidates: list[tuple[str | None, KeyMapping]] = []
             if resolved_item.named:
                 assert isinstance(item, ComposeItem)
-                mapped = target_key_for(job, resolved_item.index, None, explicit, target.key_transform, target.store)
-                candidates.append((
-                    ",".join(ref.key for _, ref in resolved_item.named),
-                    KeyMapping(
-                        item=resolved_item.index, target_key=mapped.key, target_property=mapped.property,
-                        named=resolved_item.named, template=item.template,
-                        template_fields=tuple(sorted((item.template_fields or {}).items())),
-                    ),
-                ))
+                mapped = target_key_for(
+                    job, resolved_item.index, None, explicit, target.key_transform, target.store
+                )
+                candidates.append(
+                    (
+                        ",".join(ref.key for _, ref in resolved_item.named),
+                        KeyMapping(
+                            item=resolved_item.index,
+                            target_key=mapped.key,
+                            target_property=mapped.property,
+                            named=resolved_item.named,
+                            template=item.template,
+                            template_fields=tuple(sorted((item.template_fields or {}).items())),
+                        ),
+                    )
+                )
             for ref in resolved_item.sources:
-                mapped = target_key_for(job, resolved_item.index, ref.key, explicit, target.key_transform, target.store)
-                candidates.append((ref.key, KeyMapping(item=resolved_item.index, target_key=mapped.key,
-                                                     target_property=mapped.property, source=ref)))
+                mapped = target_key_for(
+                    job, resolved_item.index, ref.key, explicit, target.key_transform, target.store
+                )
+                candidates.append(
+                    (
+                        ref.key,
+                        KeyMapping(
+                            item=resolved_item.index,
+                            target_key=mapped.key,
+                            target_property=mapped.property,
+                            source=ref,
+                        ),
+                    )
+                )
             for source_label, mapping in candidates:
                 problem = key_problem(target.store, mapping.target_key)
                 if problem:
-                    plan.refused.append({"key": mapping.target_key, "sourceKey": source_label or "", "item": mapping.item,
-                                         "reason": f"invalid target key: {problem}"})
+                    plan.refused.append(
+                        {
+                            "key": mapping.target_key,
+                            "sourceKey": source_label or "",
+                            "item": mapping.item,
+                            "reason": f"invalid target key: {problem}",
+                        }
+                    )
                     continue
                 _claim(owners[mapping.target_key], mapping, source_label or "", target.store)
                 plan.mappings.append(mapping)
@@ -217,7 +247,9 @@ def map_targets(
     return plans
 
 
-def _claim(owners: dict[str | None, tuple[str, int]], mapping: KeyMapping, source_label: str, store: str) -> None:
+def _claim(
+    owners: dict[str | None, tuple[str, int]], mapping: KeyMapping, source_label: str, store: str
+) -> None:
     """Record that ``source_label`` writes ``mapping``'s key/field; raise on a collision."""
     prop = mapping.target_property
     clash = None
@@ -228,7 +260,8 @@ def _claim(owners: dict[str | None, tuple[str, int]], mapping: KeyMapping, sourc
     if clash is not None:
         where = f"key {mapping.target_key!r}" + (f" field {prop!r}" if prop else "")
         raise PlanError(
-            f"target collision in store {store!r}: sources {clash[0]!r} and {source_label!r} would both write "
+            f"target collision in store {store!r}: sources {clash[0]!r} and {source_label!r} "
+            f"would both write "
             f"{where}; fix the keyTransform rules or target keys",
             items=(clash[1], mapping.item),
         )

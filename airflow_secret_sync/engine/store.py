@@ -92,7 +92,9 @@ class SecretStoreBackend(abc.ABC):
         """The secret at ``key`` (latest, or ``version``), or ``None`` when it does not exist."""
 
     @abc.abstractmethod
-    def write(self, key: str, value: Value, marker: Marker, *, expected_version: str | None = None) -> str | None:
+    def write(
+        self, key: str, value: Value, marker: Marker, *, expected_version: str | None = None
+    ) -> str | None:
         """Create or update ``key``; ``expected_version`` guards against a write in between. Returns the new
         version."""
 
@@ -129,5 +131,5 @@ class SecretStoreBackend(abc.ABC):
                 owned[key] = marker
         return owned
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - most stores hold nothing to release
         """Release clients and sessions."""

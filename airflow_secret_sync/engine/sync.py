@@ -74,8 +74,14 @@ class TargetReport:
 class _KeySync:
     """Everything needed to sync one target key, and the values read on the way (for scrubbing)."""
 
-    def __init__(self, job: SyncJob, target: str, backend: SecretStoreBackend,
-                 sources: Mapping[str, SecretStoreBackend], options: SyncOptions) -> None:
+    def __init__(
+        self,
+        job: SyncJob,
+        target: str,
+        backend: SecretStoreBackend,
+        sources: Mapping[str, SecretStoreBackend],
+        options: SyncOptions,
+    ) -> None:
         self.job = job
         self.target = target
         self.backend = backend
@@ -86,12 +92,15 @@ class _KeySync:
         """Sync one key; the flag says the source is gone (a deletion candidate)."""
         seen: list[str] = []
         refs = [ref for mapping in group for ref in mapping.source_refs]
-        base = dict(
-            job=self.job.metadata.name, target_store=self.target, target_key=key,
+        base: dict[str, Any] = dict(
+            job=self.job.metadata.name,
+            target_store=self.target,
+            target_key=key,
             source_store=",".join(sorted({ref.store for ref in refs})),
             source_key=",".join(dict.fromkeys(ref.key for ref in refs)),
             target_property=group[0].target_property if len(group) == 1 else None,
-            dry_run=self.options.dry_run, run_id=self.options.run_id,
+            dry_run=self.options.dry_run,
+            run_id=self.options.run_id,
         )
         try:
             return self._sync(key, group, seen, base), False
@@ -154,7 +163,9 @@ class _KeySync:
             self._remember(current.value, seen)
             base["target_version"] = current.version
             if self.job.spec.update_policy is UpdatePolicy.IF_NOT_EXISTS:
-                return AuditRecord(action=Action.SKIP, reason="target exists (updatePolicy: IfNotExists)", **base)
+                return AuditRecord(
+                    action=Action.SKIP, reason="target exists (updatePolicy: IfNotExists)", **base
+                )
             refusal = self._ownership(current)
             if refusal is not None:
                 return refusal(**base)
@@ -163,8 +174,12 @@ class _KeySync:
             value = to_kind(whole, self.backend.value_kind)
         else:
             value = to_kind(merge_fields(current.value if current else None, fields), self.backend.value_kind)
-        marker = Marker(job=self.job.metadata.name, source_store=base["source_store"],
-                        source_key=base["source_key"], source_version=base["source_version"])
+        marker = Marker(
+            job=self.job.metadata.name,
+            source_store=base["source_store"],
+            source_key=base["source_key"],
+            source_version=base["source_version"],
+        )
 
         if current is not None and equal(current.value, value):
             if current.marker != marker and not self.options.dry_run:
@@ -177,7 +192,9 @@ class _KeySync:
         base["target_version"] = self.backend.write(
             key, value, marker, expected_version=current.version if current is not None else None
         )
-        return AuditRecord(action=action, reason="value changed" if current is not None else "new secret", **base)
+        return AuditRecord(
+            action=action, reason="value changed" if current is not None else "new secret", **base
+        )
 
     def _ownership(self, current: SecretRecord) -> Callable[..., AuditRecord] | None:
         """How a record ends when the existing target secret is not ours to change, or ``None`` if it is."""
@@ -192,7 +209,9 @@ class _KeySync:
         else:
             problem = f"target is owned by job {marker.job!r}"
         if policy is ConflictPolicy.SKIP:
-            return lambda **base: AuditRecord(action=Action.SKIP, reason=f"{problem} (conflictPolicy: Skip)", **base)
+            return lambda **base: AuditRecord(
+                action=Action.SKIP, reason=f"{problem} (conflictPolicy: Skip)", **base
+            )
         return lambda **base: AuditRecord(
             action=Action.CONFLICT, reason=f"{problem} (conflictPolicy: {policy.value})", **base
         )
@@ -219,8 +238,12 @@ def group_by_key(mappings: Iterable[KeyMapping]) -> dict[str, list[KeyMapping]]:
     return groups
 
 
-def _bounded(pool: concurrent.futures.Executor, function: Callable[..., Any], items: Iterable[tuple[Any, ...]],
-             limit: int) -> Iterator[Any]:
+def _bounded(
+    pool: concurrent.futures.Executor,
+    function: Callable[..., Any],
+    items: Iterable[tuple[Any, ...]],
+    limit: int,
+) -> Iterator[Any]:
     """Run ``function`` over ``items`` with at most ``limit`` queued: memory stays flat for any plan size."""
     pending: set[concurrent.futures.Future[Any]] = set()
     for item in items:
@@ -251,9 +274,19 @@ def push_target(
         options.on_record(record)
 
     for refused in plan.refused:
-        add(AuditRecord(job=job.metadata.name, target_store=plan.store, target_key=refused["key"],
-                        source_store=job.spec.source, source_key=refused["sourceKey"], action=Action.ERROR,
-                        reason=refused["reason"], dry_run=options.dry_run, run_id=options.run_id))
+        add(
+            AuditRecord(
+                job=job.metadata.name,
+                target_store=plan.store,
+                target_key=refused["key"],
+                source_store=job.spec.source,
+                source_key=refused["sourceKey"],
+                action=Action.ERROR,
+                reason=refused["reason"],
+                dry_run=options.dry_run,
+                run_id=options.run_id,
+            )
+        )
 
     syncer = _KeySync(job, plan.store, backend, sources, options)
     groups = group_by_key(plan.mappings)
@@ -275,8 +308,14 @@ def push_target(
     return report
 
 
-def _deletions(job: SyncJob, target: str, backend: SecretStoreBackend, sources: Mapping[str, SecretStoreBackend],
-               planned: set[str], options: SyncOptions) -> list[AuditRecord]:
+def _deletions(
+    job: SyncJob,
+    target: str,
+    backend: SecretStoreBackend,
+    sources: Mapping[str, SecretStoreBackend],
+    planned: set[str],
+    options: SyncOptions,
+) -> list[AuditRecord]:
     """Delete what this job wrote whose source is gone, within the ``maxDeletes`` guard.
 
     Only secrets carrying this job's marker are candidates, only after complete listings (a listing that
@@ -291,11 +330,33 @@ def _deletions(job: SyncJob, target: str, backend: SecretStoreBackend, sources: 
             continue
         stores = marker.source_store.split(",")
         if any(store not in sources for store in stores):
-            kept.append(_record(job, target, key, marker, Action.SKIP, options,
-                                "not in the plan, and its source store is not part of this job: kept"))
-        elif any(sources[store].exists(source_key) for store in stores for source_key in marker.source_key.split(",")):
-            kept.append(_record(job, target, key, marker, Action.SKIP, options,
-                                "no longer in the plan but its source still exists: kept"))
+            kept.append(
+                _record(
+                    job,
+                    target,
+                    key,
+                    marker,
+                    Action.SKIP,
+                    options,
+                    "not in the plan, and its source store is not part of this job: kept",
+                )
+            )
+        elif any(
+            sources[store].exists(source_key)
+            for store in stores
+            for source_key in marker.source_key.split(",")
+        ):
+            kept.append(
+                _record(
+                    job,
+                    target,
+                    key,
+                    marker,
+                    Action.SKIP,
+                    options,
+                    "no longer in the plan but its source still exists: kept",
+                )
+            )
         else:
             candidates.append((key, marker))
     limit = job.spec.max_deletes_for(len(owned))
@@ -318,8 +379,18 @@ def _deletions(job: SyncJob, target: str, backend: SecretStoreBackend, sources: 
     return records
 
 
-def _record(job: SyncJob, target: str, key: str, marker: Marker, action: Action, options: SyncOptions,
-            reason: str) -> AuditRecord:
-    return AuditRecord(job=job.metadata.name, target_store=target, target_key=key, action=action, reason=reason,
-                       source_store=marker.source_store, source_key=marker.source_key,
-                       source_version=marker.source_version, dry_run=options.dry_run, run_id=options.run_id)
+def _record(
+    job: SyncJob, target: str, key: str, marker: Marker, action: Action, options: SyncOptions, reason: str
+) -> AuditRecord:
+    return AuditRecord(
+        job=job.metadata.name,
+        target_store=target,
+        target_key=key,
+        action=action,
+        reason=reason,
+        source_store=marker.source_store,
+        source_key=marker.source_key,
+        source_version=marker.source_version,
+        dry_run=options.dry_run,
+        run_id=options.run_id,
+    )

@@ -38,7 +38,9 @@ class TemplateError(ValueError):
 
 @lru_cache(maxsize=1)
 def environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    env = ImmutableSandboxedEnvironment(
+        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
+    )
     env.filters.update(b64encode=_b64encode, b64decode=_b64decode, tojson=_tojson, fromjson=_fromjson)
     return env
 

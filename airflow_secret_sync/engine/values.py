@@ -14,6 +14,7 @@ So map -> text -> map round trips are lossless.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any, Literal
 
@@ -74,7 +75,9 @@ def select_property(value: Value, prop: str) -> Any:
     if fields is None:
         raise ValueShapeError(f"property {prop!r} asked for, but the secret is not a map or JSON object")
     if prop not in fields:
-        raise ValueShapeError(f"property {prop!r} not found in the secret (fields: {', '.join(sorted(fields))})")
+        raise ValueShapeError(
+            f"property {prop!r} not found in the secret (fields: {', '.join(sorted(fields))})"
+        )
     return fields[prop]
 
 
@@ -119,10 +122,8 @@ def leaves(value: Any) -> list[str]:
         for item in value:
             found.extend(leaves(item))
     elif isinstance(value, bytes):
-        try:
+        with contextlib.suppress(UnicodeDecodeError):
             found.append(value.decode())
-        except UnicodeDecodeError:
-            pass
     elif isinstance(value, str):
         found.append(value)
         parsed = parse_object(value)

@@ -32,7 +32,8 @@ def hook_class(kind: str) -> type[SecretStoreHook]:
         raise MissingExtra(
             f"the {kind!r} store needs the {err.name!r} package: pip install 'airflow-secret-sync[{extra}]'"
         ) from None
-    return getattr(module, class_name)  # type: ignore[no-any-return]
+    hook: type[SecretStoreHook] = getattr(module, class_name)
+    return hook
 
 
 def open_store(loaded: LoadedStore, **kwargs: Any) -> SecretStoreHook:

@@ -41,8 +41,9 @@ def parse_duration(value: str) -> timedelta:
     if not value.strip() or not match:
         raise ValueError(f"invalid duration {value!r}: expected a form such as 30s, 10m, 1h30m or 2d")
     parts = {name: int(number) for name, number in match.groupdict().items() if number}
-    return timedelta(days=parts.get("d", 0), hours=parts.get("h", 0), minutes=parts.get("m", 0),
-                     seconds=parts.get("s", 0))
+    return timedelta(
+        days=parts.get("d", 0), hours=parts.get("h", 0), minutes=parts.get("m", 0), seconds=parts.get("s", 0)
+    )
 
 
 def check_duration(value: str | None) -> str | None:
@@ -60,7 +61,9 @@ def check_schedule(value: str | None) -> str | None:
     if value is None or value in SCHEDULE_PRESETS:
         return value
     if value.startswith("@"):
-        raise ValueError(f"unknown schedule preset {value!r}: use one of {', '.join(sorted(SCHEDULE_PRESETS))}")
+        raise ValueError(
+            f"unknown schedule preset {value!r}: use one of {', '.join(sorted(SCHEDULE_PRESETS))}"
+        )
     if is_duration(value):
         return check_duration(value)
     if not croniter.is_valid(value):

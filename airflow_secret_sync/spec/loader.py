@@ -40,7 +40,13 @@ class ConfigError:
         return ": ".join([*parts, self.message])
 
     def to_json(self) -> dict[str, Any]:
-        return {"file": self.file, "kind": self.kind, "name": self.name, "path": self.path, "message": self.message}
+        return {
+            "file": self.file,
+            "kind": self.kind,
+            "name": self.name,
+            "path": self.path,
+            "message": self.message,
+        }
 
 
 @dataclass(frozen=True)
@@ -107,7 +113,10 @@ def _mapping_without_duplicates(loader: _UniqueKeyLoader, node: yaml.MappingNode
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(
-                "while constructing a mapping", node.start_mark, f"found duplicate key {key!r}", key_node.start_mark
+                "while constructing a mapping",
+                node.start_mark,
+                f"found duplicate key {key!r}",
+                key_node.start_mark,
             )
         seen.add(key)
     return loader.construct_mapping(node, deep=deep)
@@ -160,7 +169,7 @@ def parse_documents(path: Path, relative: str) -> tuple[list[tuple[int, Any]], l
     except (OSError, UnicodeDecodeError) as err:
         return [], [ConfigError(relative, f"cannot read file: {err}")]
     try:
-        documents = list(yaml.load_all(text, Loader=_UniqueKeyLoader))  # noqa: S506 - a safe loader subclass
+        documents = list(yaml.load_all(text, Loader=_UniqueKeyLoader))
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -169,25 +178,41 @@ def parse_documents(path: Path, relative: str) -> tuple[list[tuple[int, Any]], l
     return [(index, doc) for index, doc in enumerate(documents) if doc is not None], []
 
 
-def load_document(raw: Any, relative: str, index: int) -> tuple[SecretStore | SyncJob | None, list[ConfigError]]:
+def load_document(
+    raw: Any, relative: str, index: int
+) -> tuple[SecretStore | SyncJob | None, list[ConfigError]]:
     """Validate one document; the errors name the file, the document and the field."""
     if not isinstance(raw, dict):
         return None, [ConfigError(relative, f"document {index + 1} is not a mapping")]
     kind = raw.get("kind")
     metadata = raw.get("metadata")
-    name = metadata.get("name") if isinstance(metadata, dict) and isinstance(metadata.get("name"), str) else None
+    name = (
+        metadata.get("name") if isinstance(metadata, dict) and isinstance(metadata.get("name"), str) else None
+    )
     label = kind if isinstance(kind, str) and kind in KINDS else None
     if raw.get("apiVersion") != API_VERSION:
-        return None, [ConfigError(relative, f"unknown apiVersion {raw.get('apiVersion')!r}: expected {API_VERSION!r}",
-                                  label, name, "apiVersion")]
+        return None, [
+            ConfigError(
+                relative,
+                f"unknown apiVersion {raw.get('apiVersion')!r}: expected {API_VERSION!r}",
+                label,
+                name,
+                "apiVersion",
+            )
+        ]
     if label is None:
-        return None, [ConfigError(relative, f"unknown kind {kind!r}: expected one of {', '.join(KINDS)}",
-                                  None, name, "kind")]
+        return None, [
+            ConfigError(
+                relative, f"unknown kind {kind!r}: expected one of {', '.join(KINDS)}", None, name, "kind"
+            )
+        ]
     try:
         return KINDS[label].model_validate(raw), []
     except ValidationError as err:
         errors = [
-            ConfigError(relative, _message(detail), label, name or f"document {index + 1}", format_loc(detail["loc"]))
+            ConfigError(
+                relative, _message(detail), label, name or f"document {index + 1}", format_loc(detail["loc"])
+            )
             for detail in err.errors(include_input=False)
         ]
         return None, errors
@@ -219,8 +244,15 @@ def load_config(paths: Path | str | Sequence[Path | str], *, root: Path | None =
                 continue
             key = (model.kind, model.metadata.name)
             if key in seen:
-                config.errors.append(ConfigError(relative, f"duplicate name: also declared in {seen[key]}",
-                                                 model.kind, model.metadata.name, "metadata.name"))
+                config.errors.append(
+                    ConfigError(
+                        relative,
+                        f"duplicate name: also declared in {seen[key]}",
+                        model.kind,
+                        model.metadata.name,
+                        "metadata.name",
+                    )
+                )
                 continue
             seen[key] = relative
             if isinstance(model, SecretStore):

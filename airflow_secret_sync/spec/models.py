@@ -7,7 +7,7 @@ need the whole configuration (store names, permissions, collisions) live in :mod
 from __future__ import annotations
 
 import re
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
@@ -28,7 +28,7 @@ class SpecModel(BaseModel):
 # --------------------------------------------------------------------------------------------- stores
 
 
-class Permissions(str, Enum):
+class Permissions(StrEnum):
     READ = "Read"
     WRITE = "Write"
     READ_WRITE = "ReadWrite"
@@ -51,7 +51,7 @@ class VaultProvider(SpecModel):
     path_prefix: str = Field("", description="Prefix below the mount; keys are paths below it.")
     delete_mode: Literal["Destroy", "SoftDelete"] = Field(
         "Destroy",
-        description="KV v2 only: Destroy removes all versions and metadata, SoftDelete deletes the latest version.",
+        description="KV v2: Destroy removes every version and the metadata, SoftDelete the latest version.",
     )
 
 
@@ -133,7 +133,7 @@ class Provider(SpecModel):
 
     @property
     def settings(self) -> SpecModel:
-        return getattr(self, _field_of(self.kind))  # type: ignore[no-any-return]
+        return getattr(self, _field_of(self.kind))
 
 
 def _field_of(kind: str) -> str:
@@ -146,7 +146,9 @@ class SecretStoreSpec(SpecModel):
 
 
 class Metadata(SpecModel):
-    name: str = Field(pattern=NAME_PATTERN, description="Lower-case name, unique per kind in a config folder.")
+    name: str = Field(
+        pattern=NAME_PATTERN, description="Lower-case name, unique per kind in a config folder."
+    )
     description: str | None = None
     owner: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
@@ -192,8 +194,9 @@ class Target(SpecModel):
 
 
 TargetEntry = Annotated[
-    Annotated[str, Tag("name")] | Annotated[Target, Tag("Target")],
-    Discriminator(lambda value: "name" if isinstance(value, str) else "Target"),
+    # a tag must never equal a field name: format_loc drops tags from error paths
+    Annotated[str, Tag("StoreName")] | Annotated[Target, Tag("Target")],
+    Discriminator(lambda value: "StoreName" if isinstance(value, str) else "Target"),
 ]
 
 
@@ -265,7 +268,7 @@ def _plan_item_kind(value: Any) -> str | None:
     return type(value).__name__
 
 
-UNION_TAGS = frozenset({"SecretItem", "QueryItem", "ComposeItem", "name", "Target"})
+UNION_TAGS = frozenset({"SecretItem", "QueryItem", "ComposeItem", "StoreName", "Target"})
 
 PlanItem = Annotated[
     Annotated[SecretItem, Tag("SecretItem")]
@@ -288,18 +291,18 @@ class RetrySpec(SpecModel):
     _check_durations = field_validator("retry_interval", "max_retry_interval")(check_duration)
 
 
-class UpdatePolicy(str, Enum):
+class UpdatePolicy(StrEnum):
     REPLACE = "Replace"
     IF_NOT_EXISTS = "IfNotExists"
 
 
-class ConflictPolicy(str, Enum):
+class ConflictPolicy(StrEnum):
     FAIL = "Fail"
     SKIP = "Skip"
     ADOPT = "Adopt"
 
 
-class DeletionPolicy(str, Enum):
+class DeletionPolicy(StrEnum):
     RETAIN = "Retain"
     DELETE = "Delete"
 
@@ -321,14 +324,15 @@ class SyncJobSpec(SpecModel):
 
     _check_schedule = field_validator("schedule")(check_schedule)
 
-    @field_validator("max_deletes")
+    @field_validator("max_deletes", mode="before")
     @classmethod
-    def _check_max_deletes(cls, value: int | str) -> int | str:
-        if isinstance(value, int):
+    def _check_max_deletes(cls, value: Any) -> int | str:
+        # before the int | str union, so 5.5 or true get this one message instead of two per-branch errors
+        if isinstance(value, int) and not isinstance(value, bool):
             if value < 0:
                 raise ValueError("must be 0 or more")
             return value
-        match = re.fullmatch(r"(\d+(?:\.\d+)?)%", value.strip())
+        match = re.fullmatch(r"(\d+(?:\.\d+)?)%", value.strip()) if isinstance(value, str) else None
         if not match or float(match.group(1)) > 100:
             raise ValueError(f"expected a count or a percentage such as 10%, got {value!r}")
         return value

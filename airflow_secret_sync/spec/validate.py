@@ -9,6 +9,7 @@ from airflow_secret_sync.spec.loader import Config, ConfigError, LoadedJob
 from airflow_secret_sync.spec.models import ComposeItem, QueryItem, SecretItem, SyncJob
 
 TEMPLATE_CONTEXT = frozenset({"key", "store", "job"})
+INVALID_KEY = "invalid target key: "
 
 
 def check_config(config: Config) -> None:
@@ -32,8 +33,11 @@ def check_job(config: Config, loaded: LoadedJob) -> list[ConfigError]:
         if store not in config.stores:
             error(path, f"unknown SecretStore {store!r}{_known(config)}")
         elif not config.stores[store].store.spec.permissions.can_read:
-            error(path, f"SecretStore {store!r} cannot be read (permissions: "
-                        f"{config.stores[store].store.spec.permissions.value})")
+            error(
+                path,
+                f"SecretStore {store!r} cannot be read (permissions: "
+                f"{config.stores[store].store.spec.permissions.value})",
+            )
 
     target_names = [target.store for target in job.spec.target_specs]
     readable(job.spec.source, "spec.source")
@@ -42,24 +46,34 @@ def check_job(config: Config, loaded: LoadedJob) -> list[ConfigError]:
         if target not in config.stores:
             error(path, f"unknown SecretStore {target!r}{_known(config)}")
         elif not config.stores[target].store.spec.permissions.can_write:
-            error(path, f"SecretStore {target!r} cannot be written (permissions: "
-                        f"{config.stores[target].store.spec.permissions.value})")
+            error(
+                path,
+                f"SecretStore {target!r} cannot be written (permissions: "
+                f"{config.stores[target].store.spec.permissions.value})",
+            )
         if target == job.spec.source:
-            error(path, f"store {target!r} is both the source and a target: a job never writes into its source")
+            error(
+                path, f"store {target!r} is both the source and a target: a job never writes into its source"
+            )
         if target in target_names[:index]:
             error(path, f"store {target!r} is listed twice")
     for index, item in enumerate(job.spec.plan):
         if item.source is not None:
             readable(item.source, f"spec.plan[{index}].source")
             if item.source in target_names:
-                error(f"spec.plan[{index}].source",
-                      f"store {item.source!r} is also a target of this job: a job never writes into its source")
+                error(
+                    f"spec.plan[{index}].source",
+                    f"store {item.source!r} is also a target of this job: a job never writes into its source",
+                )
         if isinstance(item, ComposeItem):
             for template_path, text in _templates(item, index):
                 unknown = template_variables(text) - set(item.sources) - TEMPLATE_CONTEXT
                 if unknown:
-                    error(template_path, f"template uses {', '.join(sorted(unknown))}, which is not among sources "
-                                         f"({', '.join(sorted(item.sources))}) or key, store, job")
+                    error(
+                        template_path,
+                        f"template uses {', '.join(sorted(unknown))}, which is not among sources "
+                        f"({', '.join(sorted(item.sources))}) or key, store, job",
+                    )
     if errors:
         return errors
     return _check_static_targets(config, loaded, relative)
@@ -68,11 +82,18 @@ def check_job(config: Config, loaded: LoadedJob) -> list[ConfigError]:
 def _templates(item: ComposeItem, index: int) -> list[tuple[str, str]]:
     if item.template is not None:
         return [(f"spec.plan[{index}].template", item.template)]
-    return [(f"spec.plan[{index}].templateFields.{name}", text) for name, text in (item.template_fields or {}).items()]
+    return [
+        (f"spec.plan[{index}].templateFields.{name}", text)
+        for name, text in (item.template_fields or {}).items()
+    ]
 
 
 def _known(config: Config) -> str:
-    return f" (known stores: {', '.join(sorted(config.stores))})" if config.stores else " (no stores are declared)"
+    return (
+        f" (known stores: {', '.join(sorted(config.stores))})"
+        if config.stores
+        else " (no stores are declared)"
+    )
 
 
 def static_resolution(job: SyncJob) -> list[ResolvedItem]:
@@ -81,11 +102,18 @@ def static_resolution(job: SyncJob) -> list[ResolvedItem]:
     for index, item in enumerate(job.spec.plan):
         store = item.source or job.spec.source
         if isinstance(item, SecretItem):
-            resolved.append(ResolvedItem(index, sources=(SourceRef(store, item.secret.key, item.secret.property),)))
+            resolved.append(
+                ResolvedItem(index, sources=(SourceRef(store, item.secret.key, item.secret.property),))
+            )
         elif isinstance(item, ComposeItem):
-            resolved.append(ResolvedItem(index, named=tuple(
-                (name, SourceRef(store, ref.key, ref.property)) for name, ref in item.sources.items()
-            )))
+            resolved.append(
+                ResolvedItem(
+                    index,
+                    named=tuple(
+                        (name, SourceRef(store, ref.key, ref.property)) for name, ref in item.sources.items()
+                    ),
+                )
+            )
         else:
             assert isinstance(item, QueryItem)
     return resolved
@@ -106,9 +134,14 @@ def _check_static_targets(config: Config, loaded: LoadedJob, relative: str) -> l
         return [ConfigError(relative, f"key rules failed: {err}", "SyncJob", job.metadata.name, "spec.plan")]
     for plan in plans.values():
         for refused in plan.refused:
-            errors.append(ConfigError(
-                relative, f"target key {refused['key']!r} is not valid in store {plan.store!r} "
-                          f"({config.stores[plan.store].kind}): {refused['reason'].removeprefix('invalid target key: ')}",
-                "SyncJob", job.metadata.name, f"spec.plan[{refused['item']}]",
-            ))
+            errors.append(
+                ConfigError(
+                    relative,
+                    f"target key {refused['key']!r} is not valid in store {plan.store!r} "
+                    f"({config.stores[plan.store].kind}): {refused['reason'].removeprefix(INVALID_KEY)}",
+                    "SyncJob",
+                    job.metadata.name,
+                    f"spec.plan[{refused['item']}]",
+                )
+            )
     return errors

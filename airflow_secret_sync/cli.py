@@ -1,0 +1,299 @@
+"""``secret-sync``: validate, plan and run sync jobs without a scheduler, and print the JSON Schema.
+
+Exit codes: 0 success, 1 some keys or stores failed, 2 invalid configuration or usage (nothing written).
+No command ever prints a secret value: output is built from audit records, which hold none.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.table import Table
+
+from airflow_secret_sync.engine.audit import Action, AuditRecord
+from airflow_secret_sync.engine.plan import PlanError
+from airflow_secret_sync.engine.sync import SyncOptions, TargetReport
+from airflow_secret_sync.spec.loader import Config, load_config
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+OUTPUTS = ("table", "json", "markdown")
+
+
+class UsageError(Exception):
+    """Bad arguments or configuration: exit 2, nothing written."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="secret-sync",
+        description="Keep secrets in sync between secret stores. Credentials come from Airflow connections "
+        "(AIRFLOW_CONN_<ID> variables, secrets backends or the metadata DB).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = commands.add_parser(
+        "validate", help="check config files; exit 2 and list every error if invalid"
+    )
+    validate.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="config folders or files")
+    validate.add_argument("--output", choices=("table", "json"), default="table")
+
+    for name, text in (
+        ("plan", "show what a run would change (reads both sides, writes nothing)"),
+        ("run", "sync one job now"),
+    ):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("job", help="the SyncJob's metadata.name")
+        command.add_argument("--config", "-c", type=Path, required=True, help="config folder (or file)")
+        command.add_argument(
+            "--keys", help="regular expression: sync only source keys it matches (no deletions)"
+        )
+        command.add_argument("--targets", help="comma-separated subset of the job's target stores")
+        command.add_argument("--output", "-o", choices=OUTPUTS, default="table")
+        command.add_argument("--run-id", help="recorded in every audit record")
+        if name == "run":
+            command.add_argument("--dry-run", action="store_true", help="decide everything, write nothing")
+        command.add_argument("--no-progress", action="store_true", help="plain lines even on a terminal")
+
+    commands.add_parser("schema", help="print the JSON Schema of SecretStore and SyncJob documents")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    out = Console(file=sys.stdout, soft_wrap=True, highlight=False)
+    err = Console(file=sys.stderr, soft_wrap=True, highlight=False)
+    try:
+        if args.command == "validate":
+            return cmd_validate(args, out)
+        if args.command == "schema":
+            from airflow_secret_sync.spec.schema import json_schema
+
+            sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
+            return EXIT_OK
+        return cmd_run(args, out, err, dry_run=args.command == "plan" or args.dry_run)
+    except UsageError as problem:
+        err.print(f"[red]error:[/] {problem}", markup=True)
+        return EXIT_INVALID
+
+
+def cmd_validate(args: argparse.Namespace, out: Console) -> int:
+    config = load_config(args.paths)
+    if args.output == "json":
+        out.print_json(
+            data={
+                "valid": not config.errors,
+                "stores": sorted(config.stores),
+                "jobs": sorted(config.jobs),
+                "errors": [error.to_json() for error in config.errors],
+            }
+        )
+    else:
+        for error in config.errors:
+            out.print(str(error), markup=False)
+        state = "invalid" if config.errors else "valid"
+        out.print(
+            f"{state}: {len(config.stores)} stores, {len(config.jobs)} jobs, {len(config.errors)} errors",
+            markup=False,
+        )
+    return EXIT_INVALID if config.errors else EXIT_OK
+
+
+def _load_job(args: argparse.Namespace) -> Config:
+    config = load_config(args.config)
+    if args.job in config.jobs:
+        return config
+    own = [str(error) for error in config.errors if error.kind == "SyncJob" and error.name == args.job]
+    unowned = [str(error) for error in config.errors if error.kind != "SyncJob"]
+    if own or unowned:
+        raise UsageError(f"job {args.job!r} is not valid:\n  " + "\n  ".join(own + unowned))
+    raise UsageError(
+        f"no SyncJob named {args.job!r} in {args.config} (jobs: {', '.join(sorted(config.jobs)) or 'none'})"
+    )
+
+
+def cmd_run(args: argparse.Namespace, out: Console, err: Console, *, dry_run: bool) -> int:
+    from airflow_secret_sync.runtime import JobRun, describe_error, failed_stores_message
+
+    config = _load_job(args)
+    targets = [name.strip() for name in args.targets.split(",") if name.strip()] if args.targets else None
+    progress = _Progress(err, enabled=err.is_terminal and not args.no_progress and args.output == "table")
+    with JobRun(config, args.job) as job_run, progress:
+        try:
+            resolved = job_run.query(key_filter=args.keys, progress=progress.note)
+        except Exception as problem:  # a listing that fails must not drive a sync: stop before any write
+            err.print(
+                f"error: job {args.job!r}: reading the source failed, nothing was written: "
+                f"{describe_error(problem)}",
+                markup=False,
+            )
+            return EXIT_FAILED
+        try:
+            plans = job_run.transform(resolved, targets=targets)
+        except (PlanError, ValueError) as problem:
+            raise UsageError(f"job {args.job!r}: {problem}; nothing was written") from None
+        reports: list[TargetReport] = []
+        for store, plan in plans.items():
+            progress.start(store, len({mapping.target_key for mapping in plan.mappings}) + len(plan.refused))
+            options = SyncOptions(
+                dry_run=dry_run,
+                run_id=args.run_id,
+                allow_deletes=args.keys is None,
+                on_record=progress.advance,
+            )
+            reports.append(job_run.push(plan, options))
+            progress.finish(reports[-1])
+    _print_results(out, reports, args.output, dry_run=dry_run)
+    message = failed_stores_message(reports)
+    if message:
+        err.print(message, markup=False)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+class _Progress:
+    """A progress bar per store on a terminal; one summary line per store otherwise."""
+
+    def __init__(self, console: Console, *, enabled: bool) -> None:
+        self.console = console
+        self.enabled = enabled
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=False,
+            )
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def note(self, text: str) -> None:
+        if not self.enabled:
+            self.console.print(text, markup=False)
+
+    def start(self, store: str, total: int) -> None:
+        if self._bar is not None:
+            self._task = self._bar.add_task(f"push {store}", total=total)
+
+    def advance(self, record: AuditRecord) -> None:
+        if self._bar is not None and self._task is not None and record.action is not Action.DELETE:
+            self._bar.advance(self._task)
+
+    def finish(self, report: TargetReport) -> None:
+        counts = ", ".join(f"{count} {action}" for action, count in report.counts().items() if count)
+        state = "FAILED" if report.failed else "ok"
+        line = f"{report.store}: {state} ({counts or 'nothing to do'})"
+        if report.error:
+            line += f": {report.error}"
+        self.console.print(line, markup=False)
+
+
+def result_rows(reports: list[TargetReport]) -> list[dict[str, Any]]:
+    rows = []
+    for report in reports:
+        for record in sorted(report.records, key=lambda r: r.target_key):
+            rows.append(
+                {
+                    "target": record.target_store,
+                    "key": record.target_key,
+                    "property": record.target_property,
+                    "sourceStore": record.source_store,
+                    "sourceKey": record.source_key,
+                    "sourceVersion": record.source_version,
+                    "targetVersion": record.target_version,
+                    "action": record.action.value,
+                    "reason": record.reason,
+                    "dryRun": record.dry_run,
+                }
+            )
+        if report.error:
+            rows.append(
+                {
+                    "target": report.store,
+                    "key": None,
+                    "property": None,
+                    "sourceStore": None,
+                    "sourceKey": None,
+                    "sourceVersion": None,
+                    "targetVersion": None,
+                    "action": Action.ERROR.value,
+                    "reason": report.error,
+                    "dryRun": None,
+                }
+            )
+    return rows
+
+
+def _print_results(out: Console, reports: list[TargetReport], output: str, *, dry_run: bool) -> None:
+    rows = result_rows(reports)
+    if output == "json":
+        _write(out.file, json.dumps(rows, indent=2) + "\n")
+        return
+    if output == "markdown":
+        _write(out.file, markdown_plan(reports, dry_run=dry_run))
+        return
+    for report in reports:
+        table = Table(title=f"{report.store}{' (dry run)' if dry_run else ''}", title_justify="left")
+        for column in ("action", "key", "source", "reason"):
+            table.add_column(column)
+        for row in (row for row in rows if row["target"] == report.store):
+            table.add_row(row["action"], _key(row), row["sourceKey"] or "", row["reason"] or "")
+        out.print(table)
+
+
+def _key(row: dict[str, Any]) -> str:
+    key = row["key"] or "(store)"
+    return f"{key}#{row['property']}" if row.get("property") else key
+
+
+def markdown_plan(reports: list[TargetReport], *, dry_run: bool) -> str:
+    """A compact table per store, readable in a pull request."""
+    lines = []
+    for report in reports:
+        counts = ", ".join(f"{count} {action}" for action, count in report.counts().items() if count)
+        lines.append(f"### {report.store}{' (plan)' if dry_run else ''}: {counts or 'nothing to do'}")
+        lines.append("")
+        if report.error:
+            lines.extend([f"**Store failed:** {report.error}", ""])
+        changed = [
+            row for row in result_rows([report]) if row["action"] != Action.UNCHANGED.value and row["key"]
+        ]
+        if changed:
+            lines.extend(["| action | key | source | reason |", "|---|---|---|---|"])
+            lines.extend(
+                f"| {row['action']} | `{_key(row)}` | `{row['sourceKey']}` | {_cell(row['reason'])} |"
+                for row in changed
+            )
+            lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "/")
+
+
+def _write(stream: TextIO | Any, text: str) -> None:
+    stream.write(text)
+    stream.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install what the project needs into .venv/ from the committed lock (uv.lock): reproducible, no surprises.
+# Sourced by scripts/demo and scripts/test; safe to run again (a no-op when everything is in place).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+PYTHON="${PYTHON:-python3}"
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "error: Python 3.11 or newer is needed as '$PYTHON' (set PYTHON=/path/to/python3.11)" >&2
+  exit 2
+fi
+if ! command -v uv >/dev/null 2>&1; then
+  echo "installing uv with pip..." >&2
+  "$PYTHON" -m pip install --quiet --disable-pip-version-check uv >&2
+  export PATH="$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$HOME/.local/bin:$PATH"
+fi
+uv sync --quiet --frozen --all-extras --python "$PYTHON"
+export PATH="$PWD/.venv/bin:$PATH"
