@@ -1,4 +1,4 @@
-"""``secret-sync`` end to end on file stores: each plan item kind, each policy, exit codes, no values printed."""
+"""``secret-sync`` end to end on file stores: plan item kinds, policies, exit codes, no values printed."""
 
 from __future__ import annotations
 
@@ -235,7 +235,7 @@ def test_failed_store_is_named_in_pushsecret_wording(
 ) -> None:
     write_job(config, job("j", "- secret: {key: db-password}", targets="[dst, dst2]"))
     seed_target(config, "db-password", "someone-elses-value-77")
-    code, out, err = run(capsys, "run", "-c", str(config), "j")
+    code, _out, err = run(capsys, "run", "-c", str(config), "j")
     assert code == 1
     assert "Secret sync failed to Sink SecretStore: dst" in err
     assert (config / "dst2" / "db-password").read_text() == SECRETS["db-password"]  # the other store went on
@@ -277,7 +277,7 @@ def test_deletion_guard_stops_a_mass_delete(config: Path, capsys: pytest.Capture
     assert run(capsys, "run", "-c", str(config), "j")[0] == 0
     for name in ("svc-Alpha", "svc-beta"):
         (config / "src" / "team-a" / name).unlink()
-    code, out, err = run(capsys, "run", "-c", str(config), "j", "--output", "json")
+    code, out, _err = run(capsys, "run", "-c", str(config), "j", "--output", "json")
     assert code == 1
     assert "deletion guard: 2 secrets in store 'dst' lost their source" in out
     assert "nothing was deleted" in out
