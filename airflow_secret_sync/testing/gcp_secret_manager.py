@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import contextlib
 import copy
 import hashlib
 import json
@@ -38,6 +39,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
+_google_crc32c: Any
 try:  # the gcp extra installs it; a slow pure-Python fallback keeps the emulator usable without it
     import google_crc32c as _google_crc32c
 except ImportError:  # pragma: no cover - exercised only without the extra
@@ -130,7 +132,7 @@ def _crc32c_table() -> list[int]:
     return table
 
 
-_CRC_TABLE = _crc32c_table() if _google_crc32c is None else []
+_CRC_TABLE: list[int] = _crc32c_table() if _google_crc32c is None else []
 
 
 def crc32c(data: bytes) -> int:
@@ -240,11 +242,6 @@ def _enum_out(name: str, names: Mapping[str, int], as_int: bool) -> str | int:
     return names[name] if as_int else name
 
 
-def _camel(path: str) -> str:
-    head, *rest = path.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
-
-
 def _snake(path: str) -> str:
     return re.sub(r"(?<=[a-z0-9])([A-Z])", lambda m: "_" + m.group(1).lower(), path)
 
@@ -295,7 +292,9 @@ def validate_annotations(annotations: Mapping[str, str]) -> None:
 
 # --------------------------------------------------------------------------- list filters
 
+# A filterable field: (kind, getter).  Kinds: name, string, time, enum, presence, map, list.
 _FieldSpec = tuple[str, Callable[[Any], Any]]
+_FILTER_ENUMS: dict[str, Mapping[str, int]] = {"state": _VERSION_STATES}
 
 
 class _FilterParser:
@@ -472,7 +471,7 @@ def _compile_restriction(
         return time_predicate
 
     if kind == "enum":
-        allowed = cast("Mapping[str, int]", fields.get("__enum__." + canonical, ("", lambda _: {}))[1](None))
+        allowed = _FILTER_ENUMS.get(canonical, {})
         wanted = value.upper()
         if wanted not in allowed or op not in (":", "=", "!="):
             raise error(f"invalid value [{value}] or operator [{op}] for [{name}]")
@@ -592,7 +591,10 @@ _SECRET_FIELDS: dict[str, _FieldSpec] = {
     "expire_time": ("time", lambda s: s.expire_time),
     "labels": ("map", lambda s: s.labels),
     "labels.*": ("string", lambda s: s.labels),
-    "replication.automatic": ("presence", lambda s: s.replication is not None and "automatic" in s.replication),
+    "replication.automatic": (
+        "presence",
+        lambda s: s.replication is not None and "automatic" in s.replication,
+    ),
     "replication.user_managed": (
         "presence",
         lambda s: s.replication is not None and "userManaged" in s.replication,
@@ -608,7 +610,6 @@ _VERSION_FIELDS: dict[str, _FieldSpec] = {
     "create_time": ("time", lambda v: v[0].create_time),
     "destroy_time": ("time", lambda v: v[0].destroy_time),
     "state": ("enum", lambda v: v[0].state),
-    "__enum__.state": ("", lambda _: _VERSION_STATES),
 }
 
 _UPDATABLE_PATHS = {
@@ -656,7 +657,7 @@ class SecretManagerBackend:
             self._timed.clear()
 
     def _new_etag(self) -> str:
-        micros = _now() // timedelta(microseconds=1) if False else int(_now().timestamp() * 1_000_000)
+        micros = int(_now().timestamp() * 1_000_000)
         self._last_etag = max(micros, self._last_etag + 1)
         return f'"{self._last_etag:x}"'
 
@@ -1001,9 +1002,7 @@ class SecretManagerBackend:
                 candidates = [s for s in candidates if predicate(s)]
             candidates.sort(key=lambda s: s.seq, reverse=True)
             scope = f"secrets|{canonical}|{location}|{filter_text}"
-            page, next_token = self._paginate(
-                [(s.seq, s) for s in candidates], page_size, page_token, scope
-            )
+            page, next_token = self._paginate([(s.seq, s) for s in candidates], page_size, page_token, scope)
             out: dict[str, Any] = {}
             if page:
                 out["secrets"] = [self._secret_json(s, enums_as_int) for s in page]
@@ -1106,7 +1105,9 @@ class SecretManagerBackend:
                 self._timed.add((secret.project, secret.location, secret.secret_id))
             return self._secret_json(secret, enums_as_int)
 
-    def delete_secret(self, project: str, location: str | None, secret_id: str, etag: str = "") -> dict[str, Any]:
+    def delete_secret(
+        self, project: str, location: str | None, secret_id: str, etag: str = ""
+    ) -> dict[str, Any]:
         """DeleteSecret (with its versions); a non-empty ``etag`` must match."""
         with self._lock:
             self._tick()
@@ -1141,7 +1142,8 @@ class SecretManagerBackend:
                 raise _invalid("Field [payload] is required.")
             if len(data) > MAX_PAYLOAD_BYTES:
                 raise _invalid(
-                    f"Secret payload data length [{len(data)}] must be no larger than {MAX_PAYLOAD_BYTES} bytes."
+                    f"Secret payload data length [{len(data)}] must be no larger than "
+                    f"{MAX_PAYLOAD_BYTES} bytes."
                 )
             actual = crc32c(data)
             sent = payload.get("dataCrc32c")
@@ -1209,7 +1211,9 @@ class SecretManagerBackend:
                 out["totalSize"] = len(versions)
             return out
 
-    def access_version(self, project: str, location: str | None, secret_id: str, version_id: str) -> dict[str, Any]:
+    def access_version(
+        self, project: str, location: str | None, secret_id: str, version_id: str
+    ) -> dict[str, Any]:
         """AccessSecretVersion: the payload of an ENABLED version, with its CRC32C."""
         with self._lock:
             self._tick()
@@ -1237,7 +1241,7 @@ class SecretManagerBackend:
         *,
         enums_as_int: bool = False,
     ) -> dict[str, Any]:
-        """EnableSecretVersion / DisableSecretVersion / DestroySecretVersion (``action`` = enable|disable|destroy)."""
+        """Enable, disable or destroy a version (``action`` is ``enable``, ``disable`` or ``destroy``)."""
         if action not in ("enable", "disable", "destroy"):
             raise ValueError(action)
         with self._lock:
@@ -1401,7 +1405,9 @@ class RestApp:
             if _LOCATIONS_ROUTE.fullmatch(path):
                 raise ApiError("UNIMPLEMENTED", "The emulator does not implement the Locations API.")
             raise self._no_route(method, path)
-        parts = {key: unquote(value) if value is not None else None for key, value in match.groupdict().items()}
+        parts = {
+            key: unquote(value) if value is not None else None for key, value in match.groupdict().items()
+        }
         project = cast(str, parts["project"])
         location = parts["location"]
         secret = parts["secret"]
@@ -1427,11 +1433,15 @@ class RestApp:
 
         if parts["versions"] is None:
             handlers: dict[tuple[str, str | None], Callable[[], dict[str, Any]]] = {
-                ("GET", None): lambda: backend.get_secret(project, location, secret, enums_as_int=enums_as_int),
+                ("GET", None): lambda: backend.get_secret(
+                    project, location, secret, enums_as_int=enums_as_int
+                ),
                 ("PATCH", None): lambda: backend.update_secret(
                     project, location, secret, body, query.get("updateMask"), enums_as_int=enums_as_int
                 ),
-                ("DELETE", None): lambda: backend.delete_secret(project, location, secret, query.get("etag", "")),
+                ("DELETE", None): lambda: backend.delete_secret(
+                    project, location, secret, query.get("etag", "")
+                ),
                 ("POST", "addVersion"): lambda: backend.add_version(
                     project, location, secret, body, enums_as_int=enums_as_int
                 ),
@@ -1496,7 +1506,7 @@ class RestApp:
         try:
             return int(raw)
         except ValueError:
-            raise _invalid(f'Invalid value at \'page_size\' (TYPE_INT32), "{raw}"') from None
+            raise _invalid(f"Invalid value at 'page_size' (TYPE_INT32), \"{raw}\"") from None
 
 
 # --------------------------------------------------------------------------- HTTP server
@@ -1527,7 +1537,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks = []
+            chunks: list[bytes] = []
             total = 0
             while True:
                 size_line = self.rfile.readline(65537)
@@ -1576,7 +1586,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature fixed by the base class
+    def log_message(self, format: str, *args: Any) -> None:
         if self.server.log_requests:
             sys.stderr.write(f"{self.address_string()} - {format % args}\n")
 
@@ -1609,10 +1619,8 @@ class _HTTPServer(ThreadingHTTPServer):
         with self._connections_lock:
             connections = list(self._connections)
         for connection in connections:
-            try:
+            with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 class SecretManagerEmulator:
@@ -1636,7 +1644,9 @@ class SecretManagerEmulator:
         self._requested_port = port
         self._log_requests = log_requests
         self._grpc_requested_port = grpc_port
-        self.backend = SecretManagerBackend(project_numbers=project_numbers, default_page_size=default_page_size)
+        self.backend = SecretManagerBackend(
+            project_numbers=project_numbers, default_page_size=default_page_size
+        )
         self._server: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._grpc_server: Any = None
@@ -1674,9 +1684,7 @@ class SecretManagerEmulator:
         self._server, self._thread = server, thread
         thread.start()
         if self._grpc_requested_port is not None:
-            from airflow_secret_sync.testing import _gcp_secret_manager_grpc as grpc_support
-
-            self._grpc_server, self.grpc_port = grpc_support.start_grpc_server(
+            self._grpc_server, self.grpc_port = _start_grpc_server(
                 self.backend, self.host, self._grpc_requested_port
             )
         return self.url
@@ -1713,12 +1721,217 @@ class SecretManagerEmulator:
             **kwargs,
         )
 
+    def grpc_client(self, **kwargs: Any) -> Any:
+        """A real ``SecretManagerServiceClient`` on the gRPC transport (needs ``grpc_port``)."""
+        import grpc
+        from google.cloud import secretmanager
+        from google.cloud.secretmanager_v1.services.secret_manager_service.transports import (
+            SecretManagerServiceGrpcTransport,
+        )
+
+        channel = grpc.insecure_channel(self.grpc_target)
+        return secretmanager.SecretManagerServiceClient(
+            transport=SecretManagerServiceGrpcTransport(channel=channel), **kwargs
+        )
+
     def __enter__(self) -> SecretManagerEmulator:
         self.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+# --------------------------------------------------------------------------- gRPC (optional)
+
+_GRPC_SERVICE = "google.cloud.secretmanager.v1.SecretManagerService"
+_GRPC_PARENT = r"projects/(?P<project>[^/]+)(?:/locations/(?P<location>[^/]+))?"
+_GRPC_SECRET = _GRPC_PARENT + r"/secrets/(?P<secret>[^/]+)"
+_GRPC_VERSION = _GRPC_SECRET + r"/versions/(?P<version>[^/]+)"
+
+
+def _grpc_name(pattern: str, name: str) -> dict[str, Any]:
+    match = re.fullmatch(pattern, name)
+    if match is None:
+        raise _invalid(f"Resource ID [{name}] is not in a valid format.")
+    return match.groupdict()
+
+
+def _start_grpc_server(backend: SecretManagerBackend, host: str, port: int) -> tuple[Any, int]:
+    """Serve the same backend over gRPC, using the client library's own protobuf messages."""
+    from concurrent import futures
+
+    import grpc
+    from google.cloud.secretmanager_v1.types import resources, service
+    from google.iam.v1 import iam_policy_pb2, policy_pb2
+    from google.protobuf import empty_pb2, json_format
+
+    def to_dict(message: Any) -> dict[str, Any]:
+        return cast("dict[str, Any]", json_format.MessageToDict(message))
+
+    def build(cls: Any, data: Mapping[str, Any]) -> Any:
+        return json_format.ParseDict(data, cls(), ignore_unknown_fields=True)
+
+    def secret_parts(name: str) -> tuple[str, str | None, str]:
+        parts = _grpc_name(_GRPC_SECRET, name)
+        return parts["project"], parts["location"], parts["secret"]
+
+    def version_parts(name: str) -> tuple[str, str | None, str, str]:
+        parts = _grpc_name(_GRPC_VERSION, name)
+        return parts["project"], parts["location"], parts["secret"], parts["version"]
+
+    def list_secrets(req: Any) -> Any:
+        parent = _grpc_name(_GRPC_PARENT, req.parent)
+        out = backend.list_secrets(
+            parent["project"],
+            parent["location"],
+            page_size=req.page_size,
+            page_token=req.page_token,
+            filter_text=req.filter,
+            enums_as_int=True,
+        )
+        return build(service.ListSecretsResponse.pb(), out)
+
+    def create_secret(req: Any) -> Any:
+        parent = _grpc_name(_GRPC_PARENT, req.parent)
+        body = to_dict(req.secret) if req.HasField("secret") else {}
+        out = backend.create_secret(
+            parent["project"], parent["location"], req.secret_id, body, enums_as_int=True
+        )
+        return build(resources.Secret.pb(), out)
+
+    def update_secret(req: Any) -> Any:
+        body = to_dict(req.secret)
+        out = backend.update_secret(
+            *secret_parts(req.secret.name), body, list(req.update_mask.paths), enums_as_int=True
+        )
+        return build(resources.Secret.pb(), out)
+
+    def version_state(action: str) -> Callable[[Any], Any]:
+        def handler(req: Any) -> Any:
+            out = backend.change_version_state(*version_parts(req.name), action, req.etag, enums_as_int=True)
+            return build(resources.SecretVersion.pb(), out)
+
+        return handler
+
+    def set_iam_policy(req: Any) -> Any:
+        body = {"policy": to_dict(req.policy)}
+        return build(policy_pb2.Policy, backend.set_iam_policy(*secret_parts(req.resource), body))
+
+    def test_iam_permissions(req: Any) -> Any:
+        body = {"permissions": list(req.permissions)}
+        out = backend.test_iam_permissions(*secret_parts(req.resource), body)
+        return build(iam_policy_pb2.TestIamPermissionsResponse, out)
+
+    methods: dict[str, tuple[Any, Any, Callable[[Any], Any]]] = {
+        "ListSecrets": (service.ListSecretsRequest.pb(), service.ListSecretsResponse.pb(), list_secrets),
+        "CreateSecret": (service.CreateSecretRequest.pb(), resources.Secret.pb(), create_secret),
+        "GetSecret": (
+            service.GetSecretRequest.pb(),
+            resources.Secret.pb(),
+            lambda req: build(
+                resources.Secret.pb(), backend.get_secret(*secret_parts(req.name), enums_as_int=True)
+            ),
+        ),
+        "UpdateSecret": (service.UpdateSecretRequest.pb(), resources.Secret.pb(), update_secret),
+        "DeleteSecret": (
+            service.DeleteSecretRequest.pb(),
+            empty_pb2.Empty,
+            lambda req: build(empty_pb2.Empty, backend.delete_secret(*secret_parts(req.name), req.etag)),
+        ),
+        "AddSecretVersion": (
+            service.AddSecretVersionRequest.pb(),
+            resources.SecretVersion.pb(),
+            lambda req: build(
+                resources.SecretVersion.pb(),
+                backend.add_version(
+                    *secret_parts(req.parent), {"payload": to_dict(req.payload)}, enums_as_int=True
+                ),
+            ),
+        ),
+        "ListSecretVersions": (
+            service.ListSecretVersionsRequest.pb(),
+            service.ListSecretVersionsResponse.pb(),
+            lambda req: build(
+                service.ListSecretVersionsResponse.pb(),
+                backend.list_versions(
+                    *secret_parts(req.parent),
+                    page_size=req.page_size,
+                    page_token=req.page_token,
+                    filter_text=req.filter,
+                    enums_as_int=True,
+                ),
+            ),
+        ),
+        "GetSecretVersion": (
+            service.GetSecretVersionRequest.pb(),
+            resources.SecretVersion.pb(),
+            lambda req: build(
+                resources.SecretVersion.pb(), backend.get_version(*version_parts(req.name), enums_as_int=True)
+            ),
+        ),
+        "AccessSecretVersion": (
+            service.AccessSecretVersionRequest.pb(),
+            service.AccessSecretVersionResponse.pb(),
+            lambda req: build(
+                service.AccessSecretVersionResponse.pb(), backend.access_version(*version_parts(req.name))
+            ),
+        ),
+        "EnableSecretVersion": (
+            service.EnableSecretVersionRequest.pb(),
+            resources.SecretVersion.pb(),
+            version_state("enable"),
+        ),
+        "DisableSecretVersion": (
+            service.DisableSecretVersionRequest.pb(),
+            resources.SecretVersion.pb(),
+            version_state("disable"),
+        ),
+        "DestroySecretVersion": (
+            service.DestroySecretVersionRequest.pb(),
+            resources.SecretVersion.pb(),
+            version_state("destroy"),
+        ),
+        "GetIamPolicy": (
+            iam_policy_pb2.GetIamPolicyRequest,
+            policy_pb2.Policy,
+            lambda req: build(policy_pb2.Policy, backend.get_iam_policy(*secret_parts(req.resource))),
+        ),
+        "SetIamPolicy": (iam_policy_pb2.SetIamPolicyRequest, policy_pb2.Policy, set_iam_policy),
+        "TestIamPermissions": (
+            iam_policy_pb2.TestIamPermissionsRequest,
+            iam_policy_pb2.TestIamPermissionsResponse,
+            test_iam_permissions,
+        ),
+    }
+
+    def wrap(func: Callable[[Any], Any]) -> Callable[[Any, Any], Any]:
+        def behaviour(request: Any, context: Any) -> Any:
+            try:
+                return func(request)
+            except ApiError as error:
+                context.abort(getattr(grpc.StatusCode, error.status, grpc.StatusCode.UNKNOWN), error.message)
+            except Exception:
+                traceback.print_exc(file=sys.stderr)
+                context.abort(grpc.StatusCode.INTERNAL, "Internal error in the emulator.")
+
+        return behaviour
+
+    handlers = {
+        name: grpc.unary_unary_rpc_method_handler(
+            wrap(func),
+            request_deserializer=req_cls.FromString,
+            response_serializer=resp_cls.SerializeToString,
+        )
+        for name, (req_cls, resp_cls, func) in methods.items()
+    }
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="gcp-sm-grpc"))
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(_GRPC_SERVICE, handlers),))
+    bound = server.add_insecure_port(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+    if not bound:
+        raise OSError(f"could not bind the gRPC server to {host}:{port}")
+    server.start()
+    return server, bound
 
 
 # --------------------------------------------------------------------------- command line
@@ -1739,9 +1952,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"HTTP port; 0 picks a free one (default: {DEFAULT_PORT})"
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"HTTP port; 0 picks a free one (default: {DEFAULT_PORT})",
     )
-    parser.add_argument("--grpc-port", type=int, default=None, help="also serve gRPC on this port (0 = free port)")
+    parser.add_argument(
+        "--grpc-port", type=int, default=None, help="also serve gRPC on this port (0 = free port)"
+    )
     parser.add_argument(
         "--project-number",
         action="append",
