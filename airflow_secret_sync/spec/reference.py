@@ -1,0 +1,79 @@
+"""Render the YAML reference (``docs/reference.md``) from the JSON Schema, so the docs cannot drift.
+
+``python -m airflow_secret_sync.spec.reference > docs/reference.md``; a test checks the file is current.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from airflow_secret_sync.spec.schema import json_schema
+
+INTRO = """# YAML reference
+
+Generated from the models by `python -m airflow_secret_sync.spec.reference`; do not edit by hand.
+Every object refuses unknown fields. `secret-sync schema` prints the same information as JSON Schema.
+"""
+
+
+def _type(prop: dict[str, Any]) -> str:
+    if "$ref" in prop:
+        name = prop["$ref"].rsplit("/", 1)[-1]
+        return f"[{name}](#{name.lower()})"
+    if "enum" in prop:
+        return " or ".join(f"`{value}`" for value in prop["enum"])
+    if "const" in prop:
+        return f"`{prop['const']}`"
+    for combinator in ("anyOf", "oneOf"):
+        if combinator in prop:
+            kinds = [_type(option) for option in prop[combinator] if option.get("type") != "null"]
+            optional = any(option.get("type") == "null" for option in prop[combinator])
+            return " or ".join(kinds) + (" or null" if optional else "")
+    kind = prop.get("type", "any")
+    if kind == "array":
+        return f"list of {_type(prop.get('items', {}))}"
+    if kind == "object" and isinstance(prop.get("additionalProperties"), dict):
+        return f"map of {_type(prop['additionalProperties'])}"
+    return str(kind)
+
+
+def _default(prop: dict[str, Any]) -> str:
+    if "default" not in prop:
+        return ""
+    return f"`{json.dumps(prop['default'])}`"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_reference() -> str:
+    schema = json_schema()
+    definitions: dict[str, Any] = schema["$defs"]
+    lines = [INTRO]
+    order = ["SecretStore", "SyncJob"] + sorted(name for name in definitions if name not in {"SecretStore", "SyncJob"})
+    for name in order:
+        definition = definitions[name]
+        lines.append(f"## {name}\n")
+        if definition.get("description"):
+            lines.append(definition["description"].strip() + "\n")
+        properties = definition.get("properties", {})
+        if not properties:
+            if "enum" in definition:
+                lines.append("One of " + ", ".join(f"`{value}`" for value in definition["enum"]) + ".\n")
+            continue
+        required = set(definition.get("required", []))
+        lines.append("| field | type | required | default | description |")
+        lines.append("|---|---|---|---|---|")
+        for field, prop in properties.items():
+            lines.append(
+                f"| `{field}` | {_cell(_type(prop))} | {'yes' if field in required else ''} | "
+                f"{_cell(_default(prop))} | {_cell(prop.get('description', ''))} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(render_reference(), end="")
