@@ -1,0 +1,609 @@
+"""HashiCorp Vault / OpenBao KV secrets engine (v1 and v2) as a secret store, on hvac.
+
+Keys are paths below ``mount`` + ``pathPrefix``. KV v2 keeps the ownership marker in ``custom_metadata``
+and guards every write with check-and-set. KV v1 has no metadata endpoint: the marker of ``<key>`` lives
+in a sidecar secret ``<pathPrefix>.secret-sync/<key>`` that listings never show (see docs/providers/vault.md).
+
+Transient failures (connection errors, 429, 5xx) are retried with backoff by the HTTP session; every other
+Vault error becomes a :class:`StoreError` carrying Vault's error text, never a value.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import hvac
+import requests
+from hvac import exceptions as vault_errors
+from requests.adapters import HTTPAdapter
+from urllib3.util import Retry
+
+from airflow_secret_sync.engine.naming import vault_key_problem
+from airflow_secret_sync.engine.store import KeyNotAllowed, Marker, SecretRecord, StoreError, WriteConflict
+from airflow_secret_sync.engine.values import Value, as_map
+from airflow_secret_sync.hooks.base import SecretStoreHook
+from airflow_secret_sync.spec.models import VaultProvider
+
+log = logging.getLogger(__name__)
+
+SIDECAR_DIR = ".secret-sync"
+AUTH_TYPES = ("token", "approle", "userpass", "kubernetes", "jwt")
+DEFAULT_KUBERNETES_JWT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+RETRY_METHODS = frozenset({"GET", "HEAD", "LIST", "PUT", "POST", "PATCH", "DELETE"})
+# The connection types of the official hashicorp provider: there ``schema`` is the KV mount point.
+HASHICORP_CONN_TYPES = {"vault": "http", "vaults": "https"}
+# Vault refuses custom_metadata values longer than this (bytes); checked before anything is written.
+CUSTOM_METADATA_VALUE_LIMIT = 512
+MARKER_FIELDS = frozenset(Marker("job", "store", "key", "version").as_fields())
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
+@dataclass(frozen=True)
+class VaultConnectionSettings:
+    """Everything needed to build and authenticate a client, read from one Airflow connection."""
+
+    url: str
+    auth_type: str = "token"
+    namespace: str | None = None
+    verify: bool | str = True
+    timeout: float = 30.0
+    retries: int = 3
+    backoff_factor: float = 0.5
+    auth_mount_point: str | None = None
+    role: str | None = None
+    kubernetes_jwt_path: str = DEFAULT_KUBERNETES_JWT_PATH
+    jwt_path: str | None = None
+    token_path: str | None = None
+    login: str | None = None
+    mount: str | None = None
+    kv_version: int | None = None
+    password: str | None = field(default=None, repr=False)
+    jwt: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_connection(cls, conn: Any) -> VaultConnectionSettings:
+        """Read our own ``secret_sync_vault`` connections and the hashicorp provider's ``vault`` ones.
+
+        :param conn: an Airflow ``Connection``.
+        """
+        extra: dict[str, Any] = dict(conn.extra_dejson or {})
+        client_kwargs = extra.get("client_kwargs") or {}
+        conn_type = (conn.conn_type or "").lower()
+        hashicorp = conn_type in HASHICORP_CONN_TYPES
+
+        def pick(*names: str) -> Any:
+            return _given(*(extra.get(name) for name in names))
+
+        auth_type = str(pick("auth_type") or "token").lower()
+        if auth_type not in AUTH_TYPES:
+            raise StoreError(f"auth_type {auth_type!r} is not supported (use one of {', '.join(AUTH_TYPES)})")
+        verify = _verify(_given(pick("verify"), client_kwargs.get("verify")))
+        ca_bundle = pick("ca_bundle")
+        if ca_bundle and verify is not False:
+            verify = str(ca_bundle)
+        kv_version = pick("kv_engine_version")
+        return cls(
+            url=_url(conn, extra, hashicorp),
+            auth_type=auth_type,
+            namespace=pick("namespace") or client_kwargs.get("namespace"),
+            verify=verify,
+            timeout=float(_given(pick("timeout"), client_kwargs.get("timeout"), 30)),
+            retries=int(_given(pick("retries"), 3)),
+            backoff_factor=float(_given(pick("backoff_factor"), 0.5)),
+            auth_mount_point=pick("auth_mount_point"),
+            role=pick("role", "kubernetes_role" if auth_type == "kubernetes" else "jwt_role"),
+            kubernetes_jwt_path=pick("kubernetes_jwt_path") or DEFAULT_KUBERNETES_JWT_PATH,
+            jwt=pick("jwt", "jwt_token"),
+            jwt_path=pick("jwt_token_path"),
+            token_path=pick("token_path"),
+            login=conn.login or (pick("role_id") if auth_type == "approle" else None),
+            password=conn.password,
+            mount=(conn.schema or None) if hashicorp else None,
+            kv_version=int(kv_version) if kv_version is not None else None,
+        )
+
+
+def _given(*values: Any) -> Any:
+    """The first value that is set (``0`` and ``False`` count as set)."""
+    return next((value for value in values if value not in (None, "")), None)
+
+
+def _boolean(value: Any, *, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in TRUE_WORDS
+
+
+def _verify(value: Any) -> bool | str:
+    """TLS verification: a boolean (or its text), or the path of a CA bundle."""
+    if isinstance(value, str) and value.strip() and value.strip().lower() not in TRUE_WORDS | FALSE_WORDS:
+        return value
+    return _boolean(value, default=True)
+
+
+def _url(conn: Any, extra: dict[str, Any], hashicorp: bool) -> str:
+    """The server URL: a host given as a full URL wins; otherwise scheme + host + port.
+
+    The scheme comes from extra ``use_tls``, else the hashicorp connection type (``vault`` http, ``vaults``
+    https), else our connection's ``schema`` (``http`` or ``https``), else https.
+    """
+    host = (conn.host or "").strip().rstrip("/")
+    if not host:
+        raise StoreError(f"connection {conn.conn_id!r} has no host")
+    if "://" in host:
+        parts = urlsplit(host)
+        if conn.port and parts.port is None:
+            return f"{parts.scheme}://{parts.netloc}:{conn.port}{parts.path}"
+        return host
+    if extra.get("use_tls") not in (None, ""):
+        scheme = "https" if _boolean(extra["use_tls"], default=True) else "http"
+    elif hashicorp:
+        scheme = HASHICORP_CONN_TYPES[(conn.conn_type or "").lower()]
+    else:
+        scheme = (conn.schema or "https").lower()
+        if scheme not in ("http", "https"):
+            raise StoreError(f"connection {conn.conn_id!r}: schema must be http or https, not {scheme!r}")
+    return f"{scheme}://{host}:{conn.port}" if conn.port else f"{scheme}://{host}"
+
+
+def retrying_session(settings: VaultConnectionSettings) -> requests.Session:
+    """An HTTP session retrying connection errors, 429 and 5xx with exponential backoff."""
+    retry = Retry(
+        total=settings.retries,
+        backoff_factor=settings.backoff_factor,
+        status_forcelist=RETRY_STATUSES,
+        allowed_methods=RETRY_METHODS,
+        raise_on_status=False,  # the last response reaches hvac, which raises with Vault's error text
+    )
+    adapter = HTTPAdapter(max_retries=retry, pool_maxsize=64)
+    session = requests.Session()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.verify = settings.verify  # hvac takes the session's verify over its own argument
+    return session
+
+
+class VaultSecretStoreHook(SecretStoreHook):
+    """A KV mount of HashiCorp Vault or OpenBao.
+
+    :param store_name: the ``SecretStore`` name, used in messages.
+    :param settings: the store's ``vault`` provider block (connection, mount, KV version, prefix, deleteMode).
+    :param conn_id: without ``settings``, a store on this connection with default settings: Airflow's
+        connection test builds hooks from a connection id alone.
+    """
+
+    conn_type = "secret_sync_vault"
+    hook_name = "Secret Sync: Vault / OpenBao"
+    default_conn_name = "secret_sync_vault_default"
+    provider_kind = "vault"
+    value_kind = "map"
+
+    settings: VaultProvider
+
+    def __init__(self, *, store_name: str = "connection-test", settings: VaultProvider | None = None,
+                 conn_id: str | None = None, **kwargs: Any) -> None:
+        if settings is None:
+            settings = VaultProvider.model_validate({"conn_id": conn_id or self.default_conn_name})
+        super().__init__(store_name=store_name, settings=settings, **kwargs)
+        prefix = settings.path_prefix.strip("/")
+        self.prefix = f"{prefix}/" if prefix else ""
+        self._mount = settings.mount.strip("/")
+        self._kv_version: int = settings.kv_version
+        self._client: hvac.Client | None = None
+        self._failed_login: StoreError | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def mount(self) -> str:
+        """The KV mount; a hashicorp-style connection may name it, so it is known once connected."""
+        self._ensure_client()
+        return self._mount
+
+    @property
+    def kv_version(self) -> int:
+        """The KV version of the mount; a hashicorp-style connection may give it, as for :attr:`mount`."""
+        self._ensure_client()
+        return self._kv_version
+
+    # ------------------------------------------------------------------------------------------- client
+
+    @property
+    def client(self) -> hvac.Client:
+        """The authenticated client, built on first use."""
+        return self._ensure_client()
+
+    def _ensure_client(self) -> hvac.Client:
+        """Connect once; a failed login is not repeated for every key (Vault may lock the user out)."""
+        with self._lock:
+            if self._failed_login is not None:
+                raise StoreError(str(self._failed_login))
+            if self._client is None:
+                try:
+                    self._client = self._connect()
+                except StoreError as err:
+                    self._failed_login = err
+                    raise
+            return self._client
+
+    def _connect(self) -> hvac.Client:
+        try:
+            conn = self.get_connection(self.conn_id)  # type: ignore[arg-type]
+        except Exception as err:
+            raise StoreError(f"{self._where()}: connection {self.conn_id!r}: {err}") from None
+        try:
+            settings = VaultConnectionSettings.from_connection(conn)
+        except (TypeError, ValueError) as err:
+            raise StoreError(f"{self._where()}: connection {self.conn_id!r}: unusable extra: {err}") from None
+        self._merge_location(settings)
+        client = hvac.Client(
+            url=settings.url,
+            namespace=settings.namespace,
+            verify=settings.verify,
+            timeout=settings.timeout,
+            session=retrying_session(settings),
+        )
+        with self._calling(f"log in with {settings.auth_type} auth at {settings.url}"):
+            self._authenticate(client, settings)
+        log.info("Vault store %s: %s auth at %s, mount %s (KV v%s), prefix %r", self.store_name,
+                 settings.auth_type, settings.url, self._mount, self._kv_version, self.prefix)
+        return client
+
+    def _merge_location(self, settings: VaultConnectionSettings) -> None:
+        """A hashicorp-style connection may name the mount (schema) and KV version; the store spec wins."""
+        given = self.settings.model_fields_set
+        for name, from_conn in (("mount", settings.mount), ("kv_version", settings.kv_version)):
+            if from_conn is None:
+                continue
+            ours = getattr(self, f"_{name}")
+            if name not in given:
+                setattr(self, f"_{name}", from_conn.strip("/") if isinstance(from_conn, str) else from_conn)
+            elif from_conn != ours:
+                log.warning("Vault store %s: the connection says %s=%s, the store says %s: using the store's",
+                            self.store_name, name, from_conn, ours)
+        if self._kv_version not in (1, 2):
+            raise StoreError(f"{self._where()}: KV version must be 1 or 2, not {self._kv_version!r}")
+
+    def _authenticate(self, client: hvac.Client, settings: VaultConnectionSettings) -> None:
+        mount = settings.auth_mount_point
+        auth = settings.auth_type
+        if auth == "token":
+            token = settings.password or _read_file(settings.token_path, "token_path")
+            if not token:
+                raise StoreError("token auth needs the token as connection password (or extra token_path)")
+            client.token = token
+        elif auth == "approle":
+            if not settings.login or not settings.password:
+                raise StoreError("approle auth needs the role_id as login (or extra role_id) and the "
+                                 "secret_id as password")
+            client.auth.approle.login(role_id=settings.login, secret_id=settings.password,
+                                      mount_point=mount or "approle")
+        elif auth == "userpass":
+            if not settings.login or not settings.password:
+                raise StoreError("userpass auth needs the connection login and password")
+            client.auth.userpass.login(username=settings.login, password=settings.password,
+                                       mount_point=mount or "userpass")
+        elif auth == "kubernetes":
+            if not settings.role:
+                raise StoreError("kubernetes auth needs extra role (or kubernetes_role)")
+            jwt = _read_file(settings.kubernetes_jwt_path, "kubernetes_jwt_path")
+            client.auth.kubernetes.login(role=settings.role, jwt=jwt, mount_point=mount or "kubernetes")
+        else:
+            if not settings.role:
+                raise StoreError("jwt auth needs extra role (or jwt_role)")
+            jwt = settings.jwt or _read_file(settings.jwt_path, "jwt_token_path")
+            if not jwt:
+                raise StoreError("jwt auth needs extra jwt (or jwt_token, or jwt_token_path)")
+            client.auth.jwt.jwt_login(role=settings.role, jwt=jwt.strip(), path=mount or "jwt")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.adapter.close()
+            self._client = None
+            self._failed_login = None
+
+    def _where(self, key: str | None = None) -> str:
+        return f"Vault store {self.store_name!r}" + (f", key {key!r}" if key is not None else "")
+
+    @contextmanager
+    def _calling(self, action: str, key: str | None = None) -> Iterator[None]:
+        """Turn hvac and transport errors into value-free :class:`StoreError` messages."""
+        where = self._where(key)
+        try:
+            yield
+        except vault_errors.VaultError as err:
+            errors = [" ".join(str(text).split()) for text in (err.errors or []) if text]
+            detail = "; ".join(errors) or "no error text from Vault"
+            if any("check-and-set" in text for text in errors):
+                raise WriteConflict(f"{where}: {action}: changed since it was read ({detail})") from None
+            raise StoreError(f"{where}: {action} failed: {type(err).__name__}: {detail}") from None
+        except requests.RequestException as err:
+            raise StoreError(f"{where}: {action} failed: cannot reach Vault: {err}") from None
+
+    # ------------------------------------------------------------------------------------------- paths
+
+    def check_key(self, key: str) -> str | None:
+        problem = vault_key_problem(key)
+        if problem is None and key.split("/", 1)[0] == SIDECAR_DIR:
+            problem = f"{SIDECAR_DIR}/ is reserved for the store's ownership markers"
+        return problem
+
+    def _path(self, key: str) -> str:
+        problem = self.check_key(key)
+        if problem:
+            raise KeyNotAllowed(f"{self._where(key)}: {problem}")
+        return self.prefix + key
+
+    def _sidecar(self, key: str) -> str:
+        return f"{self.prefix}{SIDECAR_DIR}/{key}"
+
+    # ------------------------------------------------------------------------------------------- listing
+
+    def list_keys(self, path: str = "", *, recursive: bool = True) -> list[str]:
+        """Keys starting with ``path``; without ``recursive``, only those with no ``/`` after it."""
+        if path.startswith(f"{SIDECAR_DIR}/"):
+            return []
+        return self._walk(self.prefix, path, recursive, hide_sidecar=True)
+
+    def _walk(self, base: str, path: str, recursive: bool, *, hide_sidecar: bool) -> list[str]:
+        folder = path.rpartition("/")[0]
+        if folder and any(part in ("", ".", "..") for part in folder.split("/")):
+            raise KeyNotAllowed(f"{self._where()}: path {path!r} holds empty, '.' or '..' segments")
+        keys: list[str] = []
+        pending = [f"{folder}/" if folder else ""]
+        while pending:
+            here = pending.pop()
+            for entry in self._list_folder(base + here):
+                relative = here + entry
+                if entry.endswith("/"):
+                    if hide_sidecar and not here and entry == f"{SIDECAR_DIR}/":
+                        continue
+                    if recursive and (relative.startswith(path) or path.startswith(relative)):
+                        pending.append(relative)
+                elif relative.startswith(path) and (recursive or "/" not in relative[len(path):]):
+                    keys.append(relative)
+        return sorted(keys)
+
+    def _list_folder(self, folder: str) -> list[str]:
+        """One ``LIST`` call; an absent folder is empty, any other failure raises (no partial listings)."""
+        with self._calling("list", folder or "/"):
+            try:
+                if self.kv_version == 2:
+                    response = self.client.secrets.kv.v2.list_secrets(path=folder, mount_point=self.mount)
+                else:
+                    response = self.client.secrets.kv.v1.list_secrets(path=folder, mount_point=self.mount)
+            except vault_errors.InvalidPath:
+                return []
+        return [str(entry) for entry in response["data"]["keys"]]
+
+    # ------------------------------------------------------------------------------------------- reading
+
+    def read(self, key: str, version: str | None = None) -> SecretRecord | None:
+        path = self._path(key)
+        if self.kv_version == 1:
+            return self._read_v1(key, path, version)
+        number = _version_number(key, version) if version is not None else None
+        with self._calling("read", key):
+            try:
+                response = self.client.secrets.kv.v2.read_secret_version(
+                    path=path, version=number, mount_point=self.mount, raise_on_deleted_version=True
+                )
+            except vault_errors.InvalidPath:  # absent, or that version is deleted or destroyed
+                return None
+        data = response["data"]
+        custom = _strings(data["metadata"].get("custom_metadata"))
+        return SecretRecord(key=key, value=data["data"], version=str(data["metadata"]["version"]),
+                            marker=Marker.from_fields(custom), metadata=custom)
+
+    def _read_v1(self, key: str, path: str, version: str | None) -> SecretRecord | None:
+        if version is not None:
+            raise StoreError(f"{self._where(key)}: version {version} asked for, "
+                             "but a KV v1 mount keeps no versions")
+        data = self._get_v1(path, key)
+        if data is None:
+            return None
+        fields = self._sidecar_fields(key)
+        return SecretRecord(key=key, value=data, marker=Marker.from_fields(fields), metadata=fields)
+
+    def _get_v1(self, path: str, key: str) -> dict[str, Any] | None:
+        with self._calling("read", key):
+            try:
+                response = self.client.secrets.kv.v1.read_secret(path=path, mount_point=self.mount)
+            except vault_errors.InvalidPath:
+                return None
+        return dict(response["data"])
+
+    def _sidecar_fields(self, key: str) -> dict[str, str]:
+        return _strings(self._get_v1(self._sidecar(key), key))
+
+    def _metadata(self, key: str) -> dict[str, Any] | None:
+        """KV v2 metadata of ``key`` (versions, custom metadata), or ``None`` when it has none."""
+        with self._calling("read metadata", key):
+            try:
+                response = self.client.secrets.kv.v2.read_secret_metadata(path=self._path(key),
+                                                                          mount_point=self.mount)
+            except vault_errors.InvalidPath:
+                return None
+        return dict(response["data"])
+
+    def read_marker(self, key: str) -> Marker | None:
+        if self.kv_version == 1:
+            self._path(key)
+            return Marker.from_fields(self._sidecar_fields(key))
+        metadata = self._metadata(key)
+        return Marker.from_fields(metadata.get("custom_metadata")) if metadata else None
+
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` holds a readable value (a soft-deleted latest version does not count)."""
+        if self.kv_version == 1:
+            return self._get_v1(self._path(key), key) is not None
+        metadata = self._metadata(key)
+        return metadata is not None and _latest_is_live(metadata)
+
+    def list_marked(self, job: str, path: str = "") -> dict[str, Marker]:
+        """Live secrets below ``path`` carrying ``job``'s marker (one metadata call per key on KV v2).
+
+        On KV v1 the sidecar tree is listed instead: one read per marked key, none for foreign ones.
+        """
+        owned: dict[str, Marker] = {}
+        if self.kv_version == 1:
+            for key in self._walk(f"{self.prefix}{SIDECAR_DIR}/", path, True, hide_sidecar=False):
+                marker = Marker.from_fields(self._sidecar_fields(key))
+                if marker is not None and marker.job == job:
+                    owned[key] = marker
+            return owned
+        for key in self.list_keys(path, recursive=True):
+            metadata = self._metadata(key)
+            if metadata is None or not _latest_is_live(metadata):
+                continue
+            marker = Marker.from_fields(metadata.get("custom_metadata"))
+            if marker is not None and marker.job == job:
+                owned[key] = marker
+        return owned
+
+    # ------------------------------------------------------------------------------------------- writing
+
+    def write(self, key: str, value: Value, marker: Marker, *,
+              expected_version: str | None = None) -> str | None:
+        """KV v2: check-and-set against ``expected_version`` (``None``: the key must not exist), then the
+        marker into ``custom_metadata``. KV v1: plain write, then the marker sidecar."""
+        path = self._path(key)
+        data = as_map(value)
+        self._check_marker(key, marker)
+        if self.kv_version == 1:
+            with self._calling("write", key):
+                self.client.secrets.kv.v1.create_or_update_secret(path=path, secret=data,
+                                                                  mount_point=self.mount)
+            self._write_sidecar(key, marker)
+            return None
+        cas = _version_number(key, expected_version) if expected_version is not None else 0
+        try:
+            with self._calling("write", key):
+                response = self.client.secrets.kv.v2.create_or_update_secret(
+                    path=path, secret=data, cas=cas, mount_point=self.mount
+                )
+        except WriteConflict:
+            if expected_version is not None:
+                raise
+            # Read as absent but the key has metadata: its latest version is deleted or destroyed, so the
+            # create goes on top of it. A live latest version means someone created it since our read.
+            metadata = self._metadata(key)
+            if metadata is None or _latest_is_live(metadata):
+                raise
+            with self._calling("write", key):
+                response = self.client.secrets.kv.v2.create_or_update_secret(
+                    path=path, secret=data, cas=int(metadata["current_version"]), mount_point=self.mount
+                )
+        written = response["data"]
+        self._stamp(key, path, written.get("custom_metadata") or {}, marker)
+        return str(written["version"])
+
+    def set_marker(self, key: str, marker: Marker) -> None:
+        """Record ``marker`` without writing a new version of the value."""
+        self._check_marker(key, marker)
+        if self.kv_version == 1:
+            self._path(key)
+            self._write_sidecar(key, marker)
+            return
+        metadata = self._metadata(key)
+        if metadata is None:
+            raise StoreError(f"{self._where(key)}: cannot record the marker: no such secret")
+        self._stamp(key, self._path(key), metadata.get("custom_metadata") or {}, marker)
+
+    def _stamp(self, key: str, path: str, current: dict[str, str], marker: Marker) -> None:
+        """Replace our marker fields in ``custom_metadata``, keeping everyone else's fields."""
+        fields = {name: text for name, text in current.items() if name not in MARKER_FIELDS}
+        fields.update(marker.as_fields())
+        if fields != current:
+            with self._calling("record the ownership marker", key):
+                self.client.secrets.kv.v2.update_metadata(path=path, custom_metadata=fields,
+                                                          mount_point=self.mount)
+
+    def _write_sidecar(self, key: str, marker: Marker) -> None:
+        with self._calling("record the ownership marker", key):
+            self.client.secrets.kv.v1.create_or_update_secret(
+                path=self._sidecar(key), secret=marker.as_fields(), mount_point=self.mount
+            )
+
+    def _check_marker(self, key: str, marker: Marker) -> None:
+        """Refuse before writing anything when Vault would refuse the marker after the value is written."""
+        if self.kv_version == 1:
+            return
+        for name, text in marker.as_fields().items():
+            if len(text.encode()) > CUSTOM_METADATA_VALUE_LIMIT:
+                raise StoreError(f"{self._where(key)}: marker field {name!r} is longer than Vault's "
+                                 f"custom_metadata limit of {CUSTOM_METADATA_VALUE_LIMIT} bytes")
+
+    def delete(self, key: str) -> None:
+        """KV v2: ``Destroy`` removes every version and the metadata; ``SoftDelete`` deletes the latest
+        version (recoverable with ``undelete``). KV v1: the secret and its marker sidecar."""
+        path = self._path(key)
+        with self._calling("delete", key):
+            if self.kv_version == 1:
+                self.client.secrets.kv.v1.delete_secret(path=path, mount_point=self.mount)
+                self.client.secrets.kv.v1.delete_secret(path=self._sidecar(key), mount_point=self.mount)
+            elif self.settings.delete_mode == "SoftDelete":
+                self.client.secrets.kv.v2.delete_latest_version_of_secret(path=path, mount_point=self.mount)
+            else:
+                self.client.secrets.kv.v2.delete_metadata_and_all_versions(path=path, mount_point=self.mount)
+
+    # ------------------------------------------------------------------------------------------- checks
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the credentials (token lookup-self), the mount (type and KV version) and listing access."""
+        try:
+            client = self.client
+            with self._calling("look up the token"):
+                token = client.auth.token.lookup_self()["data"]
+            with self._calling(f"read mount {self.mount!r}"):
+                mount = client.adapter.get(f"/v1/sys/internal/ui/mounts/{self.mount}")["data"]
+            version = str((mount.get("options") or {}).get("version") or "1")
+            if mount.get("type") not in ("kv", "generic"):
+                return False, f"mount {self.mount!r} is a {mount.get('type')!r} engine, not KV"
+            if version != str(self.kv_version):
+                return False, f"mount {self.mount!r} is KV v{version}; the store says v{self.kv_version}"
+            count = len(self.list_keys("", recursive=False))
+        except StoreError as err:
+            return False, str(err)
+        policies = ", ".join(token.get("policies") or []) or "none"
+        return True, (f"authenticated as {token.get('display_name')!r} (policies: {policies}); mount "
+                      f"{self.mount!r} is KV v{version}; {count} keys at the top of prefix {self.prefix!r}")
+
+
+def _version_number(key: str, version: str) -> int:
+    try:
+        number = int(str(version))
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise StoreError(f"key {key!r}: KV v2 versions are positive numbers, not {version!r}")
+    return number
+
+
+def _latest_is_live(metadata: dict[str, Any]) -> bool:
+    latest = (metadata.get("versions") or {}).get(str(metadata.get("current_version")))
+    return isinstance(latest, dict) and not latest.get("deletion_time") and not latest.get("destroyed")
+
+
+def _strings(fields: dict[str, Any] | None) -> dict[str, str]:
+    return {str(name): str(text) for name, text in (fields or {}).items()}
+
+
+def _read_file(path: str | None, extra: str) -> str:
+    if not path:
+        return ""
+    try:
+        return Path(path).read_text().strip()
+    except OSError as err:
+        raise StoreError(f"cannot read the file named by extra {extra!r} ({path}): {err.strerror}") from None
