@@ -24,6 +24,7 @@ from airflow_secret_sync.engine.store import (
 from airflow_secret_sync.engine.values import Value, as_text
 
 SIDECAR_DIR = ".secret-sync"
+LOCK_STRIPES = 64
 
 
 def file_key_problem(key: str) -> str | None:
@@ -51,7 +52,13 @@ class FileSecretStore(SecretStoreBackend):
         super().__init__(**kwargs)  # cooperative: the Airflow hook mixes this class in
         self.root = Path(root)
         self._create = create
-        self._lock = threading.Lock()
+        # A lock per stripe of keys: each key's check-and-set stays atomic, while writes of different keys
+        # (two fsyncs each) overlap up to the job's concurrency instead of queueing behind one lock.
+        self._locks = tuple(threading.Lock() for _ in range(LOCK_STRIPES))
+        self._resolved_bases: dict[Path, Path] = {}
+
+    def _lock(self, key: str) -> threading.Lock:
+        return self._locks[hash(key) % LOCK_STRIPES]
 
     # ----------------------------------------------------------------------------------------- paths
 
@@ -64,10 +71,16 @@ class FileSecretStore(SecretStoreBackend):
             raise KeyNotAllowed(f"key {key!r}: {problem}")
         base = base or self.root
         path = base / key
-        resolved_root = base.resolve()
-        if not path.resolve().is_relative_to(resolved_root):
+        if not path.resolve().is_relative_to(self._resolved(base)):
             raise KeyNotAllowed(f"key {key!r}: resolves outside the store's folder")
         return path
+
+    def _resolved(self, base: Path) -> Path:
+        """``base`` resolved once per store: resolving is a system call per path segment, on every read."""
+        resolved = self._resolved_bases.get(base)
+        if resolved is None:
+            resolved = self._resolved_bases[base] = base.resolve()
+        return resolved
 
     def _meta_path(self, key: str) -> Path:
         return self._path(key, self.root / SIDECAR_DIR).with_name(PurePosixPath(key).name + ".meta.json")
@@ -154,11 +167,13 @@ class FileSecretStore(SecretStoreBackend):
         path = self._path(key)
         text = as_text(value)
         data = text.encode() if isinstance(text, str) else text
-        with self._lock:
+        with self._lock(key):
             self._ensure_root()
             meta = self._read_meta(key)
             exists = path.is_file()
             current = meta.get("version", "1") if exists else None
+            if expected_version is None and current is not None:  # read as absent: only a create is safe
+                raise WriteConflict(f"key {key!r}: created by someone else since it was read")
             if expected_version is not None and current != expected_version:
                 raise WriteConflict(
                     f"key {key!r}: changed since it was read (version {current}, expected {expected_version})"
@@ -177,13 +192,14 @@ class FileSecretStore(SecretStoreBackend):
         return version
 
     def set_marker(self, key: str, marker: Marker) -> None:
-        with self._lock:
-            meta = self._read_meta(key)
-            _atomic_write(self._meta_path(key), json.dumps({**meta, **marker.as_fields()}).encode())
+        with self._lock(key):
+            # replace the whole old marker (a field it had, such as source-version, must not survive)
+            kept = {name: value for name, value in self._read_meta(key).items() if name == "version"}
+            _atomic_write(self._meta_path(key), json.dumps({**marker.as_fields(), **kept}).encode())
 
     def delete(self, key: str) -> None:
         path = self._path(key)
-        with self._lock:
+        with self._lock(key):
             try:
                 path.unlink()
             except FileNotFoundError:
@@ -197,9 +213,19 @@ def _raise(err: OSError) -> None:
     raise err
 
 
+def _private_folders(folder: Path) -> None:
+    """Create ``folder`` and its missing parents with mode 0700 (``mkdir(parents=True)`` would use 0755)."""
+    missing: list[Path] = []
+    while not folder.is_dir():
+        missing.append(folder)
+        folder = folder.parent
+    for each in reversed(missing):
+        each.mkdir(mode=0o700, exist_ok=True)
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` with mode 0600 so that readers see the old or the new file, never half."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _private_folders(path.parent)
     temporary = path.with_name(f".tmp-{path.name}-{os.getpid()}-{threading.get_ident()}")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:

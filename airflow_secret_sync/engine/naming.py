@@ -9,7 +9,11 @@ from airflow_secret_sync.engine.file_store import file_key_problem
 
 _GCP_ID = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 _AWS_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
-_SSM_NAME = re.compile(r"^[A-Za-z0-9/_.-]{1,1011}$")
+_SSM_CHARACTERS = re.compile(r"^[A-Za-z0-9/_.-]+$")
+# AWS counts the ARN before a parameter name into its 1011-character limit; the ARN's length depends on the
+# partition, region and account, so we reserve the length of one with a long commercial region.
+SSM_NAME_LIMIT = 1011 - len("arn:aws:ssm:ap-southeast-2:123456789012:parameter/")
+SSM_MAX_LEVELS = 15
 
 
 def gcp_key_problem(key: str) -> str | None:
@@ -25,12 +29,31 @@ def aws_key_problem(key: str) -> str | None:
 
 
 def parameter_key_problem(key: str) -> str | None:
-    if not _SSM_NAME.match(key):
-        return "parameter names allow letters, digits and /_.- (1 to 1011 characters)"
-    if re.match(r"^/?(aws|ssm)", key, re.IGNORECASE):
-        return "parameter names cannot start with 'aws' or 'ssm'"
-    if key.count("/") > 15:
-        return "parameter hierarchies have at most 15 levels"
+    """The rules a key breaks whatever ``pathPrefix`` its store puts before it.
+
+    Rules that depend on the whole name (no ``aws``/``ssm`` start, a leading ``/`` for hierarchies) are
+    checked by the store on ``pathPrefix + key`` with :func:`parameter_name_problem`, still before any call.
+    """
+    if not key or not _SSM_CHARACTERS.match(key):
+        return "parameter names allow only letters, digits and /_.- (no spaces)"
+    if len(key) > SSM_NAME_LIMIT:
+        return f"parameter names have at most {SSM_NAME_LIMIT} characters"
+    if len(key.strip("/").split("/")) > SSM_MAX_LEVELS:
+        return f"parameter hierarchies have at most {SSM_MAX_LEVELS} levels"
+    return None
+
+
+def parameter_name_problem(name: str) -> str | None:
+    """Every documented rule for a full Parameter Store name."""
+    problem = parameter_key_problem(name)
+    if problem:
+        return problem
+    if re.match(r"^/?(aws|ssm)", name, re.IGNORECASE):
+        return "parameter names cannot start with 'aws' or 'ssm' (any case)"
+    if "/" in name and not name.startswith("/"):
+        return "a hierarchical parameter name must start with '/' (set the store's pathPrefix, e.g. '/apps/')"
+    if "" in name.removeprefix("/").split("/"):
+        return "parameter names cannot hold empty levels ('//') or end with '/'"
     return None
 
 

@@ -95,8 +95,11 @@ class SecretStoreBackend(abc.ABC):
     def write(
         self, key: str, value: Value, marker: Marker, *, expected_version: str | None = None
     ) -> str | None:
-        """Create or update ``key``; ``expected_version`` guards against a write in between. Returns the new
-        version."""
+        """Create or update ``key`` and return the new version.
+
+        ``expected_version`` is the version read before: ``None`` means the key was read as absent, so only a
+        create may succeed. A write in between either way raises :class:`WriteConflict`.
+        """
 
     @abc.abstractmethod
     def delete(self, key: str) -> None:

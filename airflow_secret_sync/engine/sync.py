@@ -290,21 +290,26 @@ def push_target(
 
     syncer = _KeySync(job, plan.store, backend, sources, options)
     groups = group_by_key(plan.mappings)
-    gone: list[str] = []
+    # keys whose source is gone get their record after the deletion pass: one record per key, delete or skip
+    gone: dict[str, AuditRecord] = {}
     workers = job.spec.concurrency
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="secret-sync") as pool:
         for record, source_gone in _bounded(pool, syncer.run, groups.items(), limit=workers * 4):
-            add(record)
             if source_gone:
-                gone.append(record.target_key)
+                gone[record.target_key] = record
+            else:
+                add(record)
 
     if job.spec.deletion_policy is DeletionPolicy.DELETE and options.allow_deletes:
         planned = set(groups) - set(gone)
         try:
             for record in _deletions(job, plan.store, backend, sources, planned, options):
+                gone.pop(record.target_key, None)
                 add(record)
         except StoreError as err:
             report.error = str(err)
+    for record in gone.values():
+        add(record)
     return report
 
 

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+_MISSING_NAME = re.compile(r"has no (?:attribute|element) (.+)$")
 
 
 def _b64encode(value: str | bytes) -> str:
@@ -61,7 +64,8 @@ def template_variables(source: str) -> set[str]:
         tree = env.parse(source)
     except TemplateSyntaxError as err:
         raise TemplateError(f"invalid template: {err.message} (line {err.lineno})") from None
-    return {node.name for node in tree.find_all(nodes.Name) if node.ctx == "load"} - set(env.globals)
+    # loop and {% set %} variables are declared by the template itself: only the free names count
+    return set(meta.find_undeclared_variables(tree)) - set(env.globals)
 
 
 def render(source: str, variables: dict[str, Any]) -> str:
@@ -76,13 +80,19 @@ def render(source: str, variables: dict[str, Any]) -> str:
     except TemplateError:
         raise
     except Exception as err:  # the sandbox raises SecurityError, UndefinedError, TypeError, ValueError...
-        raise TemplateError(f"template failed: {type(err).__name__}{_safe_detail(err)}") from None
+        raise TemplateError(f"template failed: {type(err).__name__}{_safe_detail(err, source)}") from None
 
 
-def _safe_detail(err: Exception) -> str:
+def _safe_detail(err: Exception, source: str) -> str:
     """Keep messages that are about the template (undefined names, sandbox refusals), drop the others."""
     from jinja2.exceptions import SecurityError, UndefinedError
 
-    if isinstance(err, UndefinedError | SecurityError):
+    if isinstance(err, UndefinedError):
+        # for ``creds[env]`` jinja names the *value* of ``env``: show only names written in the template
+        missing = _MISSING_NAME.search(str(err))
+        if missing and missing.group(1).strip("'\"") not in source:
+            return ": an attribute or item is undefined (its name comes from a value, so it is not shown)"
+        return f": {err}"
+    if isinstance(err, SecurityError):
         return f": {err}"
     return ""

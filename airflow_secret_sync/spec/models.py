@@ -6,6 +6,7 @@ need the whole configuration (store names, permissions, collisions) live in :mod
 
 from __future__ import annotations
 
+import math
 import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -66,16 +67,30 @@ class AwsProvider(SpecModel):
     recovery_window_days: Annotated[int, Field(ge=7, le=30)] | None = Field(
         30, description="Recovery window on delete (7-30 days); null force-deletes without recovery."
     )
+    description: str | None = Field(None, max_length=2048, description="Description given to new secrets.")
 
 
 class AwsParameterStoreProvider(SpecModel):
     """AWS Systems Manager Parameter Store."""
 
     conn_id: str = Field(description="Airflow connection holding AWS credentials.")
-    region: str | None = None
-    path_prefix: str = Field("", description="Hierarchy prefix, for example /apps/.")
-    kms_key_id: str | None = None
-    tags: dict[str, str] = Field(default_factory=dict)
+    region: str | None = Field(None, description="AWS region; defaults to the connection's region.")
+    path_prefix: str = Field("", description="Prepended to every key to form the parameter name, e.g. /apps/")
+    parameter_type: Literal["SecureString", "String"] = Field(
+        "SecureString", description="Type of parameters written; SecureString encrypts them with KMS."
+    )
+    kms_key_id: str | None = Field(None, description="KMS key of SecureString parameters (null: AWS's).")
+    tier: Literal["Standard", "Advanced", "Intelligent-Tiering"] | None = Field(
+        None, description="Parameter tier (values above 4 KB need Advanced); the account default if null."
+    )
+    description: str | None = Field(None, max_length=1024, description="Description of parameters written.")
+    tags: dict[str, str] = Field(default_factory=dict, description="Tags added to every parameter written.")
+
+    @model_validator(mode="after")
+    def _kms_needs_secure_string(self) -> AwsParameterStoreProvider:
+        if self.kms_key_id is not None and self.parameter_type != "SecureString":
+            raise ValueError("kmsKeyId applies only to parameterType SecureString")
+        return self
 
 
 class GcpReplication(SpecModel):
@@ -102,6 +117,31 @@ class GcpProvider(SpecModel):
         None, description="Disable enabled versions beyond the newest N that this tool wrote."
     )
     destroy_old_versions: bool = Field(False, description="Destroy instead of disable with keepVersions.")
+    location: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9-]+$",
+        description="Regional secrets: keep them in this location (e.g. europe-west1), reached through its "
+        "regional endpoint; replication does not apply.",
+    )
+
+    @field_validator("labels")
+    @classmethod
+    def _check_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, text in value.items():
+            if not re.fullmatch(r"[a-z][a-z0-9_-]{0,62}", key) or not re.fullmatch(r"[a-z0-9_-]{0,63}", text):
+                raise ValueError(
+                    f"label {key!r}: GCP label keys start with a lowercase letter; keys and values hold "
+                    "lowercase letters, digits, '_' and '-' (at most 63 characters)"
+                )
+            if key.startswith("secret_sync_"):
+                raise ValueError(f"label {key!r}: labels starting with 'secret_sync_' are reserved")
+        return value
+
+    @model_validator(mode="after")
+    def _regional(self) -> GcpProvider:
+        if self.location is not None and "replication" in self.model_fields_set:
+            raise ValueError("regional secrets (location) take no replication")
+        return self
 
 
 class FileProvider(SpecModel):
@@ -342,11 +382,14 @@ class SyncJobSpec(SpecModel):
         return [Target(store=t) if isinstance(t, str) else t for t in self.targets]
 
     def max_deletes_for(self, managed: int) -> int:
-        """The deletion guard's limit for a job that currently manages ``managed`` secrets."""
+        """The deletion guard's limit for a job that currently manages ``managed`` secrets.
+
+        A percentage rounds up, so a small job with a non-zero percentage can still delete one secret.
+        """
         if isinstance(self.max_deletes, int):
             return self.max_deletes
         percent = float(self.max_deletes.strip().rstrip("%"))
-        return int(managed * percent / 100)
+        return math.ceil(managed * percent / 100)
 
 
 class SyncJob(SpecModel):

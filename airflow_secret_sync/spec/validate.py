@@ -31,7 +31,7 @@ def check_job(config: Config, loaded: LoadedJob) -> list[ConfigError]:
 
     def readable(store: str, path: str) -> None:
         if store not in config.stores:
-            error(path, f"unknown SecretStore {store!r}{_known(config)}")
+            error(path, _unknown(config, store))
         elif not config.stores[store].store.spec.permissions.can_read:
             error(
                 path,
@@ -44,7 +44,7 @@ def check_job(config: Config, loaded: LoadedJob) -> list[ConfigError]:
     for index, target in enumerate(target_names):
         path = f"spec.targets[{index}]"
         if target not in config.stores:
-            error(path, f"unknown SecretStore {target!r}{_known(config)}")
+            error(path, _unknown(config, target))
         elif not config.stores[target].store.spec.permissions.can_write:
             error(
                 path,
@@ -86,6 +86,14 @@ def _templates(item: ComposeItem, index: int) -> list[tuple[str, str]]:
         (f"spec.plan[{index}].templateFields.{name}", text)
         for name, text in (item.template_fields or {}).items()
     ]
+
+
+def _unknown(config: Config, store: str) -> str:
+    """Why ``store`` is not available: declared but invalid, or not declared at all."""
+    broken = {error.name for error in config.errors if error.kind == "SecretStore"}
+    if store in broken:
+        return f"SecretStore {store!r} is declared but invalid (see its own errors)"
+    return f"unknown SecretStore {store!r}{_known(config)}"
 
 
 def _known(config: Config) -> str:

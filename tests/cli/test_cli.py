@@ -273,7 +273,7 @@ def test_deletion_policy_delete_removes_only_our_orphans(
 
 
 def test_deletion_guard_stops_a_mass_delete(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    write_job(config, job("j", "- query: {path: team-a/}", extra="deletionPolicy: Delete\nmaxDeletes: 34%"))
+    write_job(config, job("j", "- query: {path: team-a/}", extra="deletionPolicy: Delete\nmaxDeletes: 33%"))
     assert run(capsys, "run", "-c", str(config), "j")[0] == 0
     for name in ("svc-Alpha", "svc-beta"):
         (config / "src" / "team-a" / name).unlink()

@@ -1,0 +1,695 @@
+"""Push: every action and policy, deletions and their guards, compositions, failures, dry runs, scrubbing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_secret_sync.engine.audit import Action
+from airflow_secret_sync.engine.file_store import FileSecretStore
+from airflow_secret_sync.engine.naming import key_problem
+from airflow_secret_sync.engine.plan import map_targets, resolve_sources
+from airflow_secret_sync.engine.store import Marker, SecretRecord, SecretStoreBackend, StoreError
+from airflow_secret_sync.engine.sync import SyncOptions, TargetReport, push_target, scrub
+from airflow_secret_sync.engine.values import Value
+from airflow_secret_sync.spec.models import SyncJob
+
+ORIGIN = Marker(job="seed", source_store="origin", source_key="")
+SECRETS = {
+    "db-password": "hunter2-very-secret",
+    "db/creds": json.dumps({"user": "app-user-name", "password": "creds-password-01"}),
+    "game-abc.def": "game-def-value-01",
+    "game-abc.xyz": "game-xyz-value-02",
+}
+
+
+class CountingStore(FileSecretStore):
+    """A file store that counts the calls that change something."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.calls: list[tuple[str, str]] = []
+
+    def write(
+        self, key: str, value: Value, marker: Marker, *, expected_version: str | None = None
+    ) -> str | None:
+        self.calls.append(("write", key))
+        return super().write(key, value, marker, expected_version=expected_version)
+
+    def set_marker(self, key: str, marker: Marker) -> None:
+        self.calls.append(("set_marker", key))
+        super().set_marker(key, marker)
+
+    def delete(self, key: str) -> None:
+        self.calls.append(("delete", key))
+        super().delete(key)
+
+
+class MapStore(SecretStoreBackend):
+    """A minimal in-memory store of maps, like Vault KV, to check conversions on the way in."""
+
+    value_kind = "map"
+
+    def __init__(self) -> None:
+        self.data: dict[str, tuple[dict[str, Any], int, Marker | None]] = {}
+
+    def list_keys(self, path: str = "", *, recursive: bool = True) -> list[str]:
+        return sorted(key for key in self.data if key.startswith(path))
+
+    def read(self, key: str, version: str | None = None) -> SecretRecord | None:
+        if key not in self.data:
+            return None
+        value, number, marker = self.data[key]
+        return SecretRecord(key, dict(value), str(number), marker)
+
+    def write(
+        self, key: str, value: Value, marker: Marker, *, expected_version: str | None = None
+    ) -> str | None:
+        assert isinstance(value, dict), "the engine converts values to the store's kind"
+        number = self.data[key][1] + 1 if key in self.data else 1
+        self.data[key] = (value, number, marker)
+        return str(number)
+
+    def delete(self, key: str) -> None:
+        self.data.pop(key, None)
+
+    def set_marker(self, key: str, marker: Marker) -> None:
+        value, number, _ = self.data[key]
+        self.data[key] = (value, number, marker)
+
+
+def make_job(plan: list[dict[str, Any]], name: str = "job-1", **spec: Any) -> SyncJob:
+    return SyncJob.model_validate(
+        {
+            "apiVersion": "secret-sync/v1alpha1",
+            "kind": "SyncJob",
+            "metadata": {"name": name},
+            "spec": {"source": "src", "targets": ["dst"], "plan": plan, **spec},
+        }
+    )
+
+
+@pytest.fixture
+def src(tmp_path: Path) -> FileSecretStore:
+    store = FileSecretStore(tmp_path / "src")
+    for key, value in SECRETS.items():
+        put(store, key, value)
+    return store
+
+
+@pytest.fixture
+def dst(tmp_path: Path) -> CountingStore:
+    return CountingStore(tmp_path / "dst")
+
+
+def sync(
+    job: SyncJob,
+    target: SecretStoreBackend,
+    sources: dict[str, SecretStoreBackend],
+    options: SyncOptions | None = None,
+) -> TargetReport:
+    """query -> transform -> push for the job's first target, as one DAG run does."""
+    plans = map_targets(
+        job, resolve_sources(job, sources), key_problem=lambda store, key: key_problem("file", key)
+    )
+    return push_target(job, plans[job.spec.target_specs[0].store], target, sources, options)
+
+
+def actions(report: TargetReport) -> dict[str, str]:
+    keys = [record.target_key for record in report.records]
+    assert len(keys) == len(set(keys)), f"one record per key, got {keys}"
+    return {record.target_key: record.action.value for record in report.records}
+
+
+def value_of(store: SecretStoreBackend, key: str) -> Any:
+    record = store.read(key)
+    return None if record is None else record.value
+
+
+def put(store: FileSecretStore, key: str, value: str, marker: Marker = ORIGIN) -> None:
+    """Create or update as the engine does, with the version just read."""
+    current = store.read(key)
+    store.write(key, value, marker, expected_version=current.version if current else None)
+
+
+def own(store: FileSecretStore, key: str, value: str, job: str = "job-1") -> None:
+    put(store, key, value, Marker(job=job, source_store="src", source_key=key))
+
+
+ONE = [{"secret": {"key": "db-password"}}]
+
+
+# --------------------------------------------------------------------------------------------- actions
+
+
+def test_create_writes_value_and_ownership_marker(src: FileSecretStore, dst: CountingStore) -> None:
+    report = sync(make_job(ONE), dst, {"src": src})
+    assert actions(report) == {"db-password": "create"}
+    record = dst.read("db-password")
+    assert record is not None and record.value == SECRETS["db-password"]
+    assert record.marker == Marker(
+        job="job-1", source_store="src", source_key="db-password", source_version="1"
+    )
+    assert not report.failed
+
+
+def test_update_when_the_source_changed(src: FileSecretStore, dst: CountingStore) -> None:
+    sync(make_job(ONE), dst, {"src": src})
+    put(src, "db-password", "rotated-password")
+    report = sync(make_job(ONE), dst, {"src": src})
+    assert actions(report) == {"db-password": "update"}
+    assert value_of(dst, "db-password") == "rotated-password"
+    assert report.records[0].target_version == "2"
+
+
+def test_unchanged_means_no_write_at_all(src: FileSecretStore, dst: CountingStore) -> None:
+    sync(make_job(ONE), dst, {"src": src})
+    dst.calls.clear()
+    report = sync(make_job(ONE), dst, {"src": src})
+    assert actions(report) == {"db-password": "unchanged"}
+    assert dst.calls == []
+
+
+def test_equal_value_with_a_new_source_version_only_updates_the_marker(
+    src: FileSecretStore, dst: CountingStore
+) -> None:
+    sync(make_job(ONE), dst, {"src": src})
+    put(src, "db-password", SECRETS["db-password"])  # same value, new source version
+    dst.calls.clear()
+    report = sync(make_job(ONE), dst, {"src": src})
+    assert actions(report) == {"db-password": "unchanged"}
+    assert dst.calls == [("set_marker", "db-password")]
+    assert dst.read_marker("db-password").source_version == "2"  # type: ignore[union-attr]
+    assert dst.read("db-password").version == "1"  # type: ignore[union-attr]
+
+
+def test_json_equal_values_are_unchanged_whatever_their_formatting(
+    src: FileSecretStore, dst: CountingStore
+) -> None:
+    job = make_job([{"secret": {"key": "db/creds"}}])
+    sync(job, dst, {"src": src})
+    put(src, "db/creds", '{ "password": "creds-password-01",\n  "user": "app-user-name" }')
+    dst.calls.clear()
+    assert actions(sync(job, dst, {"src": src})) == {"db/creds": "unchanged"}
+    assert ("write", "db/creds") not in dst.calls
+
+
+# --------------------------------------------------------------------------------------------- policies
+
+
+def test_update_policy_if_not_exists_never_touches_an_existing_secret(
+    src: FileSecretStore, dst: CountingStore
+) -> None:
+    own(dst, "db-password", "kept-as-is")
+    job = make_job([*ONE, {"secret": {"key": "game-abc.def"}}], updatePolicy="IfNotExists")
+    dst.calls.clear()
+    report = sync(job, dst, {"src": src})
+    assert actions(report) == {"db-password": "skip", "game-abc.def": "create"}
+    assert next(r.reason for r in report.records if r.target_key == "db-password") == (
+        "target exists (updatePolicy: IfNotExists)"
+    )
+    assert value_of(dst, "db-password") == "kept-as-is"
+    assert dst.calls == [("write", "game-abc.def")]
+
+
+@pytest.mark.parametrize(
+    ("policy", "action", "failed", "value"),
+    [
+        ("Fail", "conflict", True, "put-there-by-hand"),
+        ("Skip", "skip", False, "put-there-by-hand"),
+        ("Adopt", "update", False, SECRETS["db-password"]),
+    ],
+)
+def test_conflict_policy_for_a_secret_without_our_marker(
+    src: FileSecretStore, dst: CountingStore, policy: str, action: str, failed: bool, value: str
+) -> None:
+    dst.root.mkdir()
+    (dst.root / "db-password").write_text("put-there-by-hand")
+    report = sync(make_job(ONE, conflictPolicy=policy), dst, {"src": src})
+    assert actions(report) == {"db-password": action}
+    assert report.failed is failed
+    assert value_of(dst, "db-password") == value
+    if policy != "Adopt":
+        assert "without our ownership marker" in report.records[0].reason
+        assert dst.read_marker("db-password") is None
+    else:
+        assert dst.read_marker("db-password").job == "job-1"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("policy", "action"), [("Fail", "conflict"), ("Skip", "skip"), ("Adopt", "conflict")]
+)
+def test_a_secret_owned_by_another_job_is_never_taken_over(
+    src: FileSecretStore, dst: CountingStore, policy: str, action: str
+) -> None:
+    own(dst, "db-password", "other-jobs-value", job="other-job")
+    report = sync(make_job(ONE, conflictPolicy=policy), dst, {"src": src})
+    assert actions(report) == {"db-password": action}
+    assert "owned by job 'other-job'" in report.records[0].reason
+    assert value_of(dst, "db-password") == "other-jobs-value"
+
+
+def test_adopting_an_equal_secret_records_the_marker_without_a_write(
+    src: FileSecretStore, dst: CountingStore
+) -> None:
+    dst.root.mkdir()
+    (dst.root / "db-password").write_text(SECRETS["db-password"])
+    report = sync(make_job(ONE, conflictPolicy="Adopt"), dst, {"src": src})
+    assert actions(report) == {"db-password": "unchanged"}
+    assert "ownership marker recorded" in report.records[0].reason
+    assert dst.calls == [("set_marker", "db-password")]
+    assert dst.read_marker("db-password").job == "job-1"  # type: ignore[union-attr]
+
+
+# --------------------------------------------------------------------------------------------- deletion
+
+
+def query_job(**spec: Any) -> SyncJob:
+    return make_job([{"query": {"path": "app/"}}], **spec)
+
+
+@pytest.fixture
+def ten(src: FileSecretStore, dst: CountingStore) -> FileSecretStore:
+    """Ten source secrets under app/, already synced once."""
+    for number in range(10):
+        put(src, f"app/s{number}", f"value-{number:04d}")
+    sync(query_job(), dst, {"src": src})
+    return src
+
+
+def test_retain_keeps_targets_whose_source_is_gone(ten: FileSecretStore, dst: CountingStore) -> None:
+    ten.delete("app/s0")
+    report = sync(query_job(deletionPolicy="Retain", maxDeletes="100%"), dst, {"src": ten})
+    assert "app/s0" not in actions(report)
+    assert value_of(dst, "app/s0") == "value-0000"
+
+
+def test_delete_removes_targets_whose_source_is_gone(ten: FileSecretStore, dst: CountingStore) -> None:
+    ten.delete("app/s0")
+    report = sync(query_job(deletionPolicy="Delete"), dst, {"src": ten})  # default 10% of 10 = 1
+    assert actions(report)["app/s0"] == "delete"
+    assert dst.read("app/s0") is None
+    assert len(dst.list_keys("app/")) == 9
+    assert not report.failed
+
+
+@pytest.mark.parametrize(
+    ("max_deletes", "removed", "allowed"),
+    [(2, 2, True), (2, 3, False), ("20%", 2, True), ("20%", 3, False), (0, 1, False)],
+)
+def test_the_deletion_guard_deletes_nothing_above_max_deletes(
+    ten: FileSecretStore, dst: CountingStore, max_deletes: int | str, removed: int, allowed: bool
+) -> None:
+    for number in range(removed):
+        ten.delete(f"app/s{number}")
+    dst.calls.clear()
+    report = sync(query_job(deletionPolicy="Delete", maxDeletes=max_deletes), dst, {"src": ten})
+    deleted = [key for kind, key in dst.calls if kind == "delete"]
+    if allowed:
+        assert len(deleted) == removed and report.error is None
+    else:
+        assert deleted == []
+        assert report.failed
+        assert report.error is not None
+        assert f"deletion guard: {removed} secrets in store 'dst' lost their source" in report.error
+        assert "nothing was deleted" in report.error
+        assert len(dst.list_keys("app/")) == 10
+
+
+def test_only_secrets_with_this_jobs_marker_are_deleted(ten: FileSecretStore, dst: CountingStore) -> None:
+    own(dst, "app/other-jobs", "theirs", job="other-job")
+    (dst.root / "app" / "by-hand").write_text("placed by an operator")
+    ten.delete("app/s1")
+    report = sync(query_job(deletionPolicy="Delete", maxDeletes=5), dst, {"src": ten})
+    assert [key for key, action in actions(report).items() if action == "delete"] == ["app/s1"]
+    assert value_of(dst, "app/other-jobs") == "theirs"
+    assert value_of(dst, "app/by-hand") == "placed by an operator"
+
+
+def test_nothing_is_deleted_when_the_target_listing_fails(ten: FileSecretStore, tmp_path: Path) -> None:
+    class Unlistable(CountingStore):
+        def list_keys(self, path: str = "", *, recursive: bool = True) -> list[str]:
+            raise StoreError("list failed: connection reset")
+
+    target = Unlistable(tmp_path / "dst")
+    ten.delete("app/s1")
+    report = sync(query_job(deletionPolicy="Delete", maxDeletes="100%"), target, {"src": ten})
+    assert report.error is not None and "connection reset" in report.error
+    assert report.failed
+    assert [kind for kind, _ in target.calls if kind == "delete"] == []
+    assert value_of(target, "app/s1") == "value-0001"
+    assert set(actions(report).values()) == {"unchanged"}  # the keys themselves were still synced
+
+
+def test_a_secret_dropped_from_the_plan_is_kept_while_its_source_exists(
+    ten: FileSecretStore, dst: CountingStore
+) -> None:
+    narrower = make_job(
+        [{"query": {"path": "app/", "regexp": "s[1-9]$"}}], deletionPolicy="Delete", maxDeletes="100%"
+    )
+    report = sync(narrower, dst, {"src": ten})
+    assert actions(report)["app/s0"] == "skip"
+    assert "source still exists" in next(r.reason for r in report.records if r.target_key == "app/s0")
+    assert value_of(dst, "app/s0") == "value-0000"
+
+
+def test_a_static_item_whose_source_is_gone_ends_in_one_delete_record(
+    src: FileSecretStore, dst: CountingStore
+) -> None:
+    job = make_job([*ONE, {"secret": {"key": "game-abc.def"}}], deletionPolicy="Delete", maxDeletes="100%")
+    sync(job, dst, {"src": src})
+    src.delete("db-password")
+    report = sync(job, dst, {"src": src})
+    assert actions(report) == {"db-password": "delete", "game-abc.def": "unchanged"}
+    assert dst.read("db-password") is None
+
+
+def test_deletions_can_be_switched_off_for_a_run(ten: FileSecretStore, dst: CountingStore) -> None:
+    ten.delete("app/s0")
+    report = sync(
+        query_job(deletionPolicy="Delete", maxDeletes="100%"),
+        dst,
+        {"src": ten},
+        SyncOptions(allow_deletes=False),
+    )
+    assert "app/s0" not in actions(report)
+    assert value_of(dst, "app/s0") == "value-0000"
+
+
+# --------------------------------------------------------------------------------------------- sources
+
+
+def test_a_missing_source_is_an_error_for_that_key_only(src: FileSecretStore, dst: CountingStore) -> None:
+    report = sync(make_job([{"secret": {"key": "nope"}}, *ONE]), dst, {"src": src})
+    assert actions(report) == {"nope": "error", "db-password": "create"}
+    assert (
+        next(r.reason for r in report.records if r.target_key == "nope") == "source secret src:nope not found"
+    )
+    assert report.failed
+
+
+def test_a_secret_synced_from_the_target_is_never_pushed_back(
+    src: FileSecretStore, dst: CountingStore
+) -> None:
+    src.write(
+        "from-dst", "came-from-dst-value", Marker(job="reverse-job", source_store="dst", source_key="x")
+    )
+    report = sync(make_job([{"secret": {"key": "from-dst"}}, *ONE]), dst, {"src": src})
+    assert actions(report) == {"from-dst": "error", "db-password": "create"}
+    reason = next(r.reason for r in report.records if r.target_key == "from-dst")
+    assert reason.startswith("loop refused: source secret src:from-dst was itself synced from store 'dst'")
+    assert dst.read("from-dst") is None
+
+
+def test_a_source_property_becomes_the_whole_target_value(src: FileSecretStore, dst: CountingStore) -> None:
+    report = sync(
+        make_job([{"secret": {"key": "db/creds", "property": "password"}, "target": {"key": "pw"}}]),
+        dst,
+        {"src": src},
+    )
+    assert actions(report) == {"pw": "create"}
+    assert value_of(dst, "pw") == "creds-password-01"
+
+
+def test_a_property_of_a_non_json_secret_fails_that_key_without_echoing_it(
+    src: FileSecretStore, dst: CountingStore
+) -> None:
+    report = sync(
+        make_job([{"secret": {"key": "db-password", "property": "user"}, "target": {"key": "u"}}]),
+        dst,
+        {"src": src},
+    )
+    assert actions(report) == {"u": "error"}
+    assert "not a map or JSON object" in report.records[0].reason
+    assert SECRETS["db-password"] not in report.records[0].reason
+
+
+# --------------------------------------------------------------------------------------------- shapes
+
+
+def test_seed_example_two_game_keys_become_two_fields_of_one_target(
+    src: FileSecretStore, dst: CountingStore
+) -> None:
+    job = make_job(
+        [
+            {
+                "query": {"regexp": "^game-"},
+                "keyTransform": [
+                    {
+                        "regexp": {
+                            "source": r"^game-(.+)\.(.+)$",
+                            "target": "my/path/$1",
+                            "property": "prop-$2",
+                        }
+                    }
+                ],
+            }
+        ]
+    )
+    report = sync(job, dst, {"src": src})
+    assert actions(report) == {"my/path/abc": "create"}
+    assert json.loads(value_of(dst, "my/path/abc")) == {
+        "prop-def": "game-def-value-01",
+        "prop-xyz": "game-xyz-value-02",
+    }
+    assert dst.calls == [("write", "my/path/abc")]  # both fields in one write
+    assert dst.read_marker("my/path/abc").source_key == "game-abc.def,game-abc.xyz"  # type: ignore[union-attr]
+
+
+def test_writing_one_property_leaves_the_other_fields(src: FileSecretStore, dst: CountingStore) -> None:
+    own(dst, "db", json.dumps({"user": "kept-user", "password": "old", "port": 5432}))
+    job = make_job([{"secret": {"key": "db-password"}, "target": {"key": "db", "property": "password"}}])
+    assert actions(sync(job, dst, {"src": src})) == {"db": "update"}
+    assert json.loads(value_of(dst, "db")) == {
+        "user": "kept-user",
+        "password": SECRETS["db-password"],
+        "port": 5432,
+    }
+
+
+def test_a_map_store_gets_maps(src: FileSecretStore) -> None:
+    target = MapStore()
+    job = make_job([*ONE, {"secret": {"key": "db/creds"}}])
+    assert actions(sync(job, target, {"src": src})) == {"db-password": "create", "db/creds": "create"}
+    assert value_of(target, "db-password") == {"value": SECRETS["db-password"]}
+    assert value_of(target, "db/creds") == json.loads(SECRETS["db/creds"])
+    assert actions(sync(job, target, {"src": src})) == {"db-password": "unchanged", "db/creds": "unchanged"}
+
+
+def test_composition_with_a_template(src: FileSecretStore, dst: CountingStore) -> None:
+    job = make_job(
+        [
+            {
+                "sources": {
+                    "user": {"key": "db/creds", "property": "user"},
+                    "pw": {"key": "db/creds", "property": "password"},
+                },
+                "template": "postgresql://{{ user }}:{{ pw }}@db:5432/{{ job }}",
+                "target": {"key": "dsn"},
+            }
+        ]
+    )
+    report = sync(job, dst, {"src": src})
+    assert actions(report) == {"dsn": "create"}
+    assert value_of(dst, "dsn") == "postgresql://app-user-name:creds-password-01@db:5432/job-1"
+    assert report.records[0].source_key == "db/creds"  # one source secret, read once
+    assert actions(sync(job, dst, {"src": src})) == {"dsn": "unchanged"}
+
+
+def test_composition_with_template_fields_builds_a_map(src: FileSecretStore, dst: CountingStore) -> None:
+    job = make_job(
+        [
+            {
+                "sources": {"creds": {"key": "db/creds"}, "pw": {"key": "db-password"}},
+                "templateFields": {
+                    "username": "{{ (creds | fromjson).user }}",
+                    "token": "{{ pw | b64encode }}",
+                },
+                "target": {"key": "app/config"},
+            }
+        ]
+    )
+    assert actions(sync(job, dst, {"src": src})) == {"app/config": "create"}
+    assert json.loads(value_of(dst, "app/config")) == {
+        "username": "app-user-name",
+        "token": "aHVudGVyMi12ZXJ5LXNlY3JldA==",
+    }
+    assert dst.read_marker("app/config").source_key == "db/creds,db-password"  # type: ignore[union-attr]
+
+
+def test_a_template_failing_at_render_time_fails_its_key_without_the_value(
+    src: FileSecretStore, dst: CountingStore
+) -> None:
+    job = make_job(
+        [
+            {
+                "sources": {"pw": {"key": "db-password"}},
+                "template": "{{ pw | b64decode }}",
+                "target": {"key": "a"},
+            },
+            {
+                "sources": {"pw": {"key": "db-password"}},
+                "template": "{{ pw.__class__.__mro__ }}",
+                "target": {"key": "b"},
+            },
+            *ONE,
+        ]
+    )
+    report = sync(job, dst, {"src": src})
+    assert actions(report) == {"a": "error", "b": "error", "db-password": "create"}
+    reasons = {r.target_key: r.reason for r in report.records}
+    assert reasons["b"].startswith("template failed: SecurityError")
+    assert all(SECRETS["db-password"] not in reason for reason in reasons.values())
+
+
+# --------------------------------------------------------------------------------------------- isolation
+
+
+def test_one_failing_key_does_not_stop_the_others(src: FileSecretStore, tmp_path: Path) -> None:
+    class Flaky(CountingStore):
+        def write(
+            self, key: str, value: Value, marker: Marker, *, expected_version: str | None = None
+        ) -> str | None:
+            if key == "game-abc.def":
+                raise StoreError(f"key {key!r}: throttled")
+            return super().write(key, value, marker, expected_version=expected_version)
+
+    target = Flaky(tmp_path / "dst")
+    report = sync(make_job([{"query": {}}], concurrency=2), target, {"src": src})
+    assert actions(report) == {
+        "db-password": "create",
+        "db/creds": "create",
+        "game-abc.def": "error",
+        "game-abc.xyz": "create",
+    }
+    assert report.failed and report.error is None
+    assert report.counts()["create"] == 3 and report.counts()["error"] == 1
+
+
+def test_a_write_in_between_is_a_conflict_error_not_an_overwrite(
+    src: FileSecretStore, tmp_path: Path
+) -> None:
+    class Racing(CountingStore):
+        def read(self, key: str, version: str | None = None) -> SecretRecord | None:
+            record = super().read(key, version)
+            if record is not None:  # another writer slips in after our read
+                FileSecretStore.write(
+                    self,
+                    key,
+                    "written-by-someone-else",
+                    Marker("job-1", "src", key),
+                    expected_version=record.version,
+                )
+            return record
+
+    target = Racing(tmp_path / "dst")
+    own(target, "db-password", "old-value")
+    report = sync(make_job(ONE), target, {"src": src})
+    assert actions(report) == {"db-password": "error"}
+    assert "changed since it was read" in report.records[0].reason
+    assert FileSecretStore.read(target, "db-password").value == "written-by-someone-else"  # type: ignore[union-attr]
+
+
+def test_a_secret_created_in_between_is_not_overwritten(src: FileSecretStore, tmp_path: Path) -> None:
+    class Racing(CountingStore):
+        def read(self, key: str, version: str | None = None) -> SecretRecord | None:
+            record = super().read(key, version)
+            if record is None:  # another job creates the secret right after we saw it absent
+                FileSecretStore.write(self, key, "created-by-job-2", Marker("job-2", "elsewhere", key))
+            return record
+
+    target = Racing(tmp_path / "dst")
+    report = sync(make_job(ONE), target, {"src": src})
+    assert actions(report) == {"db-password": "error"}
+    assert "created by someone else" in report.records[0].reason
+    assert FileSecretStore.read_marker(target, "db-password").job == "job-2"  # type: ignore[union-attr]
+
+
+def test_refused_target_keys_are_error_records(src: FileSecretStore, dst: CountingStore) -> None:
+    job = make_job(
+        [{"secret": {"key": "db-password"}, "target": {"key": "../escape"}}, {"secret": {"key": "db/creds"}}]
+    )
+    report = sync(job, dst, {"src": src})
+    assert actions(report) == {"../escape": "error", "db/creds": "create"}
+    assert "invalid target key" in report.records[0].reason
+    assert not (dst.root.parent / "escape").exists()
+
+
+def test_many_keys_with_bounded_concurrency_all_sync(src: FileSecretStore, dst: CountingStore) -> None:
+    for number in range(30):
+        put(src, f"bulk/{number:03d}", f"bulk-value-{number:03d}")
+    report = sync(make_job([{"query": {"path": "bulk/"}}], concurrency=3), dst, {"src": src})
+    assert list(actions(report).values()) == ["create"] * 30
+    assert value_of(dst, "bulk/029") == "bulk-value-029"
+
+
+# --------------------------------------------------------------------------------------------- dry run
+
+
+def test_dry_run_reports_what_would_happen_and_writes_nothing(
+    ten: FileSecretStore, dst: CountingStore
+) -> None:
+    own(dst, "app/s1", "stale-value")
+    ten.delete("app/s2")
+    put(ten, "app/new", "new-value")
+    put(ten, "app/s3", "value-0003")  # equal value, new source version: marker would be recorded
+    dst.calls.clear()
+    before = {key: value_of(dst, key) for key in dst.list_keys()}
+    report = sync(
+        query_job(deletionPolicy="Delete", maxDeletes=5), dst, {"src": ten}, SyncOptions(dry_run=True)
+    )
+    found = actions(report)
+    assert (found["app/new"], found["app/s1"], found["app/s2"], found["app/s3"]) == (
+        "create",
+        "update",
+        "delete",
+        "unchanged",
+    )
+    assert all(record.dry_run for record in report.records)
+    assert dst.calls == []
+    assert {key: value_of(dst, key) for key in dst.list_keys()} == before
+
+
+# --------------------------------------------------------------------------------------------- secrecy
+
+
+def test_every_value_read_reaches_the_mask_hook_and_no_record_holds_one(
+    src: FileSecretStore, dst: CountingStore
+) -> None:
+    own(dst, "db", json.dumps({"user": "target-side-user"}))
+    seen: list[str] = []
+    recorded: list[Any] = []
+    job = make_job(
+        [
+            {"secret": {"key": "db/creds"}},
+            {"secret": {"key": "db-password"}, "target": {"key": "db", "property": "password"}},
+        ]
+    )
+    report = sync(job, dst, {"src": src}, SyncOptions(on_value=seen.append, on_record=recorded.append))
+    assert {"app-user-name", "creds-password-01", SECRETS["db-password"], "target-side-user"} <= set(seen)
+    assert recorded == report.records
+    text = json.dumps([record.to_json() for record in report.records])
+    for value in [*SECRETS.values(), "app-user-name", "creds-password-01", "target-side-user"]:
+        assert value not in text
+
+
+def test_an_error_that_echoes_a_value_is_scrubbed(src: FileSecretStore, tmp_path: Path) -> None:
+    class Echoing(CountingStore):
+        def write(
+            self, key: str, value: Value, marker: Marker, *, expected_version: str | None = None
+        ) -> str | None:
+            raise StoreError(f"provider refused payload {value!r} for {key}")
+
+    report = sync(make_job([{"secret": {"key": "db/creds"}}]), Echoing(tmp_path / "dst"), {"src": src})
+    [record] = report.records
+    assert record.action is Action.ERROR
+    assert "***" in record.reason and "db/creds" in record.reason
+    for value in ("app-user-name", "creds-password-01"):
+        assert value not in record.reason
+
+
+def test_scrub_replaces_longest_values_first_and_ignores_tiny_ones() -> None:
+    assert scrub("token abcdef and abc and ab", ["abc", "abcdef", "ab"]) == "token *** and *** and ab"
