@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from typing import Any
+from typing import Any, ClassVar
 
 from airflow.sdk import BaseHook
 
@@ -22,15 +22,27 @@ class SecretStoreHook(BaseHook, SecretStoreBackend):
     """
 
     conn_name_attr = "conn_id"
+    default_conn_name: str | None = None
     provider_kind: str = ""
+    settings_model: ClassVar[type[SpecModel] | None] = None
 
-    def __init__(self, *, store_name: str, settings: SpecModel, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        conn_id: str | None = None,
+        *,
+        store_name: str = "connection-test",
+        settings: SpecModel | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
+        if settings is None:
+            # Airflow's "Test connection" builds a hook from a connection id alone: use the provider defaults
+            if self.settings_model is None:
+                raise TypeError(f"{type(self).__name__} needs the store's settings")
+            settings = self.settings_model.model_validate({"connId": conn_id or self.default_conn_name})
         self.store_name = store_name
         self.settings = settings
-        self.conn_id: str | None = getattr(settings, "conn_id", None) or self.default_conn_name
-
-    default_conn_name: str | None = None
+        self.conn_id: str | None = getattr(settings, "conn_id", None) or conn_id or self.default_conn_name
 
     @abc.abstractmethod
     def test_connection(self) -> tuple[bool, str]:

@@ -191,11 +191,12 @@ class VaultSecretStoreHook(SecretStoreHook):
 
     settings: VaultProvider
 
-    def __init__(self, *, store_name: str = "connection-test", settings: VaultProvider | None = None,
-                 conn_id: str | None = None, **kwargs: Any) -> None:
-        if settings is None:
-            settings = VaultProvider.model_validate({"conn_id": conn_id or self.default_conn_name})
-        super().__init__(store_name=store_name, settings=settings, **kwargs)
+    settings_model = VaultProvider
+
+    def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(conn_id, **kwargs)
+        settings = self.settings
+        assert isinstance(settings, VaultProvider)
         prefix = settings.path_prefix.strip("/")
         self.prefix = f"{prefix}/" if prefix else ""
         self._mount = settings.mount.strip("/")

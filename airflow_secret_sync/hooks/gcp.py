@@ -1,0 +1,783 @@
+"""Google Cloud Secret Manager as a secret store, on google-cloud-secret-manager.
+
+A key is a secret id in one project (or, with ``location``, one region). The ownership marker lives in the
+secret's metadata twice: labels ``secret_sync_managed_by`` and ``secret_sync_job`` let a listing filter our
+secrets server-side, and annotations ``secret-sync.<field>`` keep the exact marker fields (label syntax
+cannot hold them). Annotation ``secret-sync.versions`` lists the versions this tool wrote, newest first, for
+``keepVersions``. Metadata updates and deletes send the etag read just before, so a change in between fails
+instead of being overwritten. Transient errors are retried by google-api-core's ``Retry`` with a bounded
+deadline; every other error becomes a :class:`StoreError` with Google's message, never a value.
+See docs/providers/gcp.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import google.auth
+import google_crc32c
+import requests
+from google.api_core import exceptions as google_errors
+from google.api_core.retry import Retry, if_exception_type
+from google.auth import exceptions as auth_errors
+from google.auth.credentials import AnonymousCredentials, Credentials
+from google.cloud import secretmanager
+
+from airflow_secret_sync.engine.naming import gcp_key_problem
+from airflow_secret_sync.engine.store import (
+    MARKER_MANAGED_BY,
+    KeyNotAllowed,
+    Marker,
+    SecretRecord,
+    StoreError,
+    WriteConflict,
+)
+from airflow_secret_sync.engine.values import Value, as_text
+from airflow_secret_sync.hooks.base import SecretStoreHook
+from airflow_secret_sync.spec.models import GcpProvider
+
+log = logging.getLogger(__name__)
+
+# Extras of the Google provider's ``google_cloud_platform`` connections may carry this legacy prefix.
+LEGACY_EXTRA_PREFIX = "extra__google_cloud_platform__"
+DEFAULT_SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+TRANSPORTS = ("rest", "grpc")
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_RETRY_DEADLINE = 60.0
+
+# Label keys use '_' (not '-') so that filters need no quoting of the field name.
+LABEL_MANAGED_BY = "secret_sync_managed_by"
+LABEL_JOB = "secret_sync_job"
+ANNOTATION_PREFIX = "secret-sync."
+ANNOTATION_VERSIONS = "secret-sync.versions"
+MARKER_ANNOTATIONS = frozenset(
+    ANNOTATION_PREFIX + name for name in Marker("job", "store", "key", "version").as_fields()
+)
+# Without keepVersions the list of versions we wrote is capped, so the annotation stays small.
+TRACKED_VERSIONS_CAP = 50
+ANNOTATIONS_LIMIT_BYTES = 16 * 1024
+PAYLOAD_LIMIT_BYTES = 64 * 1024
+# Attempts at a metadata update when the etag keeps changing under us (optimistic concurrency).
+METADATA_ATTEMPTS = 3
+# 429, 500, 502, 503 and 504 (DeadlineExceeded is a GatewayTimeout; ResourceExhausted a TooManyRequests).
+TRANSIENT_ERRORS = (
+    google_errors.TooManyRequests,
+    google_errors.InternalServerError,
+    google_errors.BadGateway,
+    google_errors.ServiceUnavailable,
+    google_errors.GatewayTimeout,
+)
+_SECRET_ID_CHARS = re.compile(r"^[A-Za-z0-9_-]*$")
+
+
+@dataclass(frozen=True)
+class GcpConnectionSettings:
+    """How to reach and authenticate to Secret Manager, read from one Airflow connection."""
+
+    project: str | None = None
+    api_endpoint: str | None = None
+    transport: str = "rest"
+    scopes: tuple[str, ...] = DEFAULT_SCOPES
+    key_path: str | None = None
+    credential_config_file: str | None = None
+    impersonation_chain: tuple[str, ...] = ()
+    anonymous: bool = False
+    timeout: float = DEFAULT_TIMEOUT
+    retry_deadline: float = DEFAULT_RETRY_DEADLINE
+    keyfile_dict: dict[str, Any] | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_connection(cls, conn: Any) -> GcpConnectionSettings:
+        """Read our ``secret_sync_gcp`` connections and the Google provider's ``google_cloud_platform`` ones.
+
+        Both use the same extras; each may also carry the legacy ``extra__google_cloud_platform__`` prefix.
+
+        :param conn: an Airflow ``Connection``.
+        """
+        extra: dict[str, Any] = dict(conn.extra_dejson or {})
+
+        def pick(name: str) -> Any:
+            for candidate in (name, LEGACY_EXTRA_PREFIX + name):
+                if extra.get(candidate) not in (None, ""):
+                    return extra[candidate]
+            return None
+
+        transport = str(pick("transport") or "rest").lower()
+        if transport not in TRANSPORTS:
+            raise StoreError(
+                f"connection {conn.conn_id!r}: transport must be one of {', '.join(TRANSPORTS)}, "
+                f"not {transport!r}"
+            )
+        scopes = tuple(part.strip() for part in str(pick("scope") or "").split(",") if part.strip())
+        chain = pick("impersonation_chain")
+        if isinstance(chain, str):
+            chain = [part.strip() for part in chain.split(",") if part.strip()]
+        return cls(
+            project=pick("project"),
+            api_endpoint=pick("api_endpoint"),
+            transport=transport,
+            scopes=scopes or DEFAULT_SCOPES,
+            key_path=pick("key_path"),
+            credential_config_file=pick("credential_config_file"),
+            impersonation_chain=tuple(chain or ()),
+            anonymous=_boolean(pick("is_anonymous")),
+            timeout=_seconds(conn.conn_id, "timeout", pick("timeout"), DEFAULT_TIMEOUT),
+            retry_deadline=_seconds(
+                conn.conn_id, "retry_deadline", pick("retry_deadline"), DEFAULT_RETRY_DEADLINE
+            ),
+            keyfile_dict=_keyfile(conn.conn_id, pick("keyfile_dict")),
+        )
+
+    @property
+    def plain_http(self) -> bool:
+        """An ``http://`` endpoint (an emulator): anonymous credentials, no TLS."""
+        return bool(self.api_endpoint) and str(self.api_endpoint).lower().startswith("http://")
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _seconds(conn_id: str, name: str, value: Any, default: float) -> float:
+    if value is None:
+        return default
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = 0.0
+    if seconds <= 0:
+        raise StoreError(f"connection {conn_id!r}: extra {name!r} must be a positive number of seconds")
+    return seconds
+
+
+def _keyfile(conn_id: str, value: Any) -> dict[str, Any] | None:
+    """The service-account key of extra ``keyfile_dict``: a dict, or its JSON text."""
+    if value is None or isinstance(value, dict):
+        return value
+    try:
+        parsed = json.loads(str(value))
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        # never echo the text: it is a private key
+        raise StoreError(f"connection {conn_id!r}: extra 'keyfile_dict' is not a JSON object")
+    return parsed
+
+
+def build_credentials(settings: GcpConnectionSettings) -> tuple[Credentials, str | None]:
+    """Credentials and the project they name: anonymous for an ``http://`` endpoint or ``is_anonymous``;
+    else the key of ``keyfile_dict``, ``key_path`` or ``credential_config_file``; else Application Default
+    Credentials. ``impersonation_chain`` then impersonates its last account through the others.
+
+    :param settings: the connection's settings.
+    """
+    if settings.plain_http or settings.anonymous:
+        return AnonymousCredentials(), None
+    scopes = list(settings.scopes)
+    try:
+        if settings.keyfile_dict is not None:
+            credentials, project = google.auth.load_credentials_from_dict(
+                settings.keyfile_dict, scopes=scopes
+            )
+        elif settings.key_path or settings.credential_config_file:
+            path = str(settings.key_path or settings.credential_config_file)
+            credentials, project = google.auth.load_credentials_from_file(path, scopes=scopes)
+        else:
+            credentials, project = google.auth.default(scopes=scopes)
+    except (auth_errors.GoogleAuthError, ValueError) as err:
+        raise StoreError(f"cannot load Google credentials: {type(err).__name__}: {err}") from None
+    if settings.impersonation_chain:
+        from google.auth import impersonated_credentials
+
+        *delegates, target = settings.impersonation_chain
+        credentials = impersonated_credentials.Credentials(
+            source_credentials=credentials,
+            target_principal=target,
+            delegates=delegates or None,
+            target_scopes=scopes,
+        )
+    return credentials, project
+
+
+def build_client(
+    settings: GcpConnectionSettings, credentials: Credentials, location: str | None = None
+) -> secretmanager.SecretManagerServiceClient:
+    """The client on REST (default) or gRPC; an ``http://`` endpoint gets no TLS.
+
+    :param settings: the connection's settings.
+    :param credentials: from :func:`build_credentials`.
+    :param location: for regional secrets: the regional endpoint is the default.
+    """
+    endpoint = settings.api_endpoint or (f"secretmanager.{location}.rep.googleapis.com" if location else None)
+    if settings.transport == "grpc":
+        host = urlsplit(endpoint).netloc if endpoint and "://" in endpoint else endpoint
+        if settings.plain_http:
+            import grpc
+            from google.cloud.secretmanager_v1.services.secret_manager_service.transports import (
+                SecretManagerServiceGrpcTransport,
+            )
+
+            channel = grpc.insecure_channel(str(host))
+            return secretmanager.SecretManagerServiceClient(
+                transport=SecretManagerServiceGrpcTransport(channel=channel)
+            )
+        return secretmanager.SecretManagerServiceClient(
+            credentials=credentials, transport="grpc", client_options={"api_endpoint": host} if host else None
+        )
+    return secretmanager.SecretManagerServiceClient(
+        credentials=credentials,
+        transport="rest",
+        client_options={"api_endpoint": endpoint} if endpoint else None,
+    )
+
+
+def transient_retry(deadline: float) -> Retry:
+    """Exponential backoff on 429 and 5xx answers, giving up after ``deadline`` seconds.
+
+    :param deadline: seconds from the first attempt after which no retry starts.
+    """
+    return Retry(
+        predicate=if_exception_type(*TRANSIENT_ERRORS),
+        initial=0.5,
+        maximum=8.0,
+        multiplier=2.0,
+        timeout=deadline,
+    )
+
+
+def label_value(text: str) -> str:
+    """``text`` in label syntax (lowercase letters, digits, ``_``, ``-``; at most 63 characters)."""
+    return re.sub(r"[^a-z0-9_-]", "-", text.lower())[:63]
+
+
+def marker_labels(marker: Marker) -> dict[str, str]:
+    return {LABEL_MANAGED_BY: label_value(MARKER_MANAGED_BY), LABEL_JOB: label_value(marker.job)}
+
+
+def marker_annotations(marker: Marker) -> dict[str, str]:
+    return {ANNOTATION_PREFIX + name: text for name, text in marker.as_fields().items()}
+
+
+def marker_of(secret: Any) -> Marker | None:
+    """The ownership marker in a secret's annotations, or ``None``."""
+    annotations = dict(secret.annotations)
+    return Marker.from_fields(
+        {
+            name[len(ANNOTATION_PREFIX) :]: text
+            for name, text in annotations.items()
+            if name in MARKER_ANNOTATIONS
+        }
+    )
+
+
+def tracked_versions(secret: Any) -> list[str]:
+    """The versions this tool wrote (newest first), from annotation ``secret-sync.versions``."""
+    text = dict(secret.annotations).get(ANNOTATION_VERSIONS, "")
+    return [part for part in (item.strip() for item in text.split(",")) if part.isdigit()]
+
+
+def _last(name: str) -> str:
+    """The last segment of a resource name: the secret id or version number.
+
+    Google answers with the project *number* in names, so names are never compared whole.
+    """
+    return name.rsplit("/", 1)[-1]
+
+
+def _status(err: google_errors.GoogleAPICallError) -> str:
+    """The canonical status (``FAILED_PRECONDITION``...): gRPC has classes, REST only the JSON body."""
+    code = getattr(err, "grpc_status_code", None)
+    if code is not None:
+        return str(code.name)
+    try:
+        return str(err.response.json()["error"]["status"])
+    except Exception:
+        return type(err).__name__
+
+
+def _message(err: google_errors.GoogleAPICallError) -> str:
+    """Google's message without the request URL the REST transport puts in front of it."""
+    try:
+        return str(err.response.json()["error"]["message"])
+    except Exception:
+        return str(err.message)
+
+
+class GcpSecretManagerHook(SecretStoreHook):
+    """Secrets of one Google Cloud project (or region) in Secret Manager.
+
+    :param store_name: the ``SecretStore`` name, used in messages.
+    :param settings: the store's ``gcp`` provider block (connection, project, replication, labels,
+        keepVersions, destroyOldVersions, location).
+    """
+
+    conn_type = "secret_sync_gcp"
+    hook_name = "Secret Sync: GCP Secret Manager"
+    default_conn_name = "secret_sync_gcp_default"
+    provider_kind = "gcp"
+    value_kind = "text"
+    list_page_size = 1000
+
+    settings: GcpProvider
+
+    settings_model = GcpProvider
+
+    def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(conn_id, **kwargs)
+        self._client: secretmanager.SecretManagerServiceClient | None = None
+        self._connection: GcpConnectionSettings | None = None
+        self._parent = ""
+        self._retry: Retry | None = None
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------------------------------- client
+
+    @property
+    def client(self) -> secretmanager.SecretManagerServiceClient:
+        """The authenticated client, built on first use."""
+        with self._lock:
+            if self._client is None:
+                self._connect()
+            assert self._client is not None
+            return self._client
+
+    @property
+    def parent(self) -> str:
+        """``projects/P`` or ``projects/P/locations/L``, known once connected."""
+        self.client  # noqa: B018 - connects
+        return self._parent
+
+    def _connect(self) -> None:
+        try:
+            conn = self.get_connection(self.conn_id)  # type: ignore[arg-type]
+        except Exception as err:
+            raise StoreError(f"{self._where()}: connection {self.conn_id!r}: {err}") from None
+        settings = GcpConnectionSettings.from_connection(conn)
+        credentials, credentials_project = build_credentials(settings)
+        project = self.settings.project_id or settings.project or credentials_project
+        if not project:
+            raise StoreError(
+                f"{self._where()}: no project: set projectId on the store or extra 'project' on "
+                f"connection {self.conn_id!r}"
+            )
+        location = self.settings.location
+        self._parent = f"projects/{project}" + (f"/locations/{location}" if location else "")
+        self._retry = transient_retry(settings.retry_deadline)
+        self._connection = settings
+        self._client = build_client(settings, credentials, location)
+        log.info(
+            "GCP store %s: %s, %s transport, endpoint %s, %s credentials",
+            self.store_name,
+            self._parent,
+            settings.transport,
+            settings.api_endpoint or "default",
+            "anonymous" if isinstance(credentials, AnonymousCredentials) else type(credentials).__name__,
+        )
+
+    def _call(self, method: str, request: dict[str, Any]) -> Any:
+        """One client call with the transient-error retry and the per-attempt timeout."""
+        client = self.client
+        assert self._connection is not None
+        return getattr(client, method)(request=request, retry=self._retry, timeout=self._connection.timeout)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.transport.close()
+                self._client = None
+
+    def _where(self, key: str | None = None) -> str:
+        return f"GCP store {self.store_name!r}" + (f", key {key!r}" if key is not None else "")
+
+    @contextmanager
+    def _calling(self, action: str, key: str | None = None, *, conflict: str | None = None) -> Iterator[None]:
+        """Turn Google, auth and transport errors into value-free :class:`StoreError` messages.
+
+        :param conflict: when set, an etag mismatch raises :class:`WriteConflict` with this explanation.
+        """
+        where = self._where(key)
+        try:
+            yield
+        except google_errors.RetryError as err:
+            cause = err.cause
+            detail = _message(cause) if isinstance(cause, google_errors.GoogleAPICallError) else str(cause)
+            raise StoreError(f"{where}: {action} failed after retrying transient errors: {detail}") from None
+        except google_errors.GoogleAPICallError as err:
+            status = _status(err)
+            if conflict is not None and status in ("FAILED_PRECONDITION", "ABORTED"):
+                raise WriteConflict(f"{where}: {conflict} ({status}: {_message(err)})") from None
+            raise StoreError(f"{where}: {action} failed: {status}: {_message(err)}") from None
+        except auth_errors.GoogleAuthError as err:
+            raise StoreError(f"{where}: {action} failed: Google credentials: {err}") from None
+        except requests.RequestException as err:
+            raise StoreError(f"{where}: {action} failed: cannot reach Secret Manager: {err}") from None
+
+    # ------------------------------------------------------------------------------------------- names
+
+    def check_key(self, key: str) -> str | None:
+        return gcp_key_problem(key)
+
+    def _name(self, key: str) -> str:
+        """The secret's resource name; the key is checked before anything else happens."""
+        problem = self.check_key(key)
+        if problem:
+            raise KeyNotAllowed(f"{self._where(key)}: {problem}")
+        return f"{self.parent}/secrets/{key}"
+
+    def _get_secret(self, key: str, name: str) -> Any:
+        """The secret's metadata (labels, annotations, etag), or ``None`` when it does not exist."""
+        with self._calling("read metadata", key):
+            try:
+                return self._call("get_secret", {"name": name})
+            except google_errors.NotFound:
+                return None
+
+    # ------------------------------------------------------------------------------------------- listing
+
+    def list_keys(self, path: str = "", *, recursive: bool = True) -> list[str]:
+        """Secret ids starting with ``path``. Ids have no hierarchy, so ``recursive`` changes nothing.
+
+        No server-side ``name:`` filter: Google documents no prefix match, and a listing that silently
+        missed keys would be worse than a longer one.
+        """
+        if not _SECRET_ID_CHARS.match(path):
+            return []  # no secret id can start with it
+        request = {"parent": self.parent, "page_size": self.list_page_size}
+        with self._calling("list secrets"):
+            keys = [_last(secret.name) for secret in self._call("list_secrets", request)]
+        return sorted(key for key in keys if key.startswith(path))
+
+    def list_marked(self, job: str, path: str = "") -> dict[str, Marker]:
+        """Secrets below ``path`` carrying ``job``'s marker: one filtered listing, no per-key calls."""
+        request = {
+            "parent": self.parent,
+            "page_size": self.list_page_size,
+            "filter": f'labels.{LABEL_MANAGED_BY}="{label_value(MARKER_MANAGED_BY)}" AND '
+            f'labels.{LABEL_JOB}="{label_value(job)}"',
+        }
+        owned: dict[str, Marker] = {}
+        with self._calling(f"list the secrets of job {job!r}"):
+            for secret in self._call("list_secrets", request):
+                key = _last(secret.name)
+                marker = marker_of(secret)  # the label is lossy: the annotation names the exact job
+                if key.startswith(path) and marker is not None and marker.job == job:
+                    owned[key] = marker
+        return owned
+
+    # ------------------------------------------------------------------------------------------- reading
+
+    def read(self, key: str, version: str | None = None) -> SecretRecord | None:
+        """The value of version ``version``, else of ``latest``, else (when ``latest`` is disabled or
+        destroyed) of the newest enabled version; ``None`` when the secret or that version does not exist."""
+        name = self._name(key)
+        secret = self._get_secret(key, name)
+        if secret is None:
+            return None
+        if version is not None:
+            response = self._access(key, f"{name}/versions/{version}")
+        else:
+            response = self._access_newest(key, name)
+        if response is None:
+            return None
+        data = bytes(response.payload.data)
+        expected_crc = response.payload.data_crc32c
+        if expected_crc and google_crc32c.value(data) != expected_crc:
+            raise StoreError(f"{self._where(key)}: the payload read does not match its CRC32C checksum")
+        value: Value
+        try:
+            value = data.decode()
+        except UnicodeDecodeError:
+            value = data
+        return SecretRecord(
+            key=key,
+            value=value,
+            version=_last(response.name),
+            marker=marker_of(secret),
+            metadata=_metadata(secret),
+        )
+
+    def _access(self, key: str, version_name: str, *, disabled_ok: bool = False) -> Any:
+        """Access one version; ``None`` when it does not exist (or, with ``disabled_ok``, is not enabled)."""
+        with self._calling(f"read version {_last(version_name)}", key):
+            try:
+                return self._call("access_secret_version", {"name": version_name})
+            except google_errors.NotFound:
+                return None
+            except google_errors.GoogleAPICallError as err:
+                if disabled_ok and _status(err) == "FAILED_PRECONDITION":
+                    return None
+                raise
+
+    def _access_newest(self, key: str, name: str) -> Any:
+        response = self._access(key, f"{name}/versions/latest", disabled_ok=True)
+        if response is not None:
+            return response
+        enabled = self._enabled_versions(key, name, everything=False)
+        return self._access(key, f"{name}/versions/{enabled[0]}") if enabled else None
+
+    def _enabled_versions(self, key: str, name: str, *, everything: bool) -> list[str]:
+        """Enabled version numbers, newest first: all of them, or only the newest."""
+        request = {
+            "parent": name,
+            "filter": "state:ENABLED",
+            "page_size": self.list_page_size if everything else 1,
+        }
+        with self._calling("list enabled versions", key):
+            pages = self._call("list_secret_versions", request)
+            if everything:
+                return [_last(version.name) for version in pages]
+            return [_last(version.name) for version in next(iter(pages.pages)).versions]
+
+    def read_marker(self, key: str) -> Marker | None:
+        secret = self._get_secret(key, self._name(key))
+        return marker_of(secret) if secret is not None else None
+
+    def exists(self, key: str) -> bool:
+        """Whether the secret exists (even with no enabled version): one metadata call."""
+        return self._get_secret(key, self._name(key)) is not None
+
+    # ------------------------------------------------------------------------------------------- writing
+
+    def write(
+        self, key: str, value: Value, marker: Marker, *, expected_version: str | None = None
+    ) -> str | None:
+        """Add a version (creating the secret first when it is absent), record the marker, apply
+        ``keepVersions``. ``expected_version`` is compared with the newest enabled version just before the
+        version is added: Secret Manager has no check-and-set on versions, so a write in the short window
+        between that check and the add is not detected."""
+        name = self._name(key)
+        data = self._payload(key, value)
+        self._check_annotations(key, marker)
+        secret = self._get_secret(key, name)
+        if secret is None:
+            if expected_version is not None:
+                raise WriteConflict(
+                    f"{self._where(key)}: deleted since it was read (version {expected_version} expected)"
+                )
+            return self._create(key, name, data, marker)
+        current = marker_of(secret)
+        if expected_version is None and (current is None or current.job != marker.job):
+            owner = f"job {current.job!r}" if current else "no job of ours"
+            raise WriteConflict(
+                f"{self._where(key)}: the secret exists with no enabled version and is owned "
+                f"by {owner}: no version added"
+            )
+        keep = self.settings.keep_versions
+        enabled = self._enabled_versions(key, name, everything=keep is not None)
+        newest = enabled[0] if enabled else None
+        if expected_version is not None and newest != str(expected_version):
+            raise WriteConflict(
+                f"{self._where(key)}: changed since it was read (newest enabled version "
+                f"{newest}, expected {expected_version})"
+            )
+        number = self._add_version(key, name, data)
+        tracked = [number, *(item for item in tracked_versions(secret) if item != number)]
+        if keep is not None:
+            enabled_now = {number, *enabled}
+            ours = [item for item in tracked if item in enabled_now]
+            tracked = ours[:keep] + self._retire(key, name, ours[keep:])
+        self._stamp(key, name, secret, marker, tracked=tracked[:TRACKED_VERSIONS_CAP])
+        return number
+
+    def _payload(self, key: str, value: Value) -> bytes:
+        text = as_text(value)
+        data = text.encode() if isinstance(text, str) else text
+        if not data:
+            raise StoreError(
+                f"{self._where(key)}: the value is empty, and Secret Manager cannot store an empty payload"
+            )
+        if len(data) > PAYLOAD_LIMIT_BYTES:
+            raise StoreError(
+                f"{self._where(key)}: the value has {len(data)} bytes; Secret Manager stores at "
+                f"most {PAYLOAD_LIMIT_BYTES} bytes per version"
+            )
+        return data
+
+    def _check_annotations(self, key: str, marker: Marker) -> None:
+        """Refuse before writing anything when Google would refuse the marker after the version is added."""
+        size = sum(len(k.encode()) + len(v.encode()) for k, v in marker_annotations(marker).items())
+        if size > ANNOTATIONS_LIMIT_BYTES // 2:
+            raise StoreError(
+                f"{self._where(key)}: the ownership marker needs {size} bytes of annotations; "
+                f"Secret Manager allows {ANNOTATIONS_LIMIT_BYTES} for all annotations together"
+            )
+
+    def _create(self, key: str, name: str, data: bytes, marker: Marker) -> str:
+        secret = secretmanager.Secret(
+            labels={**self.settings.labels, **marker_labels(marker)},
+            # a new secret's first version is number 1, unless a writer races us (fixed below)
+            annotations={**marker_annotations(marker), ANNOTATION_VERSIONS: "1"},
+            replication=self._replication(),
+        )
+        request = {"parent": self.parent, "secret_id": key, "secret": secret}
+        with self._calling("create the secret", key):
+            try:
+                created = self._call("create_secret", request)
+            except google_errors.Conflict as err:
+                raise WriteConflict(
+                    f"{self._where(key)}: created by someone else since it was read ({_status(err)})"
+                ) from None
+        try:
+            number = self._add_version(key, name, data)
+        except StoreError:
+            self._roll_back(key, name, created)
+            raise
+        if number != "1":
+            self._stamp(key, name, created, marker, tracked=[number])
+        return number
+
+    def _roll_back(self, key: str, name: str, created: Any) -> None:
+        """Delete the secret we just created when its first version could not be added (etag-guarded)."""
+        try:
+            with self._calling("roll back the new secret", key):
+                self._call("delete_secret", {"name": name, "etag": created.etag})
+        except StoreError as err:
+            log.warning("%s", err)
+
+    def _replication(self) -> secretmanager.Replication | None:
+        """The store's replication policy; regional secrets have none."""
+        if self.settings.location is not None:
+            return None
+        replication = self.settings.replication
+        if replication.locations:
+            return secretmanager.Replication(
+                user_managed={"replicas": [{"location": location} for location in replication.locations]}
+            )
+        # from JSON, so that options under ``automatic`` may be written in camelCase as in the API
+        return secretmanager.Replication.from_json(json.dumps({"automatic": replication.automatic or {}}))
+
+    def _add_version(self, key: str, name: str, data: bytes) -> str:
+        request = {"parent": name, "payload": {"data": data, "data_crc32c": google_crc32c.value(data)}}
+        with self._calling("add a version", key):
+            version = self._call("add_secret_version", request)
+        return _last(version.name)
+
+    def _retire(self, key: str, name: str, versions: list[str]) -> list[str]:
+        """Disable (or destroy) ``versions``; returns those that failed, to keep them tracked."""
+        action = "destroy" if self.settings.destroy_old_versions else "disable"
+        failed: list[str] = []
+        for number in versions:
+            try:
+                with self._calling(f"{action} old version {number}", key):
+                    self._call(f"{action}_secret_version", {"name": f"{name}/versions/{number}"})
+            except StoreError as err:
+                log.warning("%s (keepVersions: tried again at the next write)", err)
+                failed.append(number)
+        return failed
+
+    def set_marker(self, key: str, marker: Marker) -> None:
+        """Record ``marker`` in labels and annotations; no version is added."""
+        name = self._name(key)
+        self._check_annotations(key, marker)
+        secret = self._get_secret(key, name)
+        if secret is None:
+            raise StoreError(f"{self._where(key)}: cannot record the ownership marker: no such secret")
+        self._stamp(key, name, secret, marker)
+
+    def _stamp(
+        self,
+        key: str,
+        name: str,
+        secret: Any,
+        marker: Marker,
+        *,
+        tracked: list[str] | None = None,
+    ) -> None:
+        """Set our labels and annotations (everyone else's stay), guarded by the etag read.
+
+        When the etag changed in between, the secret is read again and the update repeated, a few times.
+
+        :param tracked: the new value of the list of versions we wrote, computed from ``secret``.
+        """
+        based_on = tracked_versions(secret)
+        for _attempt in range(METADATA_ATTEMPTS):
+            labels = dict(secret.labels)
+            annotations = dict(secret.annotations)
+            new_labels = {**labels, **self.settings.labels, **marker_labels(marker)}
+            new_annotations = {k: v for k, v in annotations.items() if k not in MARKER_ANNOTATIONS}
+            new_annotations.update(marker_annotations(marker))
+            if tracked is not None:
+                # keep the versions another writer of ours recorded since ``tracked`` was computed
+                others = [item for item in tracked_versions(secret) if item not in based_on + tracked]
+                new_annotations[ANNOTATION_VERSIONS] = ",".join((tracked + others)[:TRACKED_VERSIONS_CAP])
+            paths = [
+                path
+                for path, changed in (
+                    ("labels", new_labels != labels),
+                    ("annotations", new_annotations != annotations),
+                )
+                if changed
+            ]
+            if not paths:
+                return
+            request = {
+                "secret": {
+                    "name": name,
+                    "labels": new_labels,
+                    "annotations": new_annotations,
+                    "etag": secret.etag,
+                },
+                "update_mask": {"paths": paths},
+            }
+            try:
+                with self._calling("record the ownership marker", key, conflict="metadata changed meanwhile"):
+                    self._call("update_secret", request)
+                return
+            except WriteConflict:
+                secret = self._get_secret(key, name)
+                if secret is None:
+                    raise StoreError(f"{self._where(key)}: deleted while its marker was recorded") from None
+        raise WriteConflict(
+            f"{self._where(key)}: metadata kept changing; the ownership marker was not recorded"
+        )
+
+    def delete(self, key: str) -> None:
+        """Delete the secret and all its versions, sending the etag read just before: a secret whose metadata
+        changed in between is not deleted, nor is one that carries no marker of ours."""
+        name = self._name(key)
+        secret = self._get_secret(key, name)
+        if secret is None:
+            return
+        if marker_of(secret) is None:
+            raise StoreError(
+                f"{self._where(key)}: not deleted: the secret carries no ownership marker of ours"
+            )
+        with self._calling("delete", key, conflict="changed since it was read; not deleted"):
+            try:
+                self._call("delete_secret", {"name": name, "etag": secret.etag})
+            except google_errors.NotFound:
+                return
+
+    # ------------------------------------------------------------------------------------------- checks
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check credentials, project and listing access with a one-item listing."""
+        try:
+            parent = self.parent
+            with self._calling("list secrets"):
+                next(iter(self._call("list_secrets", {"parent": parent, "page_size": 1}).pages))
+        except StoreError as err:
+            return False, str(err)
+        settings = self._connection
+        assert settings is not None
+        return True, (
+            f"listed the secrets of {parent} through "
+            f"{settings.api_endpoint or 'the default endpoint'} ({settings.transport})"
+        )
+
+
+def _metadata(secret: Any) -> dict[str, str]:
+    """Labels and annotations of a secret, as ``labels.<k>`` and ``annotations.<k>`` fields."""
+    fields = {f"labels.{name}": text for name, text in dict(secret.labels).items()}
+    fields.update({f"annotations.{name}": text for name, text in dict(secret.annotations).items()})
+    return fields
