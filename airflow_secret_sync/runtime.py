@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from airflow_secret_sync.engine.naming import key_problem
+from airflow_secret_sync.engine.naming import store_key_problem
 from airflow_secret_sync.engine.plan import (
     ResolvedItem,
     TargetPlan,
@@ -66,7 +66,7 @@ class JobRun:
         return names
 
     def key_problem(self, store: str, key: str) -> str | None:
-        return key_problem(self.config.stores[store].kind, key)
+        return store_key_problem(self.config.stores[store].store.spec.provider, key)
 
     # ------------------------------------------------------------------------------------------- steps
 

@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 
 from airflow_secret_sync.engine.file_store import file_key_problem
+from airflow_secret_sync.spec.models import Provider
 
 _GCP_ID = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 _AWS_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
@@ -78,3 +79,12 @@ def key_problem(provider_kind: str, key: str) -> str | None:
     """Why ``key`` is not a valid name in a store of ``provider_kind``, or ``None``."""
     rule = KEY_RULES.get(provider_kind)
     return rule(key) if rule else None
+
+
+def store_key_problem(provider: Provider, key: str) -> str | None:
+    """Why ``key`` is not a valid name in the store ``provider`` describes, prefixes included."""
+    if provider.aws is not None:
+        return aws_key_problem(provider.aws.prefix + key)
+    if provider.aws_parameter_store is not None:
+        return parameter_name_problem(provider.aws_parameter_store.path_prefix + key)
+    return key_problem(provider.kind, key)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from airflow_secret_sync.engine.naming import key_problem
+from airflow_secret_sync.engine.naming import store_key_problem
 from airflow_secret_sync.engine.plan import PlanError, ResolvedItem, SourceRef, map_targets
 from airflow_secret_sync.engine.templating import TemplateError, template_variables
 from airflow_secret_sync.spec.loader import Config, ConfigError, LoadedJob
@@ -132,7 +132,7 @@ def _check_static_targets(config: Config, loaded: LoadedJob, relative: str) -> l
     errors: list[ConfigError] = []
 
     def problem(store: str, key: str) -> str | None:
-        return key_problem(config.stores[store].kind, key)
+        return store_key_problem(config.stores[store].store.spec.provider, key)
 
     try:
         plans = map_targets(job, static_resolution(job), key_problem=problem)

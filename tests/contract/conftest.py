@@ -10,7 +10,7 @@ import pytest
 
 from airflow_secret_sync.engine.store import SecretStoreBackend
 
-STORE_KINDS = ["file"]
+STORE_KINDS = ["file", "vault", "aws", "awsParameterStore", "gcp"]
 
 
 @pytest.fixture(params=STORE_KINDS)

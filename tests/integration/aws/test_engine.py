@@ -1,0 +1,173 @@
+"""Whole jobs through the engine: a file store into Secrets Manager and into Parameter Store, read back with
+plain boto3 from moto."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_secret_sync.cli import main
+from airflow_secret_sync.engine.sync import SyncOptions, TargetReport
+from airflow_secret_sync.hooks.aws import marker_from_tags
+from airflow_secret_sync.runtime import JobRun
+from airflow_secret_sync.spec.loader import load_config
+from tests.fixtures.moto import MOTO_CONN_ID, moto_connection
+
+pytestmark = pytest.mark.aws
+
+CONFIG = """\
+apiVersion: secret-sync/v1alpha1
+kind: SecretStore
+metadata: {name: files}
+spec:
+  permissions: Read
+  provider:
+    file: {path: ./secrets}
+---
+apiVersion: secret-sync/v1alpha1
+kind: SecretStore
+metadata: {name: aws-copy}
+spec:
+  permissions: ReadWrite
+  provider:
+    aws: {connId: %(conn)s, prefix: synced/, tags: {team: platform}}
+---
+apiVersion: secret-sync/v1alpha1
+kind: SecretStore
+metadata: {name: ssm-copy}
+spec:
+  permissions: ReadWrite
+  provider:
+    awsParameterStore: {connId: %(conn)s, pathPrefix: /synced/}
+---
+apiVersion: secret-sync/v1alpha1
+kind: SyncJob
+metadata: {name: files-to-aws}
+spec:
+  source: files
+  targets: [aws-copy]
+  deletionPolicy: Delete
+  maxDeletes: 5
+  plan:
+    - query: {path: ""}
+    - secret: {key: db/creds, property: username}
+      target: {key: db/user}
+---
+apiVersion: secret-sync/v1alpha1
+kind: SyncJob
+metadata: {name: files-to-ssm}
+spec:
+  source: files
+  targets: [ssm-copy]
+  deletionPolicy: Delete
+  maxDeletes: 5
+  plan:
+    - query: {path: "db/"}
+"""
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path, moto: Any, monkeypatch: pytest.MonkeyPatch) -> Path:
+    moto_connection(monkeypatch, moto)
+    (tmp_path / "stores.yaml").write_text(CONFIG % {"conn": MOTO_CONN_ID})
+    secrets = tmp_path / "secrets"
+    (secrets / "db").mkdir(parents=True)
+    (secrets / "certs").mkdir()
+    (secrets / "db" / "password").write_text("pa55-word-1")
+    (secrets / "db" / "creds").write_text(json.dumps({"username": "app", "password": "pa55-word-2"}))
+    (secrets / "certs" / "key.der").write_bytes(bytes(range(200)))
+    return tmp_path
+
+
+def run_job(config_dir: Path, job: str) -> list[TargetReport]:
+    config = load_config(config_dir)
+    assert not config.errors, config.errors
+    with JobRun(config, job) as job_run:
+        plans = job_run.transform(job_run.query())
+        return [job_run.push(plan, SyncOptions(run_id="test")) for plan in plans.values()]
+
+
+def counts(reports: list[TargetReport]) -> dict[str, int]:
+    (report,) = reports
+    assert not report.failed, report.summary()
+    return {action: count for action, count in report.counts().items() if count}
+
+
+def test_file_to_secrets_manager(config_dir: Path, sm: Any) -> None:
+    assert counts(run_job(config_dir, "files-to-aws")) == {"create": 4}
+
+    def value(name: str) -> Any:
+        stored = sm.get_secret_value(SecretId=name, VersionStage="AWSCURRENT")
+        return stored.get("SecretString", stored.get("SecretBinary"))
+
+    assert value("synced/db/password") == "pa55-word-1"
+    assert json.loads(value("synced/db/creds")) == {"username": "app", "password": "pa55-word-2"}
+    assert value("synced/db/user") == "app"
+    assert value("synced/certs/key.der") == bytes(range(200))
+    tags = {tag["Key"]: tag["Value"] for tag in sm.describe_secret(SecretId="synced/db/user")["Tags"]}
+    marker = marker_from_tags(tags)
+    assert marker is not None and (marker.job, marker.source_store, marker.source_key) == (
+        "files-to-aws", "files", "db/creds")
+    assert tags["team"] == "platform"
+
+    versions = {name: len(sm.describe_secret(SecretId=name)["VersionIdsToStages"])
+                for name in ("synced/db/password", "synced/certs/key.der")}
+    assert counts(run_job(config_dir, "files-to-aws")) == {"unchanged": 4}
+    assert versions == {name: len(sm.describe_secret(SecretId=name)["VersionIdsToStages"])
+                        for name in versions}
+
+    (config_dir / "secrets" / "db" / "password").write_text("rotated")
+    (config_dir / "secrets" / "certs" / "key.der").unlink()
+    assert counts(run_job(config_dir, "files-to-aws")) == {"update": 1, "unchanged": 2, "delete": 1}
+    assert value("synced/db/password") == "rotated"
+    assert sm.describe_secret(SecretId="synced/certs/key.der").get("DeletedDate")  # 30-day recovery window
+
+    (config_dir / "secrets" / "certs" / "key.der").write_bytes(b"\xffnew")
+    assert counts(run_job(config_dir, "files-to-aws")) == {"create": 1, "unchanged": 3}
+    assert value("synced/certs/key.der") == b"\xffnew"
+
+
+def test_file_to_parameter_store(config_dir: Path, ssm: Any) -> None:
+    assert counts(run_job(config_dir, "files-to-ssm")) == {"create": 2}
+    parameter = ssm.get_parameter(Name="/synced/db/password", WithDecryption=True)["Parameter"]
+    assert parameter["Value"] == "pa55-word-1" and parameter["Type"] == "SecureString"
+    creds = ssm.get_parameter(Name="/synced/db/creds", WithDecryption=True)["Parameter"]["Value"]
+    assert json.loads(creds)["username"] == "app"
+
+    assert counts(run_job(config_dir, "files-to-ssm")) == {"unchanged": 2}
+    assert ssm.get_parameter(Name="/synced/db/password")["Parameter"]["Version"] == 1
+
+    (config_dir / "secrets" / "db" / "creds").unlink()
+    assert counts(run_job(config_dir, "files-to-ssm")) == {"unchanged": 1, "delete": 1}
+    assert [p["Name"] for p in ssm.describe_parameters()["Parameters"]] == ["/synced/db/password"]
+
+
+def test_cli_run_into_parameter_store(config_dir: Path, ssm: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "files-to-ssm", "-c", str(config_dir), "--output", "json", "--no-progress"]) == 0
+    output = capsys.readouterr()
+    assert "pa55-word" not in output.out + output.err
+    assert sorted(p["Name"] for p in ssm.describe_parameters()["Parameters"]) == [
+        "/synced/db/creds", "/synced/db/password"]
+
+
+def test_dry_run_writes_nothing(config_dir: Path, sm: Any) -> None:
+    config = load_config(config_dir)
+    with JobRun(config, "files-to-aws") as job_run:
+        for plan in job_run.transform(job_run.query()).values():
+            report = job_run.push(plan, SyncOptions(dry_run=True))
+            assert report.counts()["create"] == 4
+    assert sm.list_secrets()["SecretList"] == []
+
+
+def test_a_binary_source_fails_only_its_key_in_parameter_store(config_dir: Path, ssm: Any) -> None:
+    stores = config_dir / "stores.yaml"
+    stores.write_text(stores.read_text().replace('query: {path: "db/"}', 'query: {path: ""}'))
+    (report,) = run_job(config_dir, "files-to-ssm")
+    by_key = {record.target_key: record for record in report.records}
+    assert by_key["db/password"].action == "create"
+    assert by_key["certs/key.der"].action == "error" and "text only" in (by_key["certs/key.der"].reason or "")
+    written = ssm.get_parameter(Name="/synced/db/password", WithDecryption=True)["Parameter"]
+    assert written["Value"] == "pa55-word-1"
