@@ -57,11 +57,26 @@ DEFAULT_MAX_POOL_CONNECTIONS = 50  # jobs push with up to `concurrency` threads;
 # profile_name, endpoint_url, retry_mode, max_attempts. The Amazon provider's names we also honour:
 # aws_access_key_id, aws_secret_access_key, assume_role_method, assume_role_kwargs, service_config,
 # config_kwargs, verify.
-KNOWN_EXTRAS = frozenset({
-    "region_name", "aws_session_token", "aws_access_key_id", "aws_secret_access_key", "profile_name",
-    "role_arn", "external_id", "role_session_name", "assume_role_method", "assume_role_kwargs",
-    "endpoint_url", "service_config", "retry_mode", "max_attempts", "config_kwargs", "verify",
-})
+KNOWN_EXTRAS = frozenset(
+    {
+        "region_name",
+        "aws_session_token",
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "profile_name",
+        "role_arn",
+        "external_id",
+        "role_session_name",
+        "assume_role_method",
+        "assume_role_kwargs",
+        "endpoint_url",
+        "service_config",
+        "retry_mode",
+        "max_attempts",
+        "config_kwargs",
+        "verify",
+    }
+)
 
 TAG_PREFIX = "secret-sync:"
 TAG_VALUE_LIMIT = 256
@@ -98,8 +113,10 @@ class AwsConnectionSettings:
         conn_id = conn.conn_id
         conn_type = conn.conn_type or CONN_TYPE
         if conn_type not in (CONN_TYPE, AMAZON_CONN_TYPE):
-            raise StoreError(f"connection {conn_id!r} has type {conn_type!r}; AWS stores need a connection "
-                             f"of type {CONN_TYPE!r} or {AMAZON_CONN_TYPE!r}")
+            raise StoreError(
+                f"connection {conn_id!r} has type {conn_type!r}; AWS stores need a connection "
+                f"of type {CONN_TYPE!r} or {AMAZON_CONN_TYPE!r}"
+            )
         extra: dict[str, Any] = dict(conn.extra_dejson or {})
         unknown = sorted(set(extra) - KNOWN_EXTRAS)
         if unknown:
@@ -111,14 +128,18 @@ class AwsConnectionSettings:
             access_key_id = extra.get("aws_access_key_id")
             secret_access_key = extra.get("aws_secret_access_key")
         if bool(access_key_id) != bool(secret_access_key):
-            raise StoreError(f"connection {conn_id!r}: give both the access key id (login) and the secret "
-                             "access key (password), or neither to use the default credential chain")
+            raise StoreError(
+                f"connection {conn_id!r}: give both the access key id (login) and the secret "
+                "access key (password), or neither to use the default credential chain"
+            )
 
         role_arn = extra.get("role_arn") or None
         method = extra.get("assume_role_method") or "assume_role"
         if role_arn and method != "assume_role":
-            raise StoreError(f"connection {conn_id!r}: assume_role_method {method!r} is not supported; "
-                             "only 'assume_role' is")
+            raise StoreError(
+                f"connection {conn_id!r}: assume_role_method {method!r} is not supported; "
+                "only 'assume_role' is"
+            )
         assume_role_kwargs = dict(extra.get("assume_role_kwargs") or {})
         if extra.get("external_id"):
             assume_role_kwargs["ExternalId"] = extra["external_id"]
@@ -177,8 +198,10 @@ def _config_kwargs(conn_id: str, extra: Mapping[str, Any]) -> dict[str, Any]:
             raise StoreError(f"connection {conn_id!r}: max_attempts must be a whole number") from None
     retries.setdefault("mode", "standard")
     if retries["mode"] not in RETRY_MODES:
-        raise StoreError(f"connection {conn_id!r}: retry_mode must be one of {', '.join(RETRY_MODES)}, "
-                         f"not {retries['mode']!r}")
+        raise StoreError(
+            f"connection {conn_id!r}: retry_mode must be one of {', '.join(RETRY_MODES)}, "
+            f"not {retries['mode']!r}"
+        )
     kwargs["retries"] = retries
     kwargs.setdefault("max_pool_connections", DEFAULT_MAX_POOL_CONNECTIONS)
     return kwargs
@@ -202,8 +225,9 @@ class _AssumedRoleCredentials(CredentialProvider):
         self._fetcher = fetcher
 
     def load(self) -> DeferredRefreshableCredentials:
-        return DeferredRefreshableCredentials(refresh_using=self._fetcher.fetch_credentials,
-                                              method=self.METHOD)
+        return DeferredRefreshableCredentials(
+            refresh_using=self._fetcher.fetch_credentials, method=self.METHOD
+        )
 
 
 def aws_session(settings: AwsConnectionSettings, region: str | None) -> boto3.session.Session:
@@ -224,14 +248,20 @@ def aws_session(settings: AwsConnectionSettings, region: str | None) -> boto3.se
         return source
     credentials = source.get_credentials()
     if credentials is None:
-        raise StoreError(f"connection {settings.conn_id!r}: no credentials found to assume role "
-                         f"{settings.role_arn!r} with")
+        raise StoreError(
+            f"connection {settings.conn_id!r}: no credentials found to assume role {settings.role_arn!r} with"
+        )
     sts_client = functools.partial(
-        source.client, region_name=source.region_name, endpoint_url=settings.endpoint_for("sts"),
-        config=settings.botocore_config(), verify=settings.verify,
+        source.client,
+        region_name=source.region_name,
+        endpoint_url=settings.endpoint_for("sts"),
+        config=settings.botocore_config(),
+        verify=settings.verify,
     )
     fetcher = AssumeRoleCredentialFetcher(
-        client_creator=sts_client, source_credentials=credentials, role_arn=settings.role_arn,
+        client_creator=sts_client,
+        source_credentials=credentials,
+        role_arn=settings.role_arn,
         extra_args=dict(settings.assume_role_kwargs),
     )
     role_session = botocore.session.Session()
@@ -273,12 +303,14 @@ def marker_from_tags(tags: Mapping[str, str]) -> Marker | None:
     for key, value in tags.items():
         if not key.startswith(TAG_PREFIX):
             continue
-        name, _, index = key[len(TAG_PREFIX):].partition(":")
+        name, _, index = key[len(TAG_PREFIX) :].partition(":")
         if index and not index.isdigit():
             continue
         parts.setdefault(name, {})[int(index or 1)] = value
-    fields = {name: decode_tag_value("".join(chunks[index] for index in sorted(chunks)))
-              for name, chunks in parts.items()}
+    fields = {
+        name: decode_tag_value("".join(chunks[index] for index in sorted(chunks)))
+        for name, chunks in parts.items()
+    }
     return Marker.from_fields(fields)
 
 
@@ -303,7 +335,7 @@ def _error_code(err: ClientError) -> str:
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 # ------------------------------------------------------------------------------------------- shared hook
@@ -340,8 +372,9 @@ class _AwsStoreHook(SecretStoreHook):
         try:
             conn = self.get_connection(self.conn_id)
         except AirflowNotFoundException:
-            raise StoreError(f"store {self.store_name!r}: Airflow connection {self.conn_id!r} "
-                             "not found") from None
+            raise StoreError(
+                f"store {self.store_name!r}: Airflow connection {self.conn_id!r} not found"
+            ) from None
         return AwsConnectionSettings.from_connection(conn)
 
     def client(self, service: str | None = None) -> Any:
@@ -358,16 +391,23 @@ class _AwsStoreHook(SecretStoreHook):
                 settings = self._connection
                 try:
                     self._clients[service] = self._session.client(
-                        service, endpoint_url=settings.endpoint_for(service),
-                        config=settings.botocore_config(), verify=settings.verify,
+                        service,
+                        endpoint_url=settings.endpoint_for(service),
+                        config=settings.botocore_config(),
+                        verify=settings.verify,
                     )
                 except BotoCoreError as err:
                     raise StoreError(
                         f"store {self.store_name!r}: cannot create the {service} client: {err} "
                         "(set region_name in the connection's extra or region in the store)"
                     ) from None
-                self.log.debug("Store %s: %s client for region %s, connection %s", self.store_name, service,
-                               self._clients[service].meta.region_name, self.conn_id)
+                self.log.debug(
+                    "Store %s: %s client for region %s, connection %s",
+                    self.store_name,
+                    service,
+                    self._clients[service].meta.region_name,
+                    self.conn_id,
+                )
             return self._clients[service]
 
     def close(self) -> None:
@@ -448,7 +488,7 @@ class AwsSecretsManagerHook(_AwsStoreHook):
         return name
 
     def _key(self, name: str) -> str:
-        return name[len(self.settings.prefix):]
+        return name[len(self.settings.prefix) :]
 
     # ----------------------------------------------------------------------------------------- reads
 
@@ -475,7 +515,7 @@ class AwsSecretsManagerHook(_AwsStoreHook):
         keys = []
         for secret in self._listed(filters):
             name = secret["Name"]
-            if name.startswith(start) and (recursive or "/" not in name[len(start):]):
+            if name.startswith(start) and (recursive or "/" not in name[len(start) :]):
                 keys.append(self._key(name))
         return sorted(keys)
 
@@ -484,8 +524,10 @@ class AwsSecretsManagerHook(_AwsStoreHook):
         filters = self._name_filters(start)
         if filters is None:
             return {}
-        filters += [{"Key": "tag-key", "Values": [f"{TAG_PREFIX}job"]},
-                    {"Key": "tag-value", "Values": encode_tag_value(job)[:1]}]
+        filters += [
+            {"Key": "tag-key", "Values": [f"{TAG_PREFIX}job"]},
+            {"Key": "tag-value", "Values": encode_tag_value(job)[:1]},
+        ]
         owned: dict[str, Marker] = {}
         for secret in self._listed(filters):
             marker = marker_from_tags(_tag_dict(secret.get("Tags")))
@@ -513,9 +555,13 @@ class AwsSecretsManagerHook(_AwsStoreHook):
         value: Value = (
             response["SecretString"] if "SecretString" in response else bytes(response["SecretBinary"])
         )
-        return SecretRecord(key=key, value=value, version=response.get("VersionId"),
-                            marker=marker_from_tags(tags),
-                            metadata={"arn": response.get("ARN", ""), "name": response.get("Name", "")})
+        return SecretRecord(
+            key=key,
+            value=value,
+            version=response.get("VersionId"),
+            marker=marker_from_tags(tags),
+            metadata={"arn": response.get("ARN", ""), "name": response.get("Name", "")},
+        )
 
     def read(self, key: str, version: str | None = None) -> SecretRecord | None:
         """The secret's ``AWSCURRENT`` value, or ``version``: a ``VersionId``, or a staging label such as
@@ -551,8 +597,10 @@ class AwsSecretsManagerHook(_AwsStoreHook):
                 found = self.client().batch_get_secret_value(SecretIdList=chunk)
             for error in found.get("Errors", []):
                 if error.get("ErrorCode") not in ("ResourceNotFoundException", "InvalidRequestException"):
-                    raise StoreError(f"store {self.store_name!r}: cannot read {error.get('SecretId')!r}: "
-                                     f"{error.get('ErrorCode')}: {error.get('Message', '')}")
+                    raise StoreError(
+                        f"store {self.store_name!r}: cannot read {error.get('SecretId')!r}: "
+                        f"{error.get('ErrorCode')}: {error.get('Message', '')}"
+                    )
             for item in found.get("SecretValues", []):
                 if item.get("Name") in key_of:
                     responses[item["Name"]] = item
@@ -578,8 +626,9 @@ class AwsSecretsManagerHook(_AwsStoreHook):
     def _payload(self, key: str, value: Value) -> dict[str, Any]:
         data = as_text(value)
         if not data:
-            raise StoreError(f"store {self.store_name!r}: key {key!r}: Secrets Manager cannot hold an "
-                             "empty value")
+            raise StoreError(
+                f"store {self.store_name!r}: key {key!r}: Secrets Manager cannot hold an empty value"
+            )
         return {"SecretBinary": data} if isinstance(data, bytes) else {"SecretString": data}
 
     def _apply_tags(self, name: str, current: Mapping[str, str], desired: Mapping[str, str]) -> None:
@@ -590,8 +639,9 @@ class AwsSecretsManagerHook(_AwsStoreHook):
             if stale:
                 self.client().untag_resource(SecretId=name, TagKeys=stale)
 
-    def write(self, key: str, value: Value, marker: Marker, *,
-              expected_version: str | None = None) -> str | None:
+    def write(
+        self, key: str, value: Value, marker: Marker, *, expected_version: str | None = None
+    ) -> str | None:
         """Create the secret, or put a new version.
 
         A key read as absent may still name a secret that holds no value: one scheduled for deletion
@@ -615,8 +665,9 @@ class AwsSecretsManagerHook(_AwsStoreHook):
             described = live
             current = _current_version(described)
             if current != expected_version:
-                raise WriteConflict(f"key {key!r}: changed since it was read (version {current}, "
-                                    f"expected {expected_version})")
+                raise WriteConflict(
+                    f"key {key!r}: changed since it was read (version {current}, expected {expected_version})"
+                )
         with self._calling("write", name, value):
             response = self.client().put_secret_value(SecretId=name, ClientRequestToken=token, **payload)
         self._apply_tags(name, _tag_dict(described.get("Tags")), tags)
@@ -638,15 +689,20 @@ class AwsSecretsManagerHook(_AwsStoreHook):
         if described.get("DeletedDate"):
             with self._calling("restore", name):
                 self.client().restore_secret(SecretId=name)
-            self.log.info("Store %s: restored secret %s, which was scheduled for deletion, to write it again",
-                          self.store_name, name)
+            self.log.info(
+                "Store %s: restored secret %s, which was scheduled for deletion, to write it again",
+                self.store_name,
+                name,
+            )
         else:
-            self.log.info("Store %s: secret %s exists without a value; writing its first one",
-                          self.store_name, name)
+            self.log.info(
+                "Store %s: secret %s exists without a value; writing its first one", self.store_name, name
+            )
         return described
 
-    def _create(self, name: str, payload: dict[str, Any], tags: Mapping[str, str], token: str,
-                value: Value) -> str | None:
+    def _create(
+        self, name: str, payload: dict[str, Any], tags: Mapping[str, str], token: str, value: Value
+    ) -> str | None:
         """Create the secret and return its version, or ``None`` when a secret of that name is there."""
         options: dict[str, Any] = {}
         if self.settings.kms_key_id:
@@ -654,8 +710,9 @@ class AwsSecretsManagerHook(_AwsStoreHook):
         if self.settings.description:
             options["Description"] = self.settings.description
         try:
-            response = self.client().create_secret(Name=name, ClientRequestToken=token, Tags=_tag_list(tags),
-                                                   **payload, **options)
+            response = self.client().create_secret(
+                Name=name, ClientRequestToken=token, Tags=_tag_list(tags), **payload, **options
+            )
         except ClientError as err:
             # For a name scheduled for deletion AWS answers InvalidRequestException, moto ResourceExists.
             code = _error_code(err)
@@ -744,7 +801,7 @@ class AwsParameterStoreHook(_AwsStoreHook):
         prefix = self.settings.path_prefix
         for candidate in (name, "/" + name) if "/" not in name else (name,):
             if candidate.startswith(prefix):
-                return candidate[len(prefix):]
+                return candidate[len(prefix) :]
         return None
 
     # ----------------------------------------------------------------------------------------- reads
@@ -752,7 +809,7 @@ class AwsParameterStoreHook(_AwsStoreHook):
     def _path_filters(self, start: str, recursive: bool) -> list[dict[str, Any]]:
         """Filters for names below ``start``: a path filter in a hierarchy, a name filter otherwise."""
         if start.startswith("/"):
-            folder = start[:start.rfind("/")] or "/"
+            folder = start[: start.rfind("/")] or "/"
             return [{"Key": "Path", "Option": "Recursive" if recursive else "OneLevel", "Values": [folder]}]
         if start:
             return [{"Key": "Name", "Option": "BeginsWith", "Values": [start]}]
@@ -765,12 +822,13 @@ class AwsParameterStoreHook(_AwsStoreHook):
             for page in paginator.paginate(ParameterFilters=filters, PaginationConfig={"PageSize": 50}):
                 yield from page.get("Parameters", [])
 
-    def _keys_below(self, path: str, recursive: bool, extra_filters: list[dict[str, Any]]
-                    ) -> Iterator[tuple[str, str]]:
+    def _keys_below(
+        self, path: str, recursive: bool, extra_filters: list[dict[str, Any]]
+    ) -> Iterator[tuple[str, str]]:
         start = self.settings.path_prefix + path
         for parameter in self._described(self._path_filters(start, recursive) + extra_filters):
             key = self._key(parameter["Name"])
-            if key is not None and key.startswith(path) and (recursive or "/" not in key[len(path):]):
+            if key is not None and key.startswith(path) and (recursive or "/" not in key[len(path) :]):
                 yield key, parameter["Name"]
 
     def list_keys(self, path: str = "", *, recursive: bool = True) -> list[str]:
@@ -805,9 +863,13 @@ class AwsParameterStoreHook(_AwsStoreHook):
         return int(found[0]["Version"]) if found else None
 
     def _record(self, key: str, parameter: Mapping[str, Any], tags: Mapping[str, str]) -> SecretRecord:
-        return SecretRecord(key=key, value=parameter["Value"], version=str(parameter["Version"]),
-                            marker=marker_from_tags(tags),
-                            metadata={"arn": parameter.get("ARN", ""), "type": parameter.get("Type", "")})
+        return SecretRecord(
+            key=key,
+            value=parameter["Value"],
+            version=str(parameter["Version"]),
+            marker=marker_from_tags(tags),
+            metadata={"arn": parameter.get("ARN", ""), "type": parameter.get("Type", "")},
+        )
 
     def read(self, key: str, version: str | None = None) -> SecretRecord | None:
         """The parameter's latest value, or ``version`` (a version number or a label)."""
@@ -853,28 +915,36 @@ class AwsParameterStoreHook(_AwsStoreHook):
             try:
                 data = data.decode()
             except UnicodeDecodeError:
-                raise StoreError(f"store {self.store_name!r}: key {key!r}: Parameter Store holds text only; "
-                                 "this value is binary") from None
+                raise StoreError(
+                    f"store {self.store_name!r}: key {key!r}: Parameter Store holds text only; "
+                    "this value is binary"
+                ) from None
         if not data:
-            raise StoreError(f"store {self.store_name!r}: key {key!r}: Parameter Store cannot hold an "
-                             "empty value")
+            raise StoreError(
+                f"store {self.store_name!r}: key {key!r}: Parameter Store cannot hold an empty value"
+            )
         return data
 
     def _apply_tags(self, name: str, current: Mapping[str, str], desired: Mapping[str, str]) -> None:
         changed, stale = _tag_changes(current, desired)
         with self._calling("tag", name):
             if changed:
-                self.client().add_tags_to_resource(ResourceType="Parameter", ResourceId=name,
-                                                   Tags=_tag_list(changed))
+                self.client().add_tags_to_resource(
+                    ResourceType="Parameter", ResourceId=name, Tags=_tag_list(changed)
+                )
             if stale:
-                self.client().remove_tags_from_resource(ResourceType="Parameter", ResourceId=name,
-                                                        TagKeys=stale)
+                self.client().remove_tags_from_resource(
+                    ResourceType="Parameter", ResourceId=name, TagKeys=stale
+                )
 
-    def write(self, key: str, value: Value, marker: Marker, *,
-              expected_version: str | None = None) -> str | None:
+    def write(
+        self, key: str, value: Value, marker: Marker, *, expected_version: str | None = None
+    ) -> str | None:
         name = self._name(key)
         options: dict[str, Any] = {
-            "Name": name, "Value": self._text(key, value), "Type": self.settings.parameter_type,
+            "Name": name,
+            "Value": self._text(key, value),
+            "Type": self.settings.parameter_type,
         }
         if self.settings.kms_key_id:
             options["KeyId"] = self.settings.kms_key_id
@@ -888,8 +958,9 @@ class AwsParameterStoreHook(_AwsStoreHook):
                 response = self.client().put_parameter(Overwrite=False, Tags=_tag_list(tags), **options)
             except ClientError as err:
                 if _error_code(err) == "ParameterAlreadyExists":
-                    raise WriteConflict(f"key {key!r}: parameter {name!r} was created by someone else "
-                                        "since it was read") from None
+                    raise WriteConflict(
+                        f"key {key!r}: parameter {name!r} was created by someone else since it was read"
+                    ) from None
                 raise self._failure("create", name, err, value) from None
             except BotoCoreError as err:
                 raise self._failure("create", name, err, value) from None
@@ -897,16 +968,19 @@ class AwsParameterStoreHook(_AwsStoreHook):
 
         current = self._version(name)
         if current is None or str(current) != str(expected_version):
-            raise WriteConflict(f"key {key!r}: changed since it was read (version {current}, "
-                                f"expected {expected_version})")
+            raise WriteConflict(
+                f"key {key!r}: changed since it was read (version {current}, expected {expected_version})"
+            )
         current_tags = self._tags(name) or {}
         with self._calling("write", name, value):
             response = self.client().put_parameter(Overwrite=True, **options)
         new_version = int(response["Version"])
         self._apply_tags(name, current_tags, tags)
         if new_version != current + 1:
-            raise WriteConflict(f"key {key!r}: another writer changed parameter {name!r} between our check "
-                                f"and our write; ours is now version {new_version}")
+            raise WriteConflict(
+                f"key {key!r}: another writer changed parameter {name!r} between our check "
+                f"and our write; ours is now version {new_version}"
+            )
         return str(new_version)
 
     def set_marker(self, key: str, marker: Marker) -> None:

@@ -256,8 +256,15 @@ class VaultSecretStoreHook(SecretStoreHook):
         )
         with self._calling(f"log in with {settings.auth_type} auth at {settings.url}"):
             self._authenticate(client, settings)
-        log.info("Vault store %s: %s auth at %s, mount %s (KV v%s), prefix %r", self.store_name,
-                 settings.auth_type, settings.url, self._mount, self._kv_version, self.prefix)
+        log.info(
+            "Vault store %s: %s auth at %s, mount %s (KV v%s), prefix %r",
+            self.store_name,
+            settings.auth_type,
+            settings.url,
+            self._mount,
+            self._kv_version,
+            self.prefix,
+        )
         return client
 
     def _merge_location(self, settings: VaultConnectionSettings) -> None:
@@ -270,8 +277,13 @@ class VaultSecretStoreHook(SecretStoreHook):
             if name not in given:
                 setattr(self, f"_{name}", from_conn.strip("/") if isinstance(from_conn, str) else from_conn)
             elif from_conn != ours:
-                log.warning("Vault store %s: the connection says %s=%s, the store says %s: using the store's",
-                            self.store_name, name, from_conn, ours)
+                log.warning(
+                    "Vault store %s: the connection says %s=%s, the store says %s: using the store's",
+                    self.store_name,
+                    name,
+                    from_conn,
+                    ours,
+                )
         if self._kv_version not in (1, 2):
             raise StoreError(f"{self._where()}: KV version must be 1 or 2, not {self._kv_version!r}")
 
@@ -285,15 +297,18 @@ class VaultSecretStoreHook(SecretStoreHook):
             client.token = token
         elif auth == "approle":
             if not settings.login or not settings.password:
-                raise StoreError("approle auth needs the role_id as login (or extra role_id) and the "
-                                 "secret_id as password")
-            client.auth.approle.login(role_id=settings.login, secret_id=settings.password,
-                                      mount_point=mount or "approle")
+                raise StoreError(
+                    "approle auth needs the role_id as login (or extra role_id) and the secret_id as password"
+                )
+            client.auth.approle.login(
+                role_id=settings.login, secret_id=settings.password, mount_point=mount or "approle"
+            )
         elif auth == "userpass":
             if not settings.login or not settings.password:
                 raise StoreError("userpass auth needs the connection login and password")
-            client.auth.userpass.login(username=settings.login, password=settings.password,
-                                       mount_point=mount or "userpass")
+            client.auth.userpass.login(
+                username=settings.login, password=settings.password, mount_point=mount or "userpass"
+            )
         elif auth == "kubernetes":
             if not settings.role:
                 raise StoreError("kubernetes auth needs extra role (or kubernetes_role)")
@@ -372,7 +387,7 @@ class VaultSecretStoreHook(SecretStoreHook):
                         continue
                     if recursive and (relative.startswith(path) or path.startswith(relative)):
                         pending.append(relative)
-                elif relative.startswith(path) and (recursive or "/" not in relative[len(path):]):
+                elif relative.startswith(path) and (recursive or "/" not in relative[len(path) :]):
                     keys.append(relative)
         return sorted(keys)
 
@@ -404,13 +419,19 @@ class VaultSecretStoreHook(SecretStoreHook):
                 return None
         data = response["data"]
         custom = _strings(data["metadata"].get("custom_metadata"))
-        return SecretRecord(key=key, value=data["data"], version=str(data["metadata"]["version"]),
-                            marker=Marker.from_fields(custom), metadata=custom)
+        return SecretRecord(
+            key=key,
+            value=data["data"],
+            version=str(data["metadata"]["version"]),
+            marker=Marker.from_fields(custom),
+            metadata=custom,
+        )
 
     def _read_v1(self, key: str, path: str, version: str | None) -> SecretRecord | None:
         if version is not None:
-            raise StoreError(f"{self._where(key)}: version {version} asked for, "
-                             "but a KV v1 mount keeps no versions")
+            raise StoreError(
+                f"{self._where(key)}: version {version} asked for, but a KV v1 mount keeps no versions"
+            )
         data = self._get_v1(path, key)
         if data is None:
             return None
@@ -432,8 +453,9 @@ class VaultSecretStoreHook(SecretStoreHook):
         """KV v2 metadata of ``key`` (versions, custom metadata), or ``None`` when it has none."""
         with self._calling("read metadata", key):
             try:
-                response = self.client.secrets.kv.v2.read_secret_metadata(path=self._path(key),
-                                                                          mount_point=self.mount)
+                response = self.client.secrets.kv.v2.read_secret_metadata(
+                    path=self._path(key), mount_point=self.mount
+                )
             except vault_errors.InvalidPath:
                 return None
         return dict(response["data"])
@@ -475,8 +497,9 @@ class VaultSecretStoreHook(SecretStoreHook):
 
     # ------------------------------------------------------------------------------------------- writing
 
-    def write(self, key: str, value: Value, marker: Marker, *,
-              expected_version: str | None = None) -> str | None:
+    def write(
+        self, key: str, value: Value, marker: Marker, *, expected_version: str | None = None
+    ) -> str | None:
         """KV v2: check-and-set against ``expected_version`` (``None``: the key must not exist), then the
         marker into ``custom_metadata``. KV v1: plain write, then the marker sidecar."""
         path = self._path(key)
@@ -484,8 +507,9 @@ class VaultSecretStoreHook(SecretStoreHook):
         self._check_marker(key, marker)
         if self.kv_version == 1:
             with self._calling("write", key):
-                self.client.secrets.kv.v1.create_or_update_secret(path=path, secret=data,
-                                                                  mount_point=self.mount)
+                self.client.secrets.kv.v1.create_or_update_secret(
+                    path=path, secret=data, mount_point=self.mount
+                )
             self._write_sidecar(key, marker)
             return None
         cas = _version_number(key, expected_version) if expected_version is not None else 0
@@ -528,8 +552,9 @@ class VaultSecretStoreHook(SecretStoreHook):
         fields.update(marker.as_fields())
         if fields != current:
             with self._calling("record the ownership marker", key):
-                self.client.secrets.kv.v2.update_metadata(path=path, custom_metadata=fields,
-                                                          mount_point=self.mount)
+                self.client.secrets.kv.v2.update_metadata(
+                    path=path, custom_metadata=fields, mount_point=self.mount
+                )
 
     def _write_sidecar(self, key: str, marker: Marker) -> None:
         with self._calling("record the ownership marker", key):
@@ -543,8 +568,10 @@ class VaultSecretStoreHook(SecretStoreHook):
             return
         for name, text in marker.as_fields().items():
             if len(text.encode()) > CUSTOM_METADATA_VALUE_LIMIT:
-                raise StoreError(f"{self._where(key)}: marker field {name!r} is longer than Vault's "
-                                 f"custom_metadata limit of {CUSTOM_METADATA_VALUE_LIMIT} bytes")
+                raise StoreError(
+                    f"{self._where(key)}: marker field {name!r} is longer than Vault's "
+                    f"custom_metadata limit of {CUSTOM_METADATA_VALUE_LIMIT} bytes"
+                )
 
     def delete(self, key: str) -> None:
         """KV v2: ``Destroy`` removes every version and the metadata; ``SoftDelete`` deletes the latest
@@ -578,8 +605,10 @@ class VaultSecretStoreHook(SecretStoreHook):
         except StoreError as err:
             return False, str(err)
         policies = ", ".join(token.get("policies") or []) or "none"
-        return True, (f"authenticated as {token.get('display_name')!r} (policies: {policies}); mount "
-                      f"{self.mount!r} is KV v{version}; {count} keys at the top of prefix {self.prefix!r}")
+        return True, (
+            f"authenticated as {token.get('display_name')!r} (policies: {policies}); mount "
+            f"{self.mount!r} is KV v{version}; {count} keys at the top of prefix {self.prefix!r}"
+        )
 
 
 def _version_number(key: str, version: str) -> int:

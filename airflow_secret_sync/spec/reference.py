@@ -52,7 +52,8 @@ def render_reference() -> str:
     schema = json_schema()
     definitions: dict[str, Any] = schema["$defs"]
     lines = [INTRO]
-    order = ["SecretStore", "SyncJob"] + sorted(name for name in definitions if name not in {"SecretStore", "SyncJob"})
+    documents = ["SecretStore", "SyncJob"]
+    order = [*documents, *sorted(name for name in definitions if name not in documents)]
     for name in order:
         definition = definitions[name]
         lines.append(f"## {name}\n")
