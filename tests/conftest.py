@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
-# Tests never touch a real Airflow home or a user's config: everything lives in a throwaway folder.
-os.environ.setdefault(
-    "AIRFLOW_HOME",
-    str(Path(os.environ.get("PYTEST_AIRFLOW_HOME", "/tmp")) / f"airflow-secret-sync-tests-{os.getpid()}"),
-)
+# Tests never touch a real Airflow home or a user's config, even with AIRFLOW_HOME exported: everything
+# lives in a throwaway folder, removed when the session ends. Set before anything imports Airflow.
+_AIRFLOW_HOME = tempfile.mkdtemp(prefix="airflow-secret-sync-tests-")
+atexit.register(shutil.rmtree, _AIRFLOW_HOME, ignore_errors=True)
+os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
 

@@ -155,6 +155,13 @@ class FileSecretStore(SecretStoreBackend):
             key=key, value=value, version=current, marker=Marker.from_fields(meta), metadata=meta
         )
 
+    def list_marked(self, job: str, path: str = "") -> dict[str, Marker]:
+        # a target folder that does not exist yet holds nothing of ours (a source folder that is missing
+        # stays an error in list_keys: a plan must never be driven by a folder that vanished)
+        if not self.root.exists():
+            return {}
+        return super().list_marked(job, path)
+
     def read_marker(self, key: str) -> Marker | None:
         return Marker.from_fields(self._read_meta(key))
 

@@ -1,0 +1,295 @@
+"""A config folder of ``SecretStore`` / ``SyncJob`` YAML -> one Airflow DAG per job.
+
+Parsing reads YAML only: no provider call, no connection lookup, no metadata DB. When Airflow runs a task it
+sets the parsing context, and only that task's DAG is built.
+
+A job whose configuration is broken never hides the others: it becomes a placeholder DAG with the job's
+name, tagged ``config-error``, whose description and docs show every error (file, document, field path)
+and whose only task fails with them, on the job's own schedule when that much of the document is readable.
+Errors that name no job (a file that is not valid YAML, a broken store) go to one more placeholder,
+``secret-sync-config-errors``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import MutableMapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import DAG, Param, get_parsing_context
+
+from airflow_secret_sync.operators.sync import (
+    SecretPushOperator,
+    SecretQueryOperator,
+    SecretSyncConfigErrorOperator,
+    SecretSyncReportOperator,
+    SecretTransformOperator,
+)
+from airflow_secret_sync.spec.checks import SCHEDULE_PRESETS, check_schedule, is_duration, parse_duration
+from airflow_secret_sync.spec.loader import Config, ConfigError, LoadedJob, load_config, parse_documents
+from airflow_secret_sync.spec.models import NAME_PATTERN, ComposeItem, QueryItem, SecretItem, SyncJob
+
+TAG = "secret-sync"
+ERROR_TAG = "config-error"
+ERRORS_DAG_ID = "secret-sync-config-errors"
+# Rendered into the operators' template fields. ``params['keys']``, not ``params.keys`` (a dict method).
+KEYS_TEMPLATE = "{{ params['keys'] or '' }}"
+TARGETS_TEMPLATE = "{{ (params['targets'] or []) | join(',') }}"
+DRY_RUN_TEMPLATE = "{{ params['dry_run'] }}"
+JOB_INTRO = (
+    "This DAG stands in for a SyncJob whose configuration does not load; it fails with the errors below "
+    "whenever it runs. Fix them and the job's own DAG comes back at the next parse. Other jobs are not "
+    "affected."
+)
+
+
+def folder_intro(folder: Path) -> str:
+    return (
+        f"Errors in `{folder}` that belong to no job: a file that is not valid YAML, a broken SecretStore, "
+        "an unknown kind. A job that uses a broken store has a placeholder DAG of its own."
+    )
+
+
+def build_dags(config_dir: str | Path, *, errors_dag_id: str = ERRORS_DAG_ID) -> dict[str, DAG]:
+    """One DAG per ``SyncJob`` below ``config_dir`` (dag id = job name), plus placeholders for broken jobs.
+
+    :param config_dir: the folder of YAML files; it must be reachable at the same path by every worker
+        (keep it inside the DAG bundle, next to the file that calls this).
+    :param errors_dag_id: the placeholder DAG for errors that belong to no job.
+    """
+    folder = Path(config_dir).resolve()
+    config = load_config(folder)
+    wanted = get_parsing_context().dag_id
+    # A placeholder takes the broken job's name when that name is a valid one nobody else uses; other
+    # errors (a nameless document, a duplicate name) go to the folder's error DAG.
+    broken = {
+        name: errors
+        for name, errors in config.broken_jobs().items()
+        if name not in config.jobs and name != errors_dag_id and re.fullmatch(NAME_PATTERN, name)
+    }
+    unowned = [error for error in config.errors if not (error.kind == "SyncJob" and error.name in broken)]
+    dags: dict[str, DAG] = {}
+    for name, loaded in config.jobs.items():
+        if wanted is None or wanted == name:
+            try:
+                dags[name] = job_dag(folder, config, loaded)
+            except Exception as err:  # an Airflow-level refusal of one job must not hide the others
+                failure = ConfigError(
+                    config.relative(loaded.file), f"cannot build the DAG: {err}", "SyncJob", name
+                )
+                dags[name] = error_dag(name, [failure], schedule=None, intro=JOB_INTRO)
+    for name, errors in broken.items():
+        if wanted is None or wanted == name:
+            schedule = declared_schedule(config, name, errors)
+            dags[name] = error_dag(name, errors, schedule=schedule, intro=JOB_INTRO)
+    if unowned and (wanted is None or wanted == errors_dag_id):
+        dags[errors_dag_id] = error_dag(errors_dag_id, unowned, schedule=None, intro=folder_intro(folder))
+    return dags
+
+
+def register_dags(
+    config_dir: str | Path, namespace: MutableMapping[str, Any], *, errors_dag_id: str = ERRORS_DAG_ID
+) -> dict[str, DAG]:
+    """Build the DAGs of ``config_dir`` into ``namespace`` (a DAG file's ``globals()``) and return them."""
+    dags = build_dags(config_dir, errors_dag_id=errors_dag_id)
+    namespace.update(dags)
+    return dags
+
+
+def job_dag(folder: Path, config: Config, loaded: LoadedJob) -> DAG:
+    """The DAG of one valid job: ``query`` -> ``transform`` -> ``push`` (mapped per target) -> ``report``."""
+    job = loaded.job
+    spec = job.spec
+    name = job.metadata.name
+    targets = [target.store for target in spec.target_specs]
+    common = {"config_dir": str(folder), "job_name": name}
+    with DAG(
+        dag_id=name,
+        description=job.metadata.description or f"Sync secrets from {spec.source} to {', '.join(targets)}",
+        schedule=airflow_schedule(spec.schedule),
+        catchup=False,
+        max_active_runs=1,
+        default_args=default_args(job),
+        tags=sorted({TAG, spec.source, *targets}),
+        doc_md=describe_job(config, loaded),
+        params=trigger_params(targets),
+    ) as dag:
+        query = SecretQueryOperator(task_id="query", key_filter=KEYS_TEMPLATE, **common)
+        transform = SecretTransformOperator(task_id="transform", targets=TARGETS_TEMPLATE, **common)
+        push = SecretPushOperator.partial(
+            task_id="push",
+            is_dry_run=DRY_RUN_TEMPLATE,
+            map_index_template="{{ task.target }}",
+            **common,
+        ).expand(target=transform.output)
+        report = SecretSyncReportOperator(task_id="report", job_name=name)
+        query >> transform >> push >> report
+    return dag
+
+
+def error_dag(dag_id: str, errors: list[ConfigError], *, schedule: str | timedelta | None, intro: str) -> DAG:
+    """A placeholder that shows ``errors`` in its description and docs, and fails with them when run."""
+    lines = [str(error) for error in errors]
+    more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
+    doc = "\n".join(
+        [
+            f"### Secret sync configuration error: `{dag_id}`",
+            "",
+            intro,
+            "",
+            *[f"- `{line}`" for line in lines],
+        ]
+    )
+    with DAG(
+        dag_id=dag_id,
+        description=f"Configuration error: {lines[0]}{more}",
+        schedule=schedule,
+        catchup=False,
+        max_active_runs=1,
+        tags=[TAG, ERROR_TAG],
+        doc_md=doc,
+    ) as dag:
+        SecretSyncConfigErrorOperator(task_id="config_error", errors=lines)
+    return dag
+
+
+# ----------------------------------------------------------------------------------------- job settings
+
+
+def airflow_schedule(schedule: str | None) -> str | timedelta | None:
+    """Cron expressions and presets pass through; a duration (``30m``) becomes a ``timedelta``."""
+    if schedule is None or schedule in SCHEDULE_PRESETS or not is_duration(schedule):
+        return schedule
+    return parse_duration(schedule)
+
+
+def default_args(job: SyncJob) -> dict[str, Any]:
+    retry = job.spec.retry
+    args: dict[str, Any] = {
+        "retries": retry.max_retries,
+        "retry_delay": parse_duration(retry.retry_interval),
+        # Airflow takes a multiplier: 2.0 doubles the delay after each failed try.
+        "retry_exponential_backoff": 2.0 if retry.exponential_backoff else 0,
+    }
+    if retry.max_retry_interval:
+        args["max_retry_delay"] = parse_duration(retry.max_retry_interval)
+    if job.metadata.owner:
+        args["owner"] = job.metadata.owner
+    return args
+
+
+def trigger_params(targets: list[str]) -> dict[str, Param]:
+    """The trigger form: validated by Airflow before a run starts."""
+    return {
+        "dry_run": Param(
+            False,
+            type="boolean",
+            title="Dry run",
+            description="Compare only: write and delete nothing; the audit lines say what would change.",
+        ),
+        "keys": Param(
+            None,
+            type=["null", "string"],
+            format="regex",
+            title="Keys",
+            description="Sync only source keys matching this regular expression (searched in the key). "
+            "Deletions are disabled for such a partial run.",
+        ),
+        "targets": Param(
+            None,
+            type=["null", "array"],
+            items={"type": "string", "enum": targets},
+            uniqueItems=True,
+            examples=targets,
+            title="Targets",
+            description=f"Sync only these target stores (empty: all of {', '.join(targets)}).",
+        ),
+    }
+
+
+def declared_schedule(config: Config, job_name: str, errors: list[ConfigError]) -> str | timedelta | None:
+    """The ``spec.schedule`` a broken job's document declares, if it is readable and valid."""
+    for file in dict.fromkeys(error.file for error in errors):
+        documents, _ = parse_documents(config.root / file, file)
+        for _, raw in documents:
+            if not isinstance(raw, dict) or raw.get("kind") != "SyncJob":
+                continue
+            metadata = raw.get("metadata")
+            spec = raw.get("spec")
+            if isinstance(metadata, dict) and metadata.get("name") == job_name and isinstance(spec, dict):
+                schedule = spec.get("schedule")
+                try:
+                    return airflow_schedule(check_schedule(schedule)) if isinstance(schedule, str) else None
+                except ValueError:
+                    return None
+    return None
+
+
+# ----------------------------------------------------------------------------------------- docs
+
+
+def describe_job(config: Config, loaded: LoadedJob) -> str:
+    """Markdown for the DAG's docs: source, targets, policies and plan. Names only, never a value."""
+    job = loaded.job
+    spec = job.spec
+
+    def store(name: str) -> str:
+        declared = config.stores.get(name)
+        return f"`{name}` ({declared.kind})" if declared else f"`{name}`"
+
+    lines = [f"### Secret sync job `{job.metadata.name}`", ""]
+    if job.metadata.description:
+        lines += [job.metadata.description, ""]
+    lines += [
+        "| | |",
+        "|---|---|",
+        f"| Source | {store(spec.source)} |",
+        f"| Targets | {', '.join(store(target.store) for target in spec.target_specs)} |",
+        f"| Schedule | `{spec.schedule}` |" if spec.schedule else "| Schedule | manual runs only |",
+        f"| Policies | update `{spec.update_policy.value}`, conflict `{spec.conflict_policy.value}`, "
+        f"deletion `{spec.deletion_policy.value}` (maxDeletes `{spec.max_deletes}`) |",
+        f"| Retries | {spec.retry.max_retries} every `{spec.retry.retry_interval}`"
+        + (" with exponential backoff" if spec.retry.exponential_backoff else "")
+        + " |",
+        f"| Defined in | `{config.relative(loaded.file)}` |",
+        "",
+        "**Plan**",
+        "",
+    ]
+    for index, item in enumerate(spec.plan):
+        lines.append(f"{index + 1}. {describe_item(item)}")
+    if spec.key_transform:
+        lines += ["", f"Job-wide key rules: {len(spec.key_transform)}."]
+    lines += [
+        "",
+        "**Trigger parameters**: `dry_run` (write nothing), `keys` (a regular expression: sync a subset, "
+        "no deletions), `targets` (a subset of the target stores).",
+    ]
+    return "\n".join(lines)
+
+
+def describe_item(item: SecretItem | QueryItem | ComposeItem) -> str:
+    origin = f" from `{item.source}`" if item.source else ""
+    if isinstance(item, SecretItem):
+        text = f"secret `{item.secret.key}`" + (
+            f" field `{item.secret.property}`" if item.secret.property else ""
+        )
+        if item.target and item.target.key:
+            text += f" → `{item.target.key}`"
+        if item.target and item.target.property:
+            text += f" field `{item.target.property}`"
+        return text + origin
+    if isinstance(item, QueryItem):
+        query = item.query
+        text = f"query under `{query.path or '/'}`" + (f" matching `{query.regexp}`" if query.regexp else "")
+        text += "" if query.recursive else " (not recursive)"
+        if item.key_transform:
+            text += f", {len(item.key_transform)} key rule(s)"
+        return text + origin
+    sources = ", ".join(
+        f"`{name}` = `{ref.key}`" + (f" field `{ref.property}`" if ref.property else "")
+        for name, ref in item.sources.items()
+    )
+    return f"compose `{item.target.key}` from {sources}{origin}"

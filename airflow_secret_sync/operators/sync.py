@@ -1,0 +1,391 @@
+"""The tasks of a SyncJob's DAG: ``query`` -> ``transform`` -> ``push`` (mapped per target) -> ``report``.
+
+Each operator reloads the configuration from ``config_dir`` and finds its job by name: tasks share nothing
+but XCom, so they run alike on the Local, Celery and Kubernetes executors. XCom carries key names and
+counts only; every value read is masked with :func:`airflow.sdk.log.mask_secret` the moment it is read.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.log import mask_secret, redact
+
+from airflow_secret_sync.engine.audit import AuditRecord
+from airflow_secret_sync.engine.plan import KeyMapping, PlanError, ResolvedItem, SourceRef, TargetPlan
+from airflow_secret_sync.engine.sync import SyncOptions, TargetReport
+from airflow_secret_sync.runtime import JobRun, failed_stores_message
+from airflow_secret_sync.spec.loader import load_config
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+AUDIT_EVENT = "secret-sync audit"
+SUMMARY_EVENT = "secret-sync summary"
+SUMMARY_XCOM_KEY = "summary"
+
+
+def plan_xcom_key(store: str) -> str:
+    """The XCom key under which ``transform`` hands one target store's plan to its ``push``."""
+    return f"plan:{store}"
+
+
+class _JobOperator(BaseOperator):
+    """A task of one SyncJob: knows where the configuration lives and which job to run.
+
+    :param config_dir: the folder of ``SecretStore`` and ``SyncJob`` YAML files (reachable by the worker).
+    :param job_name: the ``SyncJob`` to run.
+    """
+
+    def __init__(self, *, config_dir: str, job_name: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.config_dir = config_dir
+        self.job_name = job_name
+
+    def job_run(self) -> JobRun:
+        """Load the configuration and open the job; a broken job fails the task with its errors."""
+        config = load_config(self.config_dir)
+        if self.job_name not in config.jobs:
+            errors = config.broken_jobs().get(self.job_name)
+            detail = (
+                "; ".join(str(error) for error in errors)
+                if errors
+                else f"no SyncJob named {self.job_name!r} in {self.config_dir}"
+            )
+            raise AirflowFailException(f"SyncJob {self.job_name!r} cannot be loaded: {detail}")
+        return JobRun(config, self.job_name)
+
+
+class SecretQueryOperator(_JobOperator):
+    """Resolve the job's plan to source keys, listing the source for queries. Returns names only.
+
+    :param key_filter: a regular expression searched in source keys to sync a subset (empty: all keys).
+    """
+
+    template_fields: Sequence[str] = ("config_dir", "job_name", "key_filter")
+    ui_color = "#e8f4fd"
+
+    def __init__(self, *, key_filter: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.key_filter = key_filter
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        key_filter = self.key_filter or None
+        if key_filter is not None:
+            try:
+                re.compile(key_filter)
+            except re.error as err:
+                raise AirflowFailException(f"invalid keys filter {key_filter!r}: {err}") from None
+        with self.job_run() as run:
+            resolved = run.query(key_filter=key_filter, progress=lambda step: self.log.info("%s", step))
+        references = sum(len(item.sources) + (1 if item.named else 0) for item in resolved)
+        self.log.info(
+            "resolved %s plan items to %s source references%s",
+            len(resolved),
+            references,
+            f" (keys filter {key_filter!r})" if key_filter else "",
+        )
+        return {"keyFilter": key_filter, "items": [resolved_to_json(item) for item in resolved]}
+
+
+class SecretTransformOperator(_JobOperator):
+    """Map every source reference to a target key per target store; refuse an unsafe plan before any write.
+
+    Pushes one plan per target store (XCom key ``plan:<store>``) and returns the target store names, over
+    which the ``push`` task is mapped. A plan made under a keys filter is marked ``partial``: its push
+    deletes nothing, since keys outside the filter are not in it.
+
+    :param targets: a subset of the job's target stores, as a list or a comma-separated string (empty: all).
+    :param query_task_id: the task whose result holds the resolved source references.
+    """
+
+    template_fields: Sequence[str] = ("config_dir", "job_name", "targets")
+    ui_color = "#fdf6e3"
+
+    def __init__(
+        self, *, targets: str | list[str] | None = None, query_task_id: str = "query", **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.targets = targets
+        self.query_task_id = query_task_id
+
+    def execute(self, context: Context) -> list[str]:
+        ti = context["ti"]
+        query = ti.xcom_pull(task_ids=self.query_task_id)
+        if not query:
+            raise AirflowFailException(f"no result from task {self.query_task_id!r}")
+        resolved = [resolved_from_json(item) for item in query["items"]]
+        partial = bool(query.get("keyFilter"))
+        with self.job_run() as run:
+            try:
+                plans = run.transform(resolved, targets=names_of(self.targets))
+            except (PlanError, ValueError) as err:
+                raise AirflowFailException(f"unsafe plan, nothing was written: {err}") from None
+        for store, plan in plans.items():
+            ti.xcom_push(key=plan_xcom_key(store), value={**plan_to_json(plan), "partial": partial})
+            self.log.info(
+                "target %s: %s source references mapped to %s keys, %s refused",
+                store,
+                len(plan.mappings),
+                len({mapping.target_key for mapping in plan.mappings}),
+                len(plan.refused),
+            )
+        return list(plans)
+
+
+class SecretPushOperator(_JobOperator):
+    """Sync one target store: read, compare, write and audit each planned key. Mapped once per target.
+
+    Every value read is masked at once. One audit line per key and a summary line are logged with
+    structured fields; the summary (counts only) goes to XCom under ``summary``. The task fails when the
+    store failed (a key in error or conflict, or a store-level error), so Airflow retries it.
+
+    :param target: the target store this task syncs.
+    :param is_dry_run: compare only, write and delete nothing: a bool or its rendered text ``True``/``False``
+        (not ``dry_run``: that name is a method of every Airflow operator).
+    :param transform_task_id: the task that pushed the plan for ``target``.
+    """
+
+    template_fields: Sequence[str] = ("config_dir", "job_name", "target", "is_dry_run")
+    ui_color = "#e6f5e6"
+
+    def __init__(
+        self,
+        *,
+        target: str,
+        is_dry_run: bool | str = False,
+        transform_task_id: str = "transform",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.target = target
+        self.is_dry_run = is_dry_run
+        self.transform_task_id = transform_task_id
+
+    def execute(self, context: Context) -> None:
+        ti = context["ti"]
+        raw = ti.xcom_pull(task_ids=self.transform_task_id, key=plan_xcom_key(self.target))
+        if not raw:
+            raise AirflowFailException(
+                f"no plan for target store {self.target!r} from {self.transform_task_id!r}"
+            )
+        plan = plan_from_json(raw)
+        dry_run = as_flag(self.is_dry_run)
+        options = SyncOptions(
+            dry_run=dry_run,
+            run_id=context["run_id"],
+            allow_deletes=not raw.get("partial"),
+            on_value=mask_secret,
+            on_record=self.log_record,
+        )
+        if raw.get("partial"):
+            self.log.info("the run syncs a subset of the keys (keys filter): deletions are disabled")
+        try:
+            with self.job_run() as run:
+                report = run.push(plan, options)
+        except Exception as err:
+            report = TargetReport(store=self.target, error=f"{type(err).__name__}: {err}")
+            self.publish(ti, report, dry_run)
+            raise
+        self.publish(ti, report, dry_run)
+        if report.failed:
+            raise AirflowException(f"{failed_stores_message([report])} ({describe_failure(report)})")
+
+    def log_record(self, record: AuditRecord) -> None:
+        """One audit line per key: a fixed event name and the record's fields as structured key/values."""
+        fields = record.to_json()
+        if record.failed:
+            self.log.error(AUDIT_EVENT, **fields)
+        else:
+            self.log.info(AUDIT_EVENT, **fields)
+
+    def publish(self, ti: Any, report: TargetReport, dry_run: bool) -> None:
+        """Log the store's summary and hand it to ``report`` through XCom (counts and key names only)."""
+        summary = {
+            **report.summary(),
+            "dryRun": dry_run,
+            "failedKeys": sorted(record.target_key for record in report.records if record.failed),
+        }
+        self.log.info(SUMMARY_EVENT, **summary)
+        # XCom is stored and served unmasked: a last guard in case a provider error echoed a masked value.
+        ti.xcom_push(key=SUMMARY_XCOM_KEY, value=redact(summary))
+
+
+class SecretSyncReportOperator(BaseOperator):
+    """Summarise every target store of the run; fail it, in PushSecret's wording, if any store failed.
+
+    Runs whatever happened upstream (trigger rule ``all_done``): a store whose push left no summary counts
+    as failed, and so does a run whose ``transform`` produced no targets.
+
+    :param job_name: the job, for messages.
+    :param transform_task_id: the task that returned the target store names.
+    :param push_task_id: the mapped task that pushed each store's summary.
+    """
+
+    template_fields: Sequence[str] = ("job_name",)
+    ui_color = "#f3e8fd"
+
+    def __init__(
+        self,
+        *,
+        job_name: str,
+        transform_task_id: str = "transform",
+        push_task_id: str = "push",
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("trigger_rule", "all_done")
+        kwargs.setdefault("retries", 0)
+        super().__init__(**kwargs)
+        self.job_name = job_name
+        self.transform_task_id = transform_task_id
+        self.push_task_id = push_task_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        ti = context["ti"]
+        targets = ti.xcom_pull(task_ids=self.transform_task_id)
+        if targets is None:
+            raise AirflowFailException(
+                f"Secret sync of job {self.job_name!r} stopped before pushing: task "
+                f"{self.transform_task_id!r} (or one before it) failed; see its log"
+            )
+        summaries = (
+            ti.xcom_pull(
+                task_ids=self.push_task_id, key=SUMMARY_XCOM_KEY, map_indexes=list(range(len(targets)))
+            )
+            if targets
+            else []
+        )
+        reports: list[TargetReport] = []
+        stores: dict[str, Any] = {}
+        for store, summary in zip(targets, summaries, strict=True):
+            if summary is None:
+                summary = {
+                    "store": store,
+                    "failed": True,
+                    "error": "the push task left no summary; see its log",
+                }
+            stores[store] = summary
+            failure = summary.get("error") or (describe_counts(summary) if summary["failed"] else None)
+            reports.append(TargetReport(store=store, error=failure))
+            self.log.info(
+                "store %s: %s%s%s",
+                store,
+                "FAILED" if summary["failed"] else "ok",
+                f" ({describe_counts(summary)})" if summary.get("counts") else "",
+                f": {summary['error']}" if summary.get("error") else "",
+            )
+        message = failed_stores_message(reports)
+        if message:
+            raise AirflowFailException(message)
+        self.log.info(
+            "Secret sync of job %r succeeded to every SecretStore: %s", self.job_name, ", ".join(targets)
+        )
+        return {"job": self.job_name, "stores": stores}
+
+
+class SecretSyncConfigErrorOperator(BaseOperator):
+    """Stands in for a job whose configuration is broken: fails with every error (file, document, field).
+
+    :param errors: the configuration errors, as text.
+    """
+
+    ui_color = "#fde8e8"
+
+    def __init__(self, *, errors: list[str], **kwargs: Any) -> None:
+        kwargs.setdefault("retries", 0)
+        super().__init__(**kwargs)
+        self.errors = errors
+
+    def execute(self, context: Context) -> None:
+        for error in self.errors:
+            self.log.error("configuration error: %s", error)
+        raise AirflowFailException(
+            "Secret sync configuration is broken; fix the YAML and the DAG comes back: "
+            + "; ".join(self.errors)
+        )
+
+
+# ----------------------------------------------------------------------------------------- XCom shapes
+
+
+def resolved_to_json(item: ResolvedItem) -> dict[str, Any]:
+    return {
+        "index": item.index,
+        "sources": [_ref_to_json(ref) for ref in item.sources],
+        "named": [[name, _ref_to_json(ref)] for name, ref in item.named],
+    }
+
+
+def resolved_from_json(data: Mapping[str, Any]) -> ResolvedItem:
+    return ResolvedItem(
+        index=data["index"],
+        sources=tuple(SourceRef(**ref) for ref in data.get("sources") or ()),
+        named=tuple((name, SourceRef(**ref)) for name, ref in data.get("named") or ()),
+    )
+
+
+def plan_to_json(plan: TargetPlan) -> dict[str, Any]:
+    # A JSON round trip turns the mappings' tuples into lists: plain JSON in XCom, no serde wrappers.
+    return json.loads(
+        json.dumps(
+            {
+                "store": plan.store,
+                "mappings": [mapping.to_json() for mapping in plan.mappings],
+                "refused": plan.refused,
+            }
+        )
+    )
+
+
+def plan_from_json(data: Mapping[str, Any]) -> TargetPlan:
+    return TargetPlan(
+        store=data["store"],
+        mappings=[KeyMapping.from_json(mapping) for mapping in data.get("mappings") or ()],
+        refused=list(data.get("refused") or ()),
+    )
+
+
+def _ref_to_json(ref: SourceRef) -> dict[str, Any]:
+    return {"store": ref.store, "key": ref.key, "property": ref.property, "version": ref.version}
+
+
+# ----------------------------------------------------------------------------------------- arguments
+
+
+def names_of(value: str | list[str] | None) -> list[str] | None:
+    """Store names from a list or a comma-separated string (a rendered template); ``None`` when empty."""
+    if value is None:
+        return None
+    names = [name.strip() for name in (value.split(",") if isinstance(value, str) else value)]
+    return [name for name in names if name] or None
+
+
+def as_flag(value: bool | str) -> bool:
+    """A boolean argument that may arrive as rendered template text."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise AirflowFailException(f"expected true or false, got {value!r}")
+
+
+def describe_counts(summary: Mapping[str, Any]) -> str:
+    counts = summary.get("counts") or {}
+    return ", ".join(f"{action} {count}" for action, count in counts.items() if count) or "no keys"
+
+
+def describe_failure(report: TargetReport) -> str:
+    failed = sorted(record.target_key for record in report.records if record.failed)
+    parts = [report.error] if report.error else []
+    if failed:
+        shown = ", ".join(failed[:10]) + (f" and {len(failed) - 10} more" if len(failed) > 10 else "")
+        parts.append(f"failed keys: {shown}")
+    return "; ".join(parts)
