@@ -6,6 +6,7 @@ Both steps produce names only (JSON-serialisable, safe for XCom): ``resolve_sour
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from collections.abc import Callable, Mapping
@@ -48,6 +49,21 @@ class ResolvedItem:
     index: int
     sources: tuple[SourceRef, ...] = ()
     named: tuple[tuple[str, SourceRef], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "sources": [asdict(ref) for ref in self.sources],
+            "named": [[name, asdict(ref)] for name, ref in self.named],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ResolvedItem:
+        return cls(
+            index=data["index"],
+            sources=tuple(SourceRef(**ref) for ref in data.get("sources") or ()),
+            named=tuple((name, SourceRef(**ref)) for name, ref in data.get("named") or ()),
+        )
 
 
 @dataclass(frozen=True)
@@ -92,6 +108,24 @@ class TargetPlan:
     store: str
     mappings: list[KeyMapping] = field(default_factory=list)
     refused: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON (lists, not tuples), as XCom stores it without serde wrappers."""
+        plain = {
+            "store": self.store,
+            "mappings": [m.to_json() for m in self.mappings],
+            "refused": self.refused,
+        }
+        result: dict[str, Any] = json.loads(json.dumps(plain))
+        return result
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TargetPlan:
+        return cls(
+            store=data["store"],
+            mappings=[KeyMapping.from_json(mapping) for mapping in data.get("mappings") or ()],
+            refused=list(data.get("refused") or ()),
+        )
 
 
 def item_source(job: SyncJob, item: SecretItem | QueryItem | ComposeItem) -> str:

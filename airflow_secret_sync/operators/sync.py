@@ -7,7 +7,6 @@ counts only; every value read is masked with :func:`airflow.sdk.log.mask_secret`
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -17,7 +16,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from airflow.sdk.log import mask_secret, redact
 
 from airflow_secret_sync.engine.audit import AuditRecord
-from airflow_secret_sync.engine.plan import KeyMapping, PlanError, ResolvedItem, SourceRef, TargetPlan
+from airflow_secret_sync.engine.plan import PlanError, ResolvedItem, TargetPlan
 from airflow_secret_sync.engine.sync import SyncOptions, TargetReport
 from airflow_secret_sync.runtime import JobRun, failed_stores_message
 from airflow_secret_sync.spec.loader import load_config
@@ -90,7 +89,7 @@ class SecretQueryOperator(_JobOperator):
             references,
             f" (keys filter {key_filter!r})" if key_filter else "",
         )
-        return {"keyFilter": key_filter, "items": [resolved_to_json(item) for item in resolved]}
+        return {"keyFilter": key_filter, "items": [item.to_json() for item in resolved]}
 
 
 class SecretTransformOperator(_JobOperator):
@@ -119,7 +118,7 @@ class SecretTransformOperator(_JobOperator):
         query = ti.xcom_pull(task_ids=self.query_task_id)
         if not query:
             raise AirflowFailException(f"no result from task {self.query_task_id!r}")
-        resolved = [resolved_from_json(item) for item in query["items"]]
+        resolved = [ResolvedItem.from_json(item) for item in query["items"]]
         partial = bool(query.get("keyFilter"))
         with self.job_run() as run:
             try:
@@ -127,7 +126,7 @@ class SecretTransformOperator(_JobOperator):
             except (PlanError, ValueError) as err:
                 raise AirflowFailException(f"unsafe plan, nothing was written: {err}") from None
         for store, plan in plans.items():
-            ti.xcom_push(key=plan_xcom_key(store), value={**plan_to_json(plan), "partial": partial})
+            ti.xcom_push(key=plan_xcom_key(store), value={**plan.to_json(), "partial": partial})
             self.log.info(
                 "target %s: %s source references mapped to %s keys, %s refused",
                 store,
@@ -174,7 +173,7 @@ class SecretPushOperator(_JobOperator):
             raise AirflowFailException(
                 f"no plan for target store {self.target!r} from {self.transform_task_id!r}"
             )
-        plan = plan_from_json(raw)
+        plan = TargetPlan.from_json(raw)
         dry_run = as_flag(self.is_dry_run)
         options = SyncOptions(
             dry_run=dry_run,
@@ -308,50 +307,6 @@ class SecretSyncConfigErrorOperator(BaseOperator):
             "Secret sync configuration is broken; fix the YAML and the DAG comes back: "
             + "; ".join(self.errors)
         )
-
-
-# ----------------------------------------------------------------------------------------- XCom shapes
-
-
-def resolved_to_json(item: ResolvedItem) -> dict[str, Any]:
-    return {
-        "index": item.index,
-        "sources": [_ref_to_json(ref) for ref in item.sources],
-        "named": [[name, _ref_to_json(ref)] for name, ref in item.named],
-    }
-
-
-def resolved_from_json(data: Mapping[str, Any]) -> ResolvedItem:
-    return ResolvedItem(
-        index=data["index"],
-        sources=tuple(SourceRef(**ref) for ref in data.get("sources") or ()),
-        named=tuple((name, SourceRef(**ref)) for name, ref in data.get("named") or ()),
-    )
-
-
-def plan_to_json(plan: TargetPlan) -> dict[str, Any]:
-    # A JSON round trip turns the mappings' tuples into lists: plain JSON in XCom, no serde wrappers.
-    return json.loads(
-        json.dumps(
-            {
-                "store": plan.store,
-                "mappings": [mapping.to_json() for mapping in plan.mappings],
-                "refused": plan.refused,
-            }
-        )
-    )
-
-
-def plan_from_json(data: Mapping[str, Any]) -> TargetPlan:
-    return TargetPlan(
-        store=data["store"],
-        mappings=[KeyMapping.from_json(mapping) for mapping in data.get("mappings") or ()],
-        refused=list(data.get("refused") or ()),
-    )
-
-
-def _ref_to_json(ref: SourceRef) -> dict[str, Any]:
-    return {"store": ref.store, "key": ref.key, "property": ref.property, "version": ref.version}
 
 
 # ----------------------------------------------------------------------------------------- arguments
