@@ -7,6 +7,7 @@ No command ever prints a secret value: output is built from audit records, which
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.table import Table
 
+from airflow_secret_sync import audit_report
 from airflow_secret_sync.engine.audit import Action, AuditRecord
 from airflow_secret_sync.engine.plan import PlanError
 from airflow_secret_sync.engine.sync import SyncOptions, TargetReport
@@ -61,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--no-progress", action="store_true", help="plain lines even on a terminal")
 
     commands.add_parser("schema", help="print the JSON Schema of SecretStore and SyncJob documents")
+    audit_report.add_parser(commands)
     return parser
 
 
@@ -77,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
             return EXIT_OK
+        if args.command == "audit":
+            return audit_report.cmd_audit(args, out, err)
         return cmd_run(args, out, err, dry_run=args.command == "plan" or args.dry_run)
     except UsageError as problem:
         err.print(f"[red]error:[/] {problem}", markup=True)
@@ -124,7 +129,9 @@ def cmd_run(args: argparse.Namespace, out: Console, err: Console, *, dry_run: bo
     config = _load_job(args)
     targets = [name.strip() for name in args.targets.split(",") if name.strip()] if args.targets else None
     progress = _Progress(err, enabled=err.is_terminal and not args.no_progress and args.output == "table")
-    with JobRun(config, args.job) as job_run, progress:
+    # Airflow, imported by the hooks, logs to stdout: send that to stderr and keep stdout for the results,
+    # so that `--output json` stays parseable.
+    with contextlib.redirect_stdout(sys.stderr), JobRun(config, args.job) as job_run, progress:
         try:
             resolved = job_run.query(key_filter=args.keys, progress=progress.note)
         except Exception as problem:  # a listing that fails must not drive a sync: stop before any write

@@ -8,10 +8,7 @@ the masker takes them and a leak is unambiguous).
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -158,35 +155,6 @@ def write_loader(dags_folder: Path, name: str, config_folder: str, errors_dag_id
 
 
 @pytest.fixture(scope="session")
-def airflow_home() -> Path:
-    """The session's throwaway ``AIRFLOW_HOME`` (set by ``tests/conftest.py``), with a migrated DB."""
-    home = Path(os.environ["AIRFLOW_HOME"])
-    if "airflow-secret-sync-tests" not in home.name:
-        pytest.fail(
-            f"the Airflow tests migrate and rewrite AIRFLOW_HOME; refusing {home}: unset AIRFLOW_HOME"
-        )
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, env=os.environ
-    )
-    return home
-
-
-@pytest.fixture(scope="session")
-def dags_folder(airflow_home: Path) -> Path:
-    from airflow.configuration import conf
-
-    folder = Path(conf.get("core", "dags_folder"))
-    if not folder.is_relative_to(airflow_home):
-        pytest.fail(
-            f"the dags folder {folder} is outside the test AIRFLOW_HOME: unset AIRFLOW__CORE__DAGS_FOLDER"
-        )
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    return folder
-
-
-@pytest.fixture(scope="session")
 def test_config(dags_folder: Path) -> Path:
     """The jobs ``t-sync`` and ``t-conflict`` over file stores, loaded by ``secret_sync_test_dags.py``."""
     config = dags_folder / "secret_sync_test"
@@ -264,16 +232,3 @@ def files_of(folder: Path) -> dict[str, str]:
         for path in sorted(folder.rglob("*"))
         if path.is_file() and ".secret-sync" not in path.relative_to(folder).parts
     }
-
-
-def leaked_values(home: Path, values: list[str], skip: Path) -> dict[str, list[str]]:
-    """Which of ``values`` occur in any file below ``home`` (metadata DB, logs), ``skip`` left out."""
-    found: dict[str, list[str]] = {}
-    for path in home.rglob("*"):
-        if not path.is_file() or path.is_relative_to(skip):
-            continue
-        data = path.read_bytes()
-        hits = [value for value in values if value.encode() in data]
-        if hits:
-            found[str(path)] = hits
-    return found

@@ -14,12 +14,12 @@ from tests.airflow.conftest import (
     FOREIGN_VALUE,
     SECRET_VALUES,
     files_of,
-    leaked_values,
     load_dag,
     run_dag,
     task_instances,
     xcoms,
 )
+from tests.fixtures.airflow import leaked_values
 
 pytestmark = pytest.mark.airflow
 
