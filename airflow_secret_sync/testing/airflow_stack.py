@@ -1,0 +1,262 @@
+"""A real Airflow 3 on loopback for demos and end-to-end tests: API server, scheduler and DAG processor.
+
+Each component is its own process in its own process group (so stopping it also stops the workers it
+forked), with SQLite and the LocalExecutor in a throwaway ``AIRFLOW_HOME``. Every process writes its
+output to ``<home>/<component>.log``. Nothing here is specific to secret sync but the defaults.
+
+Use::
+
+    with AirflowStack(home, dags_folder, password="pw", env={"AIRFLOW_CONN_X": "..."}) as stack:
+        api = stack.api()
+        run = api.trigger("my-dag", {"dry_run": True})
+        run = api.wait_for_run("my-dag", run["dag_run_id"])
+
+The stack is stopped by PID when the ``with`` block ends, whatever happened inside it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from airflow_secret_sync.audit_report import AirflowRestClient
+
+COMPONENTS = ("api-server", "scheduler", "dag-processor")
+FINISHED_STATES = frozenset({"success", "failed"})
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class AirflowApi(AirflowRestClient):
+    """The REST calls a user makes from the UI: unpause, trigger with a conf, watch the run, read logs."""
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 60) -> dict[str, Any]:
+        """The DAG once the DAG processor has serialized it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return dict(self.get(f"/api/v2/dags/{dag_id}"))
+            except urllib.error.HTTPError as err:
+                if err.code != 404 or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.5)
+
+    def unpause(self, dag_id: str) -> None:
+        self.call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+
+    def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Start a run now, as the UI's "Trigger DAG" form does; returns the new run."""
+        return dict(
+            self.call(
+                "POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": dict(conf or {})}
+            )
+        )
+
+    def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        return dict(self.get(f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}"))
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 120) -> dict[str, Any]:
+        """Poll the run until it succeeds or fails; raise ``TimeoutError`` with its task states otherwise."""
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.run(dag_id, run_id)
+            if run["state"] in FINISHED_STATES:
+                return run
+            if time.monotonic() > deadline:
+                states = {name: ti["state"] for name, ti in self.task_instances(dag_id, run_id).items()}
+                raise TimeoutError(f"run {dag_id}/{run_id} still {run['state']} after {timeout}s: {states}")
+            time.sleep(0.5)
+
+    def task_instances(self, dag_id: str, run_id: str) -> dict[str, dict[str, Any]]:
+        """The run's task instances by name: ``task_id``, or ``task_id[<rendered map index>]`` when mapped."""
+        found = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances")
+        return {instance_name(ti): ti for ti in found["task_instances"]}
+
+
+def instance_name(ti: Mapping[str, Any]) -> str:
+    if ti["map_index"] < 0:
+        return str(ti["task_id"])
+    return f"{ti['task_id']}[{ti.get('rendered_map_index') or ti['map_index']}]"
+
+
+def quote(text: str) -> str:
+    return urllib.parse.quote(text, safe="")
+
+
+class AirflowStack:
+    """API server, scheduler (LocalExecutor) and DAG processor on loopback, each in its own process group.
+
+    :param home: the ``AIRFLOW_HOME`` (created; holds ``airflow.db``, ``logs/`` and each process's output).
+    :param dags_folder: the DAGs folder.
+    :param password: log in as ``admin`` with this password (simple auth manager, a passwords file);
+        ``None``: every user is an admin without logging in (fine for a short demo on loopback).
+    :param env: more environment for every process, e.g. ``AIRFLOW_CONN_<ID>`` connections.
+    :param parallelism: ``[core] parallelism``: task slots of the LocalExecutor.
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        dags_folder: Path,
+        *,
+        password: str | None = None,
+        env: Mapping[str, str] | None = None,
+        parallelism: int = 4,
+    ) -> None:
+        self.home = Path(home)
+        self.dags_folder = Path(dags_folder)
+        self.password = password
+        self.extra_env = dict(env or {})
+        self.parallelism = parallelism
+        self.port = free_port()
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._jwt_secret = secrets.token_hex(32)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def output_file(self, component: str) -> Path:
+        return self.home / f"{component}.log"
+
+    def environment(self) -> dict[str, str]:
+        """The environment of every Airflow process: the caller's, minus any Airflow setting it had."""
+        env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
+        env.update(
+            AIRFLOW_HOME=str(self.home),
+            AIRFLOW__CORE__DAGS_FOLDER=str(self.dags_folder),
+            AIRFLOW__CORE__LOAD_EXAMPLES="False",
+            AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+            AIRFLOW__CORE__PARALLELISM=str(self.parallelism),
+            AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="True",
+            AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"{self.url}/execution/",
+            AIRFLOW__API__HOST="127.0.0.1",
+            AIRFLOW__API__PORT=str(self.port),
+            AIRFLOW__API__WORKERS="1",
+            AIRFLOW__API_AUTH__JWT_SECRET=self._jwt_secret,
+            AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
+            AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="1",
+            AIRFLOW__LOGGING__LOGGING_LEVEL="INFO",
+        )
+        if self.password is None:
+            env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] = "True"
+        else:
+            passwords = self.home / "simple_auth_manager_passwords.json"
+            env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] = "admin:admin"
+            env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] = str(passwords)
+        env.update(self.extra_env)
+        return env
+
+    def migrate(self) -> None:
+        """Create the home and the metadata DB."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        if self.password is not None:
+            passwords = self.home / "simple_auth_manager_passwords.json"
+            passwords.write_text(json.dumps({"admin": self.password}))
+            passwords.chmod(0o600)
+        result = subprocess.run(
+            [sys.executable, "-m", "airflow", "db", "migrate"],
+            env=self.environment(),
+            capture_output=True,
+            check=False,
+        )
+        self.output_file("db-migrate").write_bytes(result.stdout + result.stderr)
+        if result.returncode:
+            raise RuntimeError(f"airflow db migrate failed; see {self.output_file('db-migrate')}")
+
+    def start(self, timeout: float = 90) -> None:
+        """Migrate, start the three processes and wait until the API server answers."""
+        self.migrate()
+        env = self.environment()
+        for component in COMPONENTS:
+            with self.output_file(component).open("ab") as output:
+                self.processes[component] = subprocess.Popen(
+                    [sys.executable, "-m", "airflow", component],
+                    env=env,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,  # its own process group: stopping it stops its workers too
+                )
+        self.wait_healthy(timeout)
+
+    def wait_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        api = self.api(login=False)
+        while time.monotonic() < deadline:
+            for component, process in self.processes.items():
+                if process.poll() is not None:
+                    raise RuntimeError(
+                        f"airflow {component} exited with {process.returncode}; "
+                        f"see {self.output_file(component)}"
+                    )
+            try:
+                api.get("/api/v2/monitor/health")
+                return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.5)
+        raise RuntimeError(f"the Airflow API server did not answer in {timeout}s; see {self.home}/*.log")
+
+    def api(self, *, login: bool = True) -> AirflowApi:
+        """A REST client, logged in as ``admin`` (or holding the all-admins token)."""
+        api = AirflowApi(
+            self.url, user="admin" if self.password is not None else None, password=self.password
+        )
+        if login:
+            api.login()
+        return api
+
+    def pids(self) -> dict[str, int]:
+        return {component: process.pid for component, process in self.processes.items()}
+
+    def stop(self, timeout: float = 20) -> None:
+        """SIGTERM every process group, then SIGKILL what is still there after ``timeout`` seconds."""
+        running = {name: p for name, p in self.processes.items() if p.poll() is None}
+        for process in running.values():
+            _signal_group(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for process in running.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+        # workers that outlived their parent are still in its group
+        for process in self.processes.values():
+            _signal_group(process.pid, signal.SIGKILL)
+        self.processes.clear()
+
+    def __enter__(self) -> AirflowStack:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def _signal_group(pgid: int, signum: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)
