@@ -132,7 +132,9 @@ def select_rows(attempts: Iterable[Attempt], *, all_attempts: bool) -> list[Audi
 # ----------------------------------------------------------------------------------------- log files
 
 
-def attempts_from_folder(path: Path, *, task_id: str = "push", run_id: str | None = None) -> list[Attempt]:
+def attempts_from_folder(
+    path: Path, *, task_id: str = "push", dag_id: str | None = None, run_id: str | None = None
+) -> list[Attempt]:
     """Every attempt log of ``task_id`` below ``path`` (Airflow's ``dag_id=/run_id=/task_id=`` layout)."""
     if not path.exists():
         raise AuditSourceError(f"no such log folder or file: {path}")
@@ -143,7 +145,9 @@ def attempts_from_folder(path: Path, *, task_id: str = "push", run_id: str | Non
         parts = _layout(file)
         if match is None or (path.is_dir() and parts.get("task_id") != task_id):
             continue
-        if run_id is not None and parts.get("run_id") != run_id:
+        if (dag_id is not None and parts.get("dag_id", dag_id) != dag_id) or (
+            run_id is not None and parts.get("run_id", run_id) != run_id
+        ):
             continue
         lines = list(_json_lines(file.read_text(errors="replace").splitlines()))
         attempts.append(Attempt(str(file.parent), int(match.group(1)), lines, parts.get("run_id")))
@@ -303,10 +307,7 @@ def _collect(args: argparse.Namespace) -> list[Attempt]:
     if args.url is None:
         if args.logs is None:
             raise AuditSourceError("give a log folder, or --url and --dag")
-        folder = args.logs
-        if args.dag and folder.is_dir() and (folder / f"dag_id={args.dag}").is_dir():
-            folder = folder / f"dag_id={args.dag}"
-        return attempts_from_folder(folder, task_id=args.task, run_id=args.run)
+        return attempts_from_folder(args.logs, task_id=args.task, dag_id=args.dag, run_id=args.run)
     if args.dag is None:
         raise AuditSourceError("--url needs --dag")
     client = AirflowRestClient(

@@ -68,6 +68,30 @@ def template_variables(source: str) -> set[str]:
     return set(meta.find_undeclared_variables(tree)) - set(env.globals)
 
 
+def internal_names(source: str) -> set[str]:
+    """Attribute and item names starting with ``_`` that a template reads (``__class__``, ``_x``...).
+
+    The sandbox refuses them when the template runs; this finds the plain ones when the configuration is
+    checked, so such a template is refused before any secret is read.
+    """
+    from jinja2 import nodes
+
+    try:
+        tree = environment().parse(source)
+    except TemplateSyntaxError as err:
+        raise TemplateError(f"invalid template: {err.message} (line {err.lineno})") from None
+    names = {node.attr for node in tree.find_all(nodes.Getattr)}
+    names |= {node.arg.value for node in tree.find_all(nodes.Getitem) if isinstance(node.arg, nodes.Const)}
+    names |= {
+        arg.value
+        for node in tree.find_all(nodes.Filter)
+        if node.name == "attr"
+        for arg in node.args
+        if isinstance(arg, nodes.Const)
+    }
+    return {name for name in names if isinstance(name, str) and name.startswith("_")}
+
+
 def render(source: str, variables: dict[str, Any]) -> str:
     """Render ``source`` with ``variables``.
 

@@ -500,8 +500,9 @@ class VaultSecretStoreHook(SecretStoreHook):
     def write(
         self, key: str, value: Value, marker: Marker, *, expected_version: str | None = None
     ) -> str | None:
-        """KV v2: check-and-set against ``expected_version`` (``None``: the key must not exist), then the
-        marker into ``custom_metadata``. KV v1: plain write, then the marker sidecar."""
+        """KV v2: check-and-set against ``expected_version`` and the marker into ``custom_metadata``; a create
+        (``expected_version`` ``None``: the key must not exist) records the marker first. KV v1: plain
+        write, then the marker sidecar."""
         path = self._path(key)
         data = as_map(value)
         self._check_marker(key, marker)
@@ -512,24 +513,27 @@ class VaultSecretStoreHook(SecretStoreHook):
                 )
             self._write_sidecar(key, marker)
             return None
-        cas = _version_number(key, expected_version) if expected_version is not None else 0
-        try:
+        if expected_version is not None:
             with self._calling("write", key):
                 response = self.client.secrets.kv.v2.create_or_update_secret(
-                    path=path, secret=data, cas=cas, mount_point=self.mount
+                    path=path, secret=data, cas=_version_number(key, expected_version), mount_point=self.mount
                 )
-        except WriteConflict:
-            if expected_version is not None:
+        else:
+            before = self._prepare_create(key, path, marker)
+            try:
+                with self._calling("write", key):
+                    response = self.client.secrets.kv.v2.create_or_update_secret(
+                        path=path, secret=data, cas=before.version, mount_point=self.mount
+                    )
+            except WriteConflict:
+                current = self.read(key)
+                if current is not None and current.value == data and current.marker == marker:
+                    # our own create, whose reply was lost: the HTTP session sent it again and
+                    # check-and-set refused the copy. It is in place, as one version.
+                    return current.version
+                if current is not None and current.marker == marker:  # someone else's: not ours to mark
+                    self._replace_custom_metadata(key, path, before.custom)
                 raise
-            # Read as absent but the key has metadata: its latest version is deleted or destroyed, so the
-            # create goes on top of it. A live latest version means someone created it since our read.
-            metadata = self._metadata(key)
-            if metadata is None or _latest_is_live(metadata):
-                raise
-            with self._calling("write", key):
-                response = self.client.secrets.kv.v2.create_or_update_secret(
-                    path=path, secret=data, cas=int(metadata["current_version"]), mount_point=self.mount
-                )
         written = response["data"]
         self._stamp(key, path, written.get("custom_metadata") or {}, marker)
         return str(written["version"])
@@ -555,6 +559,28 @@ class VaultSecretStoreHook(SecretStoreHook):
                 self.client.secrets.kv.v2.update_metadata(
                     path=path, custom_metadata=fields, mount_point=self.mount
                 )
+
+    def _prepare_create(self, key: str, path: str, marker: Marker) -> _BeforeCreate:
+        """Record the marker before the first version; return the check-and-set index for the create.
+
+        Marker first: a task killed between the two calls leaves a marker alone (read as absent, written
+        over by the next try) rather than an unmarked copy of our value, which every later run would have
+        to refuse as someone else's secret. A key whose latest version is live was created by someone else
+        since the engine read it as absent: refused before anything is written.
+        """
+        metadata = self._metadata(key)
+        if metadata is not None and _latest_is_live(metadata):
+            raise WriteConflict(f"{self._where(key)}: write: created by someone else since it was read")
+        custom = _strings(metadata.get("custom_metadata")) if metadata else {}
+        self._stamp(key, path, custom, marker)
+        # a deleted or destroyed latest version: the create goes on top of it
+        return _BeforeCreate(int(metadata["current_version"]) if metadata else 0, custom)
+
+    def _replace_custom_metadata(self, key: str, path: str, fields: dict[str, str]) -> None:
+        with self._calling("restore the custom metadata", key):
+            self.client.secrets.kv.v2.update_metadata(
+                path=path, custom_metadata=fields, mount_point=self.mount
+            )
 
     def _write_sidecar(self, key: str, marker: Marker) -> None:
         with self._calling("record the ownership marker", key):
@@ -619,6 +645,14 @@ def _version_number(key: str, version: str) -> int:
     if number < 1:
         raise StoreError(f"key {key!r}: KV v2 versions are positive numbers, not {version!r}")
     return number
+
+
+@dataclass(frozen=True)
+class _BeforeCreate:
+    """What a key looked like before a create: its check-and-set index and custom metadata."""
+
+    version: int
+    custom: dict[str, str]
 
 
 def _latest_is_live(metadata: dict[str, Any]) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from airflow_secret_sync.engine.naming import store_key_problem
 from airflow_secret_sync.engine.plan import PlanError, ResolvedItem, SourceRef, map_targets
-from airflow_secret_sync.engine.templating import TemplateError, template_variables
+from airflow_secret_sync.engine.templating import TemplateError, internal_names, template_variables
 from airflow_secret_sync.spec.loader import Config, ConfigError, LoadedJob
 from airflow_secret_sync.spec.models import ComposeItem, QueryItem, SecretItem, SyncJob
 
@@ -67,6 +67,14 @@ def check_job(config: Config, loaded: LoadedJob) -> list[ConfigError]:
                 )
         if isinstance(item, ComposeItem):
             for template_path, text in _templates(item, index):
+                internal = internal_names(text)
+                if internal:
+                    error(
+                        template_path,
+                        f"template reaches for Python internals ({', '.join(sorted(internal))}): "
+                        "the sandbox refuses them",
+                    )
+                    continue
                 unknown = template_variables(text) - set(item.sources) - TEMPLATE_CONTEXT
                 if unknown:
                     error(
@@ -76,7 +84,34 @@ def check_job(config: Config, loaded: LoadedJob) -> list[ConfigError]:
                     )
     if errors:
         return errors
-    return _check_static_targets(config, loaded, relative)
+    return _check_static_targets(config, loaded, relative) or _check_key_templates(loaded.job, relative)
+
+
+def _check_key_templates(job: SyncJob, relative: str) -> list[ConfigError]:
+    """Key templates that reach for Python internals, also those only queries would run (no static key)."""
+    rules = [(f"spec.keyTransform[{n}]", rule) for n, rule in enumerate(job.spec.key_transform)]
+    for index, item in enumerate(job.spec.plan):
+        item_rules = item.key_transform if isinstance(item, SecretItem | QueryItem) else []
+        rules += [(f"spec.plan[{index}].keyTransform[{n}]", rule) for n, rule in enumerate(item_rules)]
+    for index, target in enumerate(job.spec.target_specs):
+        rules += [
+            (f"spec.targets[{index}].keyTransform[{n}]", rule) for n, rule in enumerate(target.key_transform)
+        ]
+    errors = []
+    for path, rule in rules:
+        internal = internal_names(rule.template) if rule.template else set()
+        if internal:
+            errors.append(
+                ConfigError(
+                    relative,
+                    f"template reaches for Python internals ({', '.join(sorted(internal))}): "
+                    "the sandbox refuses them",
+                    "SyncJob",
+                    job.metadata.name,
+                    f"{path}.template",
+                )
+            )
+    return errors
 
 
 def _templates(item: ComposeItem, index: int) -> list[tuple[str, str]]:

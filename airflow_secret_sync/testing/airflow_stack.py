@@ -153,6 +153,9 @@ class AirflowStack:
             AIRFLOW__API_AUTH__JWT_SECRET=self._jwt_secret,
             AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
             AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="1",
+            # react within a tenth of a second when a task ends (default 1 s): a run of four short tasks
+            # takes about 2 s instead of 5, for a little more idle CPU
+            AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME="0.1",
             AIRFLOW__LOGGING__LOGGING_LEVEL="INFO",
         )
         if self.password is None:

@@ -205,7 +205,7 @@ def test_a_forbidden_write_surfaces_vaults_error_text_without_the_value(openbao,
 
 DOCUMENTED_POLICY = """
 path "secret/data/{prefix}/*"     {{ capabilities = ["create", "read", "update", "delete"] }}
-path "secret/metadata/{prefix}/*" {{ capabilities = ["read", "update", "list", "delete"] }}
+path "secret/metadata/{prefix}/*" {{ capabilities = ["create", "read", "update", "list", "delete"] }}
 path "secret/metadata/{prefix}"   {{ capabilities = ["list"] }}
 path "kv1/{prefix}/*"             {{ capabilities = ["create", "read", "update", "delete", "list"] }}
 path "kv1/{prefix}"               {{ capabilities = ["list"] }}

@@ -87,11 +87,13 @@ def through_proxy(openbao, vault_store, monkeypatch) -> Iterator:
 
 @pytest.mark.parametrize("status", [503, 429, 502])
 def test_transient_statuses_are_retried_and_the_write_happens_once(openbao, through_proxy, status):
-    store, proxy = through_proxy(status=status, failures=2)
+    store, proxy = through_proxy(status=status)
     assert store.write("k", {"v": "1"}, MARKER) == "1"
-    assert proxy.seen[:3] == ["POST", "POST", "POST"]
+    proxy.failures = len(proxy.seen) + 2  # the next two requests fail
+    assert store.write("k", {"v": "2"}, MARKER, expected_version="1") == "2"
+    assert proxy.seen[-3:] == ["POST", "POST", "POST"]
     metadata = openbao.client().secrets.kv.v2.read_secret_metadata(f"{store.prefix}k")["data"]
-    assert metadata["current_version"] == 1
+    assert metadata["current_version"] == 2
 
 
 def test_listing_with_the_list_verb_is_retried(through_proxy):
