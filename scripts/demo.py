@@ -79,7 +79,9 @@ def main() -> int:
         shutil.rmtree(DEMO)
     HOME.mkdir(parents=True)
     shutil.copytree(REPO / "dags", DAGS, ignore=shutil.ignore_patterns("example-output", "__pycache__"))
-    stack = AirflowStack(HOME, DAGS)  # every user an admin: loopback only, gone when the demo ends
+    # every user an admin: loopback only, gone when the demo ends. No scheduled runs: unpausing the @daily
+    # example would otherwise start one of its own before ours, and ours would only find "unchanged".
+    stack = AirflowStack(HOME, DAGS, env={"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"})
 
     say(f"Airflow home: {HOME} (SQLite), DAGs: {DAGS}")
     say("Migrating the metadata DB, starting the API server, scheduler and DAG processor on 127.0.0.1...")
