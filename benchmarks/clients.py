@@ -1,0 +1,322 @@
+"""Direct client-library access to each store, for the naive script and the raw floor (no engine code).
+
+Each adapter makes the fewest provider calls its operation needs:
+
+* ``get(key, with_marker)``: the current value and version, plus the ownership marker when asked
+  (Vault returns it with the value; AWS and GCP need one more metadata call, made only when the secret
+  exists; files read a sidecar).
+* ``create`` / ``update`` / ``mark``: write the value (and the marker when one is given).
+
+The marker fields match the engine's, so the floor writes the same metadata the engine writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SIDECAR_DIR = ".secret-sync"
+AWS_TAG_PREFIX = "secret-sync:"
+
+
+@dataclass
+class Current:
+    """What a store holds for one key. ``value`` is a secret: never print it."""
+
+    value: Any = field(repr=False)
+    version: str | None = None
+    marker: dict[str, str] | None = None
+
+
+def marker_fields(job: str, source_store: str, source_key: str, source_version: str | None) -> dict[str, str]:
+    fields = {
+        "managed-by": "airflow-secret-sync",
+        "job": job,
+        "source-store": source_store,
+        "source-key": source_key,
+    }
+    if source_version is not None:
+        fields["source-version"] = source_version
+    return fields
+
+
+def as_text(value: Any) -> str:
+    """A map as compact JSON with sorted keys (the engine's text form of a map); text unchanged."""
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return str(value)
+
+
+# ------------------------------------------------------------------------------------------- Vault
+
+
+class VaultRaw:
+    """A KV v2 mount through hvac."""
+
+    value_kind = "map"
+
+    def __init__(self, url: str, token: str, prefix: str, *, mount: str = "secret", pool: int = 16) -> None:
+        import hvac
+        import requests
+        from requests.adapters import HTTPAdapter
+
+        session = requests.Session()
+        session.mount("http://", HTTPAdapter(pool_connections=1, pool_maxsize=max(pool, 10)))
+        self.client = hvac.Client(url=url, token=token, session=session)
+        self.kv = self.client.secrets.kv.v2
+        self.prefix = prefix
+        self.mount = mount
+
+    def list_keys(self) -> list[str]:
+        from hvac.exceptions import InvalidPath
+
+        keys: list[str] = []
+        pending = [""]
+        while pending:
+            folder = pending.pop()
+            try:
+                entries = self.kv.list_secrets(path=self.prefix + folder, mount_point=self.mount)["data"][
+                    "keys"
+                ]
+            except InvalidPath:
+                continue
+            for entry in entries:
+                (pending if entry.endswith("/") else keys).append(folder + entry)
+        return sorted(keys)
+
+    def get(self, key: str, *, with_marker: bool = True) -> Current | None:
+        from hvac.exceptions import InvalidPath
+
+        try:
+            response = self.kv.read_secret_version(
+                path=self.prefix + key, mount_point=self.mount, raise_on_deleted_version=True
+            )
+        except InvalidPath:
+            return None
+        data = response["data"]
+        metadata = data["metadata"]
+        return Current(data["data"], str(metadata["version"]), metadata.get("custom_metadata") or {})
+
+    def create(self, key: str, value: Any, marker: dict[str, str] | None) -> None:
+        cas = 0 if marker is not None else None
+        self.kv.create_or_update_secret(path=self.prefix + key, secret=value, cas=cas, mount_point=self.mount)
+        if marker is not None:
+            self.mark(key, None, marker)
+
+    def update(self, key: str, value: Any, current: Current, marker: dict[str, str] | None) -> None:
+        cas = int(current.version) if marker is not None and current.version else None
+        self.kv.create_or_update_secret(path=self.prefix + key, secret=value, cas=cas, mount_point=self.mount)
+        if marker is not None and marker != current.marker:
+            self.mark(key, current, marker)
+
+    def mark(self, key: str, current: Current | None, marker: dict[str, str]) -> None:
+        self.kv.update_metadata(path=self.prefix + key, custom_metadata=marker, mount_point=self.mount)
+
+    def put_plain(self, key: str, value: Any) -> None:
+        """Seeding: a plain write, no marker, no check-and-set."""
+        self.kv.create_or_update_secret(path=self.prefix + key, secret=value, mount_point=self.mount)
+
+
+# ------------------------------------------------------------------------------------------- AWS
+
+
+class AwsRaw:
+    """Secrets Manager through boto3; the marker is a set of tags."""
+
+    value_kind = "text"
+
+    def __init__(self, url: str, prefix: str, *, pool: int = 16) -> None:
+        import boto3
+        from botocore.config import Config
+
+        self.client = boto3.client(
+            "secretsmanager",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+            config=Config(max_pool_connections=max(pool, 10), retries={"mode": "standard"}),
+        )
+        self.prefix = prefix
+
+    @staticmethod
+    def tags(marker: dict[str, str]) -> list[dict[str, str]]:
+        return [{"Key": AWS_TAG_PREFIX + name, "Value": text} for name, text in marker.items()]
+
+    def get(self, key: str, *, with_marker: bool = True) -> Current | None:
+        name = self.prefix + key
+        try:
+            response = self.client.get_secret_value(SecretId=name)
+        except self.client.exceptions.ResourceNotFoundException:
+            return None
+        marker = None
+        if with_marker:
+            described = self.client.describe_secret(SecretId=name)
+            marker = {
+                tag["Key"][len(AWS_TAG_PREFIX) :]: tag["Value"]
+                for tag in described.get("Tags", [])
+                if tag["Key"].startswith(AWS_TAG_PREFIX)
+            }
+        return Current(response["SecretString"], response["VersionId"], marker)
+
+    def create(self, key: str, value: Any, marker: dict[str, str] | None) -> None:
+        extra = {"Tags": self.tags(marker)} if marker is not None else {}
+        self.client.create_secret(Name=self.prefix + key, SecretString=value, **extra)
+
+    def update(self, key: str, value: Any, current: Current, marker: dict[str, str] | None) -> None:
+        self.client.put_secret_value(SecretId=self.prefix + key, SecretString=value)
+        if marker is not None and marker != current.marker:
+            self.mark(key, current, marker)
+
+    def mark(self, key: str, current: Current | None, marker: dict[str, str]) -> None:
+        self.client.tag_resource(SecretId=self.prefix + key, Tags=self.tags(marker))
+
+
+# ------------------------------------------------------------------------------------------- GCP
+
+
+class GcpRaw:
+    """Secret Manager through the official client (REST transport); the marker is in annotations."""
+
+    value_kind = "text"
+
+    def __init__(self, url: str, project: str, *, pool: int = 16) -> None:
+        from google.api_core.client_options import ClientOptions
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import secretmanager
+
+        self.client = secretmanager.SecretManagerServiceClient(
+            credentials=AnonymousCredentials(),
+            transport="rest",
+            client_options=ClientOptions(api_endpoint=url),
+        )
+        _widen_rest_pool(self.client, pool)
+        self.project = project
+
+    def _name(self, key: str) -> str:
+        return f"projects/{self.project}/secrets/{key}"
+
+    def get(self, key: str, *, with_marker: bool = True) -> Current | None:
+        from google.api_core.exceptions import NotFound
+
+        try:
+            response = self.client.access_secret_version(
+                name=f"{self._name(key)}/versions/latest", retry=None
+            )
+        except NotFound:
+            return None
+        marker = None
+        if with_marker:
+            secret = self.client.get_secret(name=self._name(key), retry=None)
+            marker = dict(secret.annotations)
+        version = response.name.rsplit("/", 1)[1]
+        return Current(response.payload.data.decode(), version, marker)
+
+    def create(self, key: str, value: Any, marker: dict[str, str] | None) -> None:
+        secret: dict[str, Any] = {"replication": {"automatic": {}}}
+        if marker is not None:
+            secret["annotations"] = marker
+            secret["labels"] = {
+                "secret_sync_managed_by": "airflow-secret-sync",
+                "secret_sync_job": marker["job"],
+            }
+        self.client.create_secret(parent=f"projects/{self.project}", secret_id=key, secret=secret, retry=None)
+        self.client.add_secret_version(parent=self._name(key), payload={"data": value.encode()}, retry=None)
+
+    def update(self, key: str, value: Any, current: Current, marker: dict[str, str] | None) -> None:
+        self.client.add_secret_version(parent=self._name(key), payload={"data": value.encode()}, retry=None)
+        if marker is not None and marker != current.marker:
+            self.mark(key, current, marker)
+
+    def mark(self, key: str, current: Current | None, marker: dict[str, str]) -> None:
+        self.client.update_secret(
+            secret={"name": self._name(key), "annotations": marker},
+            update_mask={"paths": ["annotations"]},
+            retry=None,
+        )
+
+
+def _widen_rest_pool(client: Any, pool: int) -> None:
+    """Let the REST transport's HTTP session keep ``pool`` connections (it keeps 10 by default)."""
+    from requests.adapters import HTTPAdapter
+
+    session = getattr(client._transport, "_session", None)
+    if session is not None:
+        session.mount("http://", HTTPAdapter(pool_connections=1, pool_maxsize=max(pool, 10)))
+
+
+# ------------------------------------------------------------------------------------------- files
+
+
+class FileRaw:
+    """A folder of files. With a marker, writes are atomic and durable (``fsync``) like the engine's file
+    store, and the marker goes to the same sidecar tree; without one, a plain ``write_text``."""
+
+    value_kind = "text"
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def list_keys(self) -> list[str]:
+        keys: list[str] = []
+        for directory, folders, files in os.walk(self.root):
+            here = Path(directory)
+            if here == self.root:
+                folders[:] = [name for name in folders if name != SIDECAR_DIR]
+            keys.extend((here / name).relative_to(self.root).as_posix() for name in files)
+        return sorted(keys)
+
+    def _sidecar(self, key: str) -> Path:
+        return self.root / SIDECAR_DIR / f"{key}.meta.json"
+
+    def get(self, key: str, *, with_marker: bool = True) -> Current | None:
+        try:
+            value = (self.root / key).read_text()
+        except FileNotFoundError:
+            return None
+        marker: dict[str, str] | None = None
+        version = "1"
+        if with_marker:
+            try:
+                marker = json.loads(self._sidecar(key).read_text())
+            except FileNotFoundError:
+                marker = {}
+            version = marker.pop("version", "1")
+        return Current(value, version, marker)
+
+    def create(self, key: str, value: Any, marker: dict[str, str] | None) -> None:
+        if marker is None:
+            path = self.root / key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(value)
+            return
+        _atomic_write(self.root / key, value.encode())
+        self.mark(key, None, marker, version="1")
+
+    def update(self, key: str, value: Any, current: Current, marker: dict[str, str] | None) -> None:
+        if marker is None:
+            (self.root / key).write_text(value)
+            return
+        _atomic_write(self.root / key, value.encode())
+        self.mark(key, current, marker, version=str(int(current.version or "1") + 1))
+
+    def mark(
+        self, key: str, current: Current | None, marker: dict[str, str], version: str | None = None
+    ) -> None:
+        version = version or (current.version if current else None) or "1"
+        _atomic_write(self._sidecar(key), json.dumps({**marker, "version": version}).encode())
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    temporary = path.with_name(f".tmp-{path.name}-{threading.get_ident()}")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
