@@ -60,11 +60,15 @@ PAIR_ORDER = {"vault-vault": 0, "vault-aws": 1, "file-gcp": 2, "vault-file": 3, 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__.split("\n")[0])
     parser.add_argument("results", nargs="+", type=Path)
+    parser.add_argument("--delay", type=float, help="only the rows of this per-request delay (ms)")
+    parser.add_argument("--quiet", action="store_true", help="the table alone, without the machine comments")
     args = parser.parse_args(argv)
     rows: list[dict[str, Any]] = []
     for path in args.results:
         data = json.loads(path.read_text())
-        rows.extend(data["rows"])
+        rows.extend(row for row in data["rows"] if args.delay is None or row["delay_ms"] == args.delay)
+        if args.quiet:
+            continue
         machine = data.get("machine", {})
         sys.stdout.write(f"<!-- {path.name}: {json.dumps(machine)} -->\n")
         if data.get("extra", {}).get("dag_parse"):

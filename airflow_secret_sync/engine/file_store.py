@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import threading
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -71,7 +72,9 @@ class FileSecretStore(SecretStoreBackend):
             raise KeyNotAllowed(f"key {key!r}: {problem}")
         base = base or self.root
         path = base / key
-        if not path.resolve().is_relative_to(self._resolved(base)):
+        # The key is lexically inside ``base`` (checked above): only a link on the way can lead out. Looking
+        # for one costs an lstat per key segment; resolving the whole path costs one per segment from "/".
+        if _through_link(base, key) and not path.resolve().is_relative_to(self._resolved(base)):
             raise KeyNotAllowed(f"key {key!r}: resolves outside the store's folder")
         return path
 
@@ -103,17 +106,13 @@ class FileSecretStore(SecretStoreBackend):
         if not folder.is_dir():
             return []
         keys: list[str] = []
+        root = os.fspath(self.root)
         try:
             for directory, folders, files in os.walk(folder, onerror=_raise):
-                here = Path(directory)
-                folders[:] = sorted(
-                    name for name in folders if not (here == self.root and name == SIDECAR_DIR)
-                )
-                keys.extend(
-                    (here / name).relative_to(self.root).as_posix()
-                    for name in files
-                    if not name.startswith(".tmp-")
-                )
+                relative = directory[len(root) + 1 :]  # os.walk joins names onto the folder it was given
+                folders[:] = sorted(name for name in folders if relative or name != SIDECAR_DIR)
+                prefix = f"{relative}/" if relative else ""
+                keys.extend(prefix + name for name in files if not name.startswith(".tmp-"))
         except OSError as err:
             raise StoreError(f"cannot list folder {str(folder)!r}: {err.strerror}") from None
         keys = [key for key in keys if key.startswith(path)]
@@ -214,6 +213,19 @@ class FileSecretStore(SecretStoreBackend):
             except OSError as err:
                 raise StoreError(f"key {key!r}: cannot delete: {err.strerror}") from None
             self._meta_path(key).unlink(missing_ok=True)
+
+
+def _through_link(base: Path, key: str) -> bool:
+    """Whether a segment of ``key`` below ``base`` is a symbolic link (a missing segment is none)."""
+    current = os.fspath(base)
+    for part in key.split("/"):
+        current = f"{current}/{part}"
+        try:
+            if stat.S_ISLNK(os.lstat(current).st_mode):
+                return True
+        except OSError:
+            return False  # missing, or below a file: nothing further down exists
+    return False
 
 
 def _raise(err: OSError) -> None:

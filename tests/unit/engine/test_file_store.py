@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import stat
 from pathlib import Path
 
@@ -102,6 +103,29 @@ def test_a_folder_symlink_pointing_outside_is_refused(store: FileSecretStore, tm
     with pytest.raises(KeyNotAllowed, match="outside"):
         store.delete("link/victim")
     assert (outside / "victim").read_text() == "theirs"
+
+
+def test_a_folder_swapped_for_a_link_after_a_read_is_refused(store: FileSecretStore, tmp_path: Path) -> None:
+    """A folder replaced by a link between two runs of a job is not followed out of the store."""
+    store.write("app/db", "ours", MARKER)
+    assert store.read("app/db") is not None
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "db").write_text("theirs")
+    shutil.rmtree(store.root / "app")
+    (store.root / "app").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(KeyNotAllowed, match="outside"):
+        store.read("app/db")
+    with pytest.raises(KeyNotAllowed, match="outside"):
+        store.write("app/db", "ours again", MARKER, expected_version="1")
+    assert (outside / "db").read_text() == "theirs"
+
+
+def test_a_link_inside_the_folder_is_followed(store: FileSecretStore) -> None:
+    store.write("real/db", "ours", MARKER)
+    (store.root / "alias").symlink_to(store.root / "real", target_is_directory=True)
+    record = store.read("alias/db")
+    assert record is not None and record.value == "ours"
 
 
 def test_a_file_symlink_pointing_outside_is_refused(store: FileSecretStore, tmp_path: Path) -> None:
