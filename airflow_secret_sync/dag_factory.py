@@ -1,7 +1,7 @@
 """A config folder of ``SecretStore`` / ``SyncJob`` YAML -> one Airflow DAG per job.
 
 Parsing reads YAML only: no provider call, no connection lookup, no metadata DB. When Airflow runs a task it
-sets the parsing context, and only that task's DAG is built.
+sets the parsing context, and only that task's DAG is built, from the stores and that one job.
 
 A job whose configuration is broken never hides the others: it becomes a placeholder DAG with the job's
 name, tagged ``config-error``, whose description and docs show every error (file, document, field path)
@@ -60,8 +60,9 @@ def build_dags(config_dir: str | Path, *, errors_dag_id: str = ERRORS_DAG_ID) ->
     :param errors_dag_id: the placeholder DAG for errors that belong to no job.
     """
     folder = Path(config_dir).resolve()
-    config = load_config(folder)
     wanted = get_parsing_context().dag_id
+    # A task run names its DAG: a job's DAG needs the stores and that job only; the errors DAG needs all.
+    config = load_config(folder, job=None if wanted in (None, errors_dag_id) else wanted)
     # A placeholder takes the broken job's name when that name is a valid one nobody else uses; other
     # errors (a nameless document, a duplicate name) go to the folder's error DAG.
     broken = {

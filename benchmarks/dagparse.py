@@ -124,6 +124,7 @@ def measure(workdir: Path, console: Console, *, jobs: int = 1000, repeat: int = 
             continue
         results[label] = {
             "build_s": statistics.median(run["build_s"] for run in runs),
+            "build_s_best": min(run["build_s"] for run in runs),
             "import_s": statistics.median(run["import_s"] for run in runs),
             "dags": runs[0]["dags"],
             "build_s_all": [round(run["build_s"], 3) for run in runs],
@@ -131,7 +132,8 @@ def measure(workdir: Path, console: Console, *, jobs: int = 1000, repeat: int = 
         done = results[label]
         console.print(
             f"DAG factory, {jobs} job files, {label.replace('_', ' ')}: build {done['build_s']:.2f} s "
-            f"(median of {repeat}), {done['dags']} DAGs, import {done['import_s']:.2f} s"
+            f"(median of {repeat}, best {done['build_s_best']:.2f} s), {done['dags']} DAGs, "
+            f"import {done['import_s']:.2f} s"
         )
     return results
 

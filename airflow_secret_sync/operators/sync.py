@@ -47,8 +47,8 @@ class _JobOperator(BaseOperator):
         self.job_name = job_name
 
     def job_run(self) -> JobRun:
-        """Load the configuration and open the job; a broken job fails the task with its errors."""
-        config = load_config(self.config_dir)
+        """Load the job and the stores (no other job) and open it; a broken job fails with its errors."""
+        config = load_config(self.config_dir, job=self.job_name)
         if self.job_name not in config.jobs:
             errors = config.broken_jobs().get(self.job_name)
             detail = (

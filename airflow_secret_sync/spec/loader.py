@@ -7,15 +7,17 @@ invalid regular expression ...``. One broken document never hides the others: go
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
-from airflow_secret_sync.spec.models import API_VERSION, UNION_TAGS, SecretStore, SyncJob
+from airflow_secret_sync.spec.models import API_VERSION, NAME_PATTERN, UNION_TAGS, SecretStore, SyncJob
 
 KINDS: dict[str, type[SecretStore] | type[SyncJob]] = {"SecretStore": SecretStore, "SyncJob": SyncJob}
 CONFIG_SUFFIXES = (".yaml", ".yml")
@@ -88,11 +90,20 @@ class Config:
     jobs: dict[str, LoadedJob] = field(default_factory=dict)
     errors: list[ConfigError] = field(default_factory=list)
 
+    _relative: dict[Path, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+
     def relative(self, path: Path) -> str:
-        try:
-            return path.resolve().relative_to(self.root.resolve()).as_posix()
-        except ValueError:
-            return str(path)
+        """``path`` as errors and docs name it: relative to the root when it is below it."""
+        if path not in self._relative:
+            try:
+                self._relative[path] = path.resolve().relative_to(self._resolved_root).as_posix()
+            except ValueError:
+                self._relative[path] = str(path)
+        return self._relative[path]
+
+    @cached_property
+    def _resolved_root(self) -> Path:
+        return self.root.resolve()
 
     def broken_jobs(self) -> dict[str, list[ConfigError]]:
         """Job names (as written in their documents) with the errors that keep them from loading."""
@@ -107,7 +118,19 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     """``yaml.safe_load`` that refuses a key given twice in one mapping instead of keeping the last one."""
 
 
-def _mapping_without_duplicates(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+# libyaml's parser reads a folder of job files about ten times faster than PyYAML's own; the constructors
+# (Python) are the same. Its error messages differ, so a file it refuses is read again with the pure-Python
+# loader, whose result or error is the one reported. Without libyaml both are the pure-Python loader.
+_FastLoaderBase: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _FastUniqueKeyLoader(_FastLoaderBase):
+    """:class:`_UniqueKeyLoader` on libyaml's parser."""
+
+
+def _mapping_without_duplicates(
+    loader: yaml.SafeLoader | yaml.CSafeLoader, node: yaml.MappingNode, deep: bool = False
+) -> Any:
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
@@ -122,7 +145,16 @@ def _mapping_without_duplicates(loader: _UniqueKeyLoader, node: yaml.MappingNode
     return loader.construct_mapping(node, deep=deep)
 
 
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+_MAPPING = yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG
+_UniqueKeyLoader.add_constructor(_MAPPING, _mapping_without_duplicates)
+_FastUniqueKeyLoader.add_constructor(_MAPPING, _mapping_without_duplicates)
+
+
+def _load_all(text: str) -> list[Any]:
+    try:
+        return list(yaml.load_all(text, Loader=_FastUniqueKeyLoader))
+    except yaml.YAMLError:
+        return list(yaml.load_all(text, Loader=_UniqueKeyLoader))
 
 
 def format_loc(loc: Sequence[int | str]) -> str:
@@ -169,13 +201,19 @@ def parse_documents(path: Path, relative: str) -> tuple[list[tuple[int, Any]], l
     except (OSError, UnicodeDecodeError) as err:
         return [], [ConfigError(relative, f"cannot read file: {err}")]
     try:
-        documents = list(yaml.load_all(text, Loader=_UniqueKeyLoader))
+        documents = _load_all(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(err, "problem", None) or str(err)
         return [], [ConfigError(relative, f"invalid YAML: {where}{problem}")]
     return [(index, doc) for index, doc in enumerate(documents) if doc is not None], []
+
+
+def _declared_name(raw: dict[Any, Any]) -> str | None:
+    metadata = raw.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def load_document(
@@ -185,10 +223,7 @@ def load_document(
     if not isinstance(raw, dict):
         return None, [ConfigError(relative, f"document {index + 1} is not a mapping")]
     kind = raw.get("kind")
-    metadata = raw.get("metadata")
-    name = (
-        metadata.get("name") if isinstance(metadata, dict) and isinstance(metadata.get("name"), str) else None
-    )
+    name = _declared_name(raw)
     label = kind if isinstance(kind, str) and kind in KINDS else None
     if raw.get("apiVersion") != API_VERSION:
         return None, [
@@ -218,8 +253,16 @@ def load_document(
         return None, errors
 
 
-def load_config(paths: Path | str | Sequence[Path | str], *, root: Path | None = None) -> Config:
-    """Load every ``*.yaml`` / ``*.yml`` below ``paths`` and check the whole configuration."""
+def load_config(
+    paths: Path | str | Sequence[Path | str], *, root: Path | None = None, job: str | None = None
+) -> Config:
+    """Load every ``*.yaml`` / ``*.yml`` below ``paths`` and check the whole configuration.
+
+    :param job: load what this one ``SyncJob`` needs, for a task run or a DAG parse that names it: every
+        ``SecretStore`` and the ``SyncJob`` documents named ``job``, not the other jobs. ``jobs`` and
+        ``broken_jobs()`` then hold for ``job`` exactly what a full load gives them (no check needs another
+        job), while ``errors`` lacks those of the other jobs and of files that cannot concern ``job``.
+    """
     from airflow_secret_sync.spec.validate import check_config
 
     path_list = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
@@ -234,10 +277,14 @@ def load_config(paths: Path | str | Sequence[Path | str], *, root: Path | None =
         config.errors.append(ConfigError(str(root), "no *.yaml or *.yml files found"))
     seen: dict[tuple[str, str], str] = {}
     for file in files:
+        if job is not None and re.fullmatch(NAME_PATTERN, job) and not _may_concern(file, job):
+            continue
         relative = config.relative(file)
         documents, errors = parse_documents(file, relative)
         config.errors.extend(errors)
         for index, raw in documents:
+            if job is not None and _is_other_job(raw, job):
+                continue
             model, errors = load_document(raw, relative, index)
             config.errors.extend(errors)
             if model is None:
@@ -261,3 +308,32 @@ def load_config(paths: Path | str | Sequence[Path | str], *, root: Path | None =
                 config.jobs[model.metadata.name] = LoadedJob(model, file)
     check_config(config)
     return config
+
+
+def _may_concern(path: Path, job: str) -> bool:
+    """Whether ``path`` may hold a ``SecretStore`` or a document named ``job``: far cheaper than loading it.
+
+    YAML shows a string in the text as it is unless a double-quoted scalar escapes some of it, since neither
+    ``SecretStore`` nor a valid name (``job`` must be one) holds a quote or white space that quoting or line
+    folding could change. So a substring search decides most files; one where an escape may hide a string
+    is scanned for it among its scalars. A file that cannot be read or scanned is loaded, to report why.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return True
+    if "SecretStore" in text or job in text:
+        return True
+    if '"' not in text or "\\" not in text:
+        return False
+    try:
+        return any(
+            isinstance(event, yaml.ScalarEvent) and event.value in ("SecretStore", job)
+            for event in yaml.parse(text, Loader=_FastUniqueKeyLoader)
+        )
+    except yaml.YAMLError:
+        return True
+
+
+def _is_other_job(raw: Any, job: str) -> bool:
+    return isinstance(raw, dict) and raw.get("kind") == "SyncJob" and _declared_name(raw) != job

@@ -13,7 +13,11 @@ INVALID_KEY = "invalid target key: "
 
 
 def check_config(config: Config) -> None:
-    """Check every job against the stores; a job with errors is taken out of ``config.jobs``."""
+    """Check every job against the stores; a job with errors is taken out of ``config.jobs``.
+
+    A job is checked against the stores alone, never against another job: loading one job
+    (``load_config(job=...)``, what a task run does) relies on it to refuse exactly what a full load refuses.
+    """
     for name, loaded in list(config.jobs.items()):
         errors = check_job(config, loaded)
         if errors:

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Any
 
-from airflow_secret_sync.spec.loader import ConfigError, load_config
+import pytest
+import yaml
+
+from airflow_secret_sync.spec import loader
+from airflow_secret_sync.spec.loader import ConfigError, _FastUniqueKeyLoader, _UniqueKeyLoader, load_config
 
 
 def store(name: str, path: str = "./data", permissions: str = "ReadWrite") -> str:
@@ -221,3 +226,114 @@ def test_compose_templates_may_declare_their_own_variables(tmp_path: Path) -> No
     config = load_config(tmp_path)
     assert config.errors == []
     assert list(config.jobs) == ["j"]
+
+
+# ------------------------------------------------------------------------- the YAML reader: libyaml or not
+
+
+def pure_python_error(text: str) -> str:
+    """What PyYAML's own loader says about ``text``, in the loader's wording."""
+    try:
+        list(yaml.load_all(text, Loader=_UniqueKeyLoader))
+    except yaml.MarkedYAMLError as err:
+        assert err.problem_mark is not None
+        where = f"line {err.problem_mark.line + 1}, column {err.problem_mark.column + 1}"
+        return f"invalid YAML: {where}: {err.problem}"
+    raise AssertionError("valid YAML")
+
+
+def test_libyaml_reads_the_files_when_pyyaml_has_it() -> None:
+    if yaml.__with_libyaml__:
+        assert issubclass(_FastUniqueKeyLoader, yaml.CSafeLoader)
+
+
+def test_without_libyaml_the_same_config_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = one_job_folder(tmp_path)
+    fast = load_config(folder)
+    monkeypatch.setattr(loader, "_FastUniqueKeyLoader", _UniqueKeyLoader)
+    assert load_config(folder) == fast
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "kind: [unclosed\n",  # libyaml: "did not find expected ',' or ']'"
+        "a: b: c\n",  # libyaml: "... not allowed in this context"
+        "\tkey: 1\n",
+        "a: 1\nb:\n  c: 2\n  c: 3\n",  # a duplicate key, found by our constructor
+        "a: 1\n---\n- [x\n",
+    ],
+)
+def test_yaml_errors_keep_pyyamls_wording_and_position(tmp_path: Path, text: str) -> None:
+    write(tmp_path, "bad.yaml", text)
+    [error] = load_config(tmp_path).errors
+    assert error.message == pure_python_error(text)
+
+
+# ------------------------------------------------------------------------- one job: a task run's load
+
+
+def one_job_folder(root: Path) -> Path:
+    write(root, "stores.yaml", store("src", permissions="Read"), store("dst"))
+    write(root, "stores-broken.yaml", store("bad-store").replace("{file: {path: ./data}}", "{}"))
+    write(root, "jobs/good.yaml", job("good"))
+    write(root, "jobs/good-too.yaml", job("good-too", key="b"))
+    write(root, "jobs/wrong.yaml", job("wrong", target="bad-store"))
+    write(root, "jobs/invalid.yaml", job("invalid").replace("plan:", "colour: red\n  plan:"))
+    write(root, "jobs/dup.yaml", job("dup"), job("dup", key="again"))
+    write(root, "jobs/shadow-a.yaml", job("shadow", target="src"))
+    write(root, "jobs/shadow-b.yaml", job("shadow"))
+    write(root, "jobs/escaped.yaml", job('"\\x65scaped"').replace("a}", '"\\\\d"}'))
+    write(
+        root,
+        "mixed.yaml",
+        job("mixed", target="more"),
+        store("more").replace("SecretStore", '"Secret\\x53tore"'),
+    )
+    write(root, "not-yaml.yaml", "kind: [unclosed\n")
+    return root
+
+
+@pytest.mark.parametrize(
+    "name", ["good", "good-too", "wrong", "invalid", "dup", "shadow", "escaped", "mixed", "missing"]
+)
+def test_loading_one_job_gives_it_what_the_full_load_gives(tmp_path: Path, name: str) -> None:
+    folder = one_job_folder(tmp_path)
+    full = load_config(folder)
+
+    one = load_config(folder, job=name)
+
+    assert one.jobs.keys() == ({name} & full.jobs.keys())
+    assert (one.jobs.get(name), one.broken_jobs().get(name)) == (
+        full.jobs.get(name),
+        full.broken_jobs().get(name),
+    )
+    assert one.stores == full.stores
+    assert set(one.errors) <= set(full.errors)
+    assert not {error.name for error in one.errors if error.kind == "SyncJob"} - {name}
+
+
+def test_loading_one_job_reads_only_what_may_concern_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = one_job_folder(tmp_path)
+    validated: list[str] = []
+    original = loader.load_document
+
+    def spy(raw: Any, relative: str, index: int) -> Any:
+        validated.append(f"{relative}#{index}")
+        return original(raw, relative, index)
+
+    monkeypatch.setattr(loader, "load_document", spy)
+
+    load_config(folder, job="good")
+
+    # the stores, the job's file; of the files holding other jobs, only those naming 'good' ('good-too')
+    # or an escape that is scanned (the names are then seen to differ); the broken YAML is not read
+    assert validated == [
+        "jobs/good.yaml#0",
+        "mixed.yaml#1",
+        "stores-broken.yaml#0",
+        "stores.yaml#0",
+        "stores.yaml#1",
+    ]
