@@ -5,6 +5,8 @@ Each adapter makes the fewest provider calls its operation needs:
 * ``get(key, with_marker)``: the current value and version, plus the ownership marker when asked
   (Vault returns it with the value; AWS and GCP need one more metadata call, made only when the secret
   exists; files read a sidecar).
+* ``get_many(keys)``, where the provider reads in batches (AWS, ``read_batch_size`` keys a call): values,
+  versions and markers of several keys, as the engine's batch read gets them.
 * ``create`` / ``update`` / ``mark``: write the value (and the marker when one is given).
 
 The marker fields match the engine's, so the floor writes the same metadata the engine writes.
@@ -128,6 +130,7 @@ class AwsRaw:
     """Secrets Manager through boto3; the marker is a set of tags."""
 
     value_kind = "text"
+    read_batch_size = 20  # secret ids per BatchGetSecretValue call
 
     def __init__(self, url: str, prefix: str, *, pool: int = 16) -> None:
         import boto3
@@ -163,12 +166,57 @@ class AwsRaw:
             }
         return Current(response["SecretString"], response["VersionId"], marker)
 
+    @staticmethod
+    def marker_of(tags: list[dict[str, str]] | None) -> dict[str, str]:
+        return {
+            tag["Key"][len(AWS_TAG_PREFIX) :]: tag["Value"]
+            for tag in tags or ()
+            if tag["Key"].startswith(AWS_TAG_PREFIX)
+        }
+
+    def get_many(self, keys: list[str]) -> dict[str, Current | None]:
+        """The engine's batch read: one ``BatchGetSecretValue``, markers from ``ListSecrets`` name filters
+        (10 names a call), a ``DescribeSecret`` for a found secret the listing misses. Keys it cannot read
+        (other errors) are left out, for :meth:`get`."""
+        names = {self.prefix + key: key for key in keys}
+        found: dict[str, Current | None] = {}
+        response = self.client.batch_get_secret_value(SecretIdList=list(names))
+        for error in response.get("Errors", []):
+            if error["ErrorCode"] == "ResourceNotFoundException":
+                found[names[error["SecretId"]]] = None
+        values = {item["Name"]: item for item in response.get("SecretValues", [])}
+        markers: dict[str, dict[str, str]] = {}
+        listed = sorted(values)
+        for start in range(0, len(listed), 10):
+            group = listed[start : start + 10]
+            page = self.client.list_secrets(Filters=[{"Key": "name", "Values": group}], MaxResults=100)
+            for secret in page.get("SecretList", []):
+                if secret["Name"] in values:
+                    markers[secret["Name"]] = self.marker_of(secret.get("Tags"))
+        for name, item in values.items():
+            if name not in markers:
+                markers[name] = self.marker_of(self.client.describe_secret(SecretId=name).get("Tags"))
+            found[names[name]] = Current(item["SecretString"], item["VersionId"], markers[name])
+        return found
+
     def create(self, key: str, value: Any, marker: dict[str, str] | None) -> None:
         extra = {"Tags": self.tags(marker)} if marker is not None else {}
         self.client.create_secret(Name=self.prefix + key, SecretString=value, **extra)
 
     def update(self, key: str, value: Any, current: Current, marker: dict[str, str] | None) -> None:
-        self.client.put_secret_value(SecretId=self.prefix + key, SecretString=value)
+        """With a marker (the floor), first the check-and-set the engine makes: one ``DescribeSecret`` for the
+        current version and the marker as they are now (a batch read's marker may lag)."""
+        name = self.prefix + key
+        if marker is not None:
+            described = self.client.describe_secret(SecretId=name)
+            stages = described.get("VersionIdsToStages", {})
+            if "AWSCURRENT" not in stages.get(current.version or "", []):
+                raise RuntimeError(f"{key}: changed since it was read")
+            now = self.marker_of(described.get("Tags"))
+            if now.get("job") not in (None, marker["job"]):
+                raise RuntimeError(f"{key}: owned by another job")
+            current = Current(current.value, current.version, now)
+        self.client.put_secret_value(SecretId=name, SecretString=value)
         if marker is not None and marker != current.marker:
             self.mark(key, current, marker)
 

@@ -11,6 +11,7 @@ import json
 import os
 import stat
 import threading
+from collections.abc import Collection
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -154,12 +155,12 @@ class FileSecretStore(SecretStoreBackend):
             key=key, value=value, version=current, marker=Marker.from_fields(meta), metadata=meta
         )
 
-    def list_marked(self, job: str, path: str = "") -> dict[str, Marker]:
+    def list_marked(self, job: str, path: str = "", *, skip: Collection[str] = ()) -> dict[str, Marker]:
         # a target folder that does not exist yet holds nothing of ours (a source folder that is missing
         # stays an error in list_keys: a plan must never be driven by a folder that vanished)
         if not self.root.exists():
             return {}
-        return super().list_marked(job, path)
+        return super().list_marked(job, path, skip=skip)
 
     def read_marker(self, key: str) -> Marker | None:
         return Marker.from_fields(self._read_meta(key))

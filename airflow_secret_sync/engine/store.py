@@ -7,7 +7,7 @@ the marker. Provider quirks (prefixes, metadata formats, retries) stay inside ea
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from airflow_secret_sync.engine.values import Value, ValueKind
@@ -82,6 +82,8 @@ class SecretStoreBackend(abc.ABC):
     """
 
     value_kind: ValueKind = "text"
+    read_batch_size: int = 1
+    """How many keys :meth:`read_many` reads in one go; above 1, the engine reads target secrets in chunks."""
 
     @abc.abstractmethod
     def list_keys(self, path: str = "", *, recursive: bool = True) -> list[str]:
@@ -122,13 +124,23 @@ class SecretStoreBackend(abc.ABC):
         return None
 
     def read_many(self, keys: Iterable[str]) -> dict[str, SecretRecord | None]:
-        """Read several keys; providers with batch reads override this."""
+        """The latest version of several keys, ``None`` for those that do not exist; providers with batch
+        reads override this (and set :attr:`read_batch_size`).
+
+        Values and versions are as current as :meth:`read`'s, but a marker may lag behind (a provider may take
+        it from an eventually consistent listing): confirm it with :meth:`read_marker` before acting on it. A
+        key the batch could not read is left out of the answer: read it with :meth:`read`.
+        """
         return {key: self.read(key) for key in keys}
 
-    def list_marked(self, job: str, path: str = "") -> dict[str, Marker]:
-        """Keys below ``path`` that carry ``job``'s marker. Providers with metadata filters override this."""
+    def list_marked(self, job: str, path: str = "", *, skip: Collection[str] = ()) -> dict[str, Marker]:
+        """Keys below ``path`` that carry ``job``'s marker, but for the keys in ``skip`` (the caller knows
+        about them already: where markers cost a call per key, theirs are not read). Providers with metadata
+        filters override this."""
         owned: dict[str, Marker] = {}
         for key in self.list_keys(path, recursive=True):
+            if key in skip:
+                continue
             marker = self.read_marker(key)
             if marker is not None and marker.job == job:
                 owned[key] = marker

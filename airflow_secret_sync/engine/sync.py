@@ -7,6 +7,8 @@ key never stops the others; every key ends in exactly one :class:`AuditRecord`.
 from __future__ import annotations
 
 import concurrent.futures
+import itertools
+import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +30,10 @@ from airflow_secret_sync.engine.values import (
 from airflow_secret_sync.spec.models import ConflictPolicy, DeletionPolicy, SyncJob, UpdatePolicy
 
 MASK = "***"
+
+log = logging.getLogger(__name__)
+
+KeyGroup = tuple[str, list[KeyMapping]]
 
 
 class SourceMissing(StoreError):
@@ -87,10 +93,46 @@ class _KeySync:
         self.backend = backend
         self.sources = sources
         self.options = options
+        # Planned keys whose target carries this job's marker after the push (in a dry run: before it), as
+        # learned on the way; the deletion pass needs no marker call for them to count the managed secrets.
+        self.managed: dict[str, bool] = {}
 
-    def run(self, key: str, group: list[KeyMapping]) -> tuple[AuditRecord, bool]:
-        """Sync one key; the flag says the source is gone (a deletion candidate)."""
-        seen: list[str] = []
+    def run_chunk(self, chunk: list[KeyGroup]) -> list[tuple[AuditRecord, bool]]:
+        """Sync a chunk of keys one after another, their target secrets read in one batch if the store can."""
+        seen: dict[str, list[str]] = {key: [] for key, _ in chunk}
+        batched = self._read_targets(list(seen), seen) if self.backend.read_batch_size > 1 else {}
+        return [self.run(key, group, seen[key], batched) for key, group in chunk]
+
+    def _read_targets(self, keys: list[str], seen: dict[str, list[str]]) -> dict[str, SecretRecord | None]:
+        """The target secrets of ``keys`` in one batch read, every value masked at once.
+
+        Keys the batch leaves out, or all of them if it fails, are read one by one later: each then succeeds
+        or fails on its own.
+        """
+        try:
+            records = self.backend.read_many(keys)
+        except Exception as err:
+            log.warning(
+                "Store %s: batch read of %d keys failed, reading them one by one: %s",
+                self.target,
+                len(keys),
+                _describe(err),
+            )
+            return {}
+        batched = {key: record for key, record in records.items() if key in seen}
+        for key, record in batched.items():
+            if record is not None:
+                self._remember(record.value, seen[key])
+        return batched
+
+    def run(
+        self, key: str, group: list[KeyMapping], seen: list[str], batched: Mapping[str, SecretRecord | None]
+    ) -> tuple[AuditRecord, bool]:
+        """Sync one key; the flag says the source is gone (a deletion candidate).
+
+        :param seen: values read so far for this key (for scrubbing error messages).
+        :param batched: target secrets already read by a batch read, ``None`` for those found absent.
+        """
         refs = [ref for mapping in group for ref in mapping.source_refs]
         base: dict[str, Any] = dict(
             job=self.job.metadata.name,
@@ -103,7 +145,7 @@ class _KeySync:
             run_id=self.options.run_id,
         )
         try:
-            return self._sync(key, group, seen, base), False
+            return self._sync(key, group, seen, base, batched), False
         except SourceMissing as err:
             if self.job.spec.deletion_policy is DeletionPolicy.DELETE:
                 return AuditRecord(action=Action.SKIP, reason=str(err), **base), True
@@ -145,7 +187,14 @@ class _KeySync:
         self._remember(rendered, seen)
         return rendered
 
-    def _sync(self, key: str, group: list[KeyMapping], seen: list[str], base: dict[str, Any]) -> AuditRecord:
+    def _sync(
+        self,
+        key: str,
+        group: list[KeyMapping],
+        seen: list[str],
+        base: dict[str, Any],
+        batched: Mapping[str, SecretRecord | None],
+    ) -> AuditRecord:
         cache: dict[SourceRef, SecretRecord] = {}
         whole: Value | None = None
         fields: dict[str, Any] = {}
@@ -158,43 +207,69 @@ class _KeySync:
         versions = sorted({record.version for record in cache.values() if record.version is not None})
         base["source_version"] = ",".join(versions) or None
 
-        current = self.backend.read(key)
-        if current is not None:
-            self._remember(current.value, seen)
-            base["target_version"] = current.version
-            if self.job.spec.update_policy is UpdatePolicy.IF_NOT_EXISTS:
-                return AuditRecord(
-                    action=Action.SKIP, reason="target exists (updatePolicy: IfNotExists)", **base
-                )
-            refusal = self._ownership(current)
-            if refusal is not None:
-                return refusal(**base)
-
-        if whole is not None:
-            value = to_kind(whole, self.backend.value_kind)
-        else:
-            value = to_kind(merge_fields(current.value if current else None, fields), self.backend.value_kind)
         marker = Marker(
             job=self.job.metadata.name,
             source_store=base["source_store"],
             source_key=base["source_key"],
             source_version=base["source_version"],
         )
+        # A marker from a batch read may lag behind (see SecretStoreBackend.read_many): it is trusted only
+        # when it is exactly the marker we would write and nothing gets written; every other decision is
+        # taken on the marker read again.
+        confirmed = key not in batched
+        if confirmed:
+            current = self.backend.read(key)
+            if current is not None:
+                self._remember(current.value, seen)
+        else:
+            current = batched[key]
+        if current is not None:
+            base["target_version"] = current.version
+            if self.job.spec.update_policy is UpdatePolicy.IF_NOT_EXISTS:
+                self.managed[key] = self._ours(current)
+                return AuditRecord(
+                    action=Action.SKIP, reason="target exists (updatePolicy: IfNotExists)", **base
+                )
+            if not confirmed and current.marker != marker:
+                current.marker, confirmed = self.backend.read_marker(key), True
+            refusal = self._ownership(current)
+            if refusal is not None:
+                self.managed[key] = False
+                return refusal(**base)
 
-        if current is not None and equal(current.value, value):
+        if whole is not None:
+            value = to_kind(whole, self.backend.value_kind)
+        else:
+            value = to_kind(merge_fields(current.value if current else None, fields), self.backend.value_kind)
+        unchanged = current is not None and equal(current.value, value)
+
+        if current is not None and not unchanged and not confirmed:
+            current.marker = self.backend.read_marker(key)
+            refusal = self._ownership(current)
+            if refusal is not None:
+                self.managed[key] = False
+                return refusal(**base)
+        if current is not None and unchanged:
             if current.marker != marker and not self.options.dry_run:
                 self.backend.set_marker(key, marker)
             reason = "equal value" if current.marker == marker else "equal value; ownership marker recorded"
+            self.managed[key] = not self.options.dry_run or self._ours(current)
             return AuditRecord(action=Action.UNCHANGED, reason=reason, **base)
         action = Action.UPDATE if current is not None else Action.CREATE
         if self.options.dry_run:
+            self.managed[key] = self._ours(current)
             return AuditRecord(action=action, reason="dry run: not written", **base)
         base["target_version"] = self.backend.write(
             key, value, marker, expected_version=current.version if current is not None else None
         )
+        self.managed[key] = True
         return AuditRecord(
             action=action, reason="value changed" if current is not None else "new secret", **base
         )
+
+    def _ours(self, current: SecretRecord | None) -> bool:
+        marker = current.marker if current is not None else None
+        return marker is not None and marker.job == self.job.metadata.name
 
     def _ownership(self, current: SecretRecord) -> Callable[..., AuditRecord] | None:
         """How a record ends when the existing target secret is not ours to change, or ``None`` if it is."""
@@ -236,6 +311,17 @@ def group_by_key(mappings: Iterable[KeyMapping]) -> dict[str, list[KeyMapping]]:
     for mapping in mappings:
         groups.setdefault(mapping.target_key, []).append(mapping)
     return groups
+
+
+def chunk_size(keys: int, workers: int, backend: SecretStoreBackend) -> int:
+    """Keys per worker task: the store's batch size, smaller when that would leave workers idle."""
+    return max(1, min(backend.read_batch_size, -(-keys // max(workers, 1))))
+
+
+def chunked(items: Iterable[KeyGroup], size: int) -> Iterator[list[KeyGroup]]:
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
 
 
 def _bounded(
@@ -293,17 +379,19 @@ def push_target(
     # keys whose source is gone get their record after the deletion pass: one record per key, delete or skip
     gone: dict[str, AuditRecord] = {}
     workers = job.spec.concurrency
+    chunks = ((chunk,) for chunk in chunked(groups.items(), chunk_size(len(groups), workers, backend)))
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="secret-sync") as pool:
-        for record, source_gone in _bounded(pool, syncer.run, groups.items(), limit=workers * 4):
-            if source_gone:
-                gone[record.target_key] = record
-            else:
-                add(record)
+        for results in _bounded(pool, syncer.run_chunk, chunks, limit=workers * 4):
+            for record, source_gone in results:
+                if source_gone:
+                    gone[record.target_key] = record
+                else:
+                    add(record)
 
     if job.spec.deletion_policy is DeletionPolicy.DELETE and options.allow_deletes:
         planned = set(groups) - set(gone)
         try:
-            for record in _deletions(job, plan.store, backend, sources, planned, options):
+            for record in _deletions(job, plan.store, backend, sources, planned, syncer.managed, options):
                 gone.pop(record.target_key, None)
                 add(record)
         except StoreError as err:
@@ -319,15 +407,19 @@ def _deletions(
     backend: SecretStoreBackend,
     sources: Mapping[str, SecretStoreBackend],
     planned: set[str],
+    managed: Mapping[str, bool],
     options: SyncOptions,
 ) -> list[AuditRecord]:
     """Delete what this job wrote whose source is gone, within the ``maxDeletes`` guard.
 
     Only secrets carrying this job's marker are candidates, only after complete listings (a listing that
     fails raises and nothing is deleted), and never more than the guard allows: then nothing is deleted.
+    ``managed`` says which planned keys carry this job's marker: their markers are not read again.
     """
     name = job.metadata.name
-    owned = backend.list_marked(name)
+    known = {key for key in planned if key in managed}
+    owned = backend.list_marked(name, skip=known)
+    managed_count = len(owned) + sum(managed[key] for key in known)
     candidates: list[tuple[str, Marker]] = []
     kept: list[AuditRecord] = []
     for key, marker in sorted(owned.items()):
@@ -364,11 +456,11 @@ def _deletions(
             )
         else:
             candidates.append((key, marker))
-    limit = job.spec.max_deletes_for(len(owned))
+    limit = job.spec.max_deletes_for(managed_count)
     if len(candidates) > limit:
         raise StoreError(
             f"deletion guard: {len(candidates)} secrets in store {target!r} lost their source, more than "
-            f"maxDeletes allows ({limit} of {len(owned)} managed, maxDeletes: {job.spec.max_deletes}); "
+            f"maxDeletes allows ({limit} of {managed_count} managed, maxDeletes: {job.spec.max_deletes}); "
             "nothing was deleted"
         )
     records = kept

@@ -21,7 +21,7 @@ import re
 import string
 import threading
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +82,8 @@ TAG_PREFIX = "secret-sync:"
 TAG_VALUE_LIMIT = 256
 _TAG_SAFE = frozenset(string.ascii_letters + string.digits + "_.:/+-@")
 _ESCAPED = re.compile(r"(?:=[0-9A-F]{2})+")
+LIST_FILTER_VALUES = 10  # values per ListSecrets filter
+LISTING_PAGES = 2  # pages of ListSecrets per group of names before the missing ones are described
 
 
 # ------------------------------------------------------------------------------------------- connection
@@ -474,6 +476,11 @@ class AwsSecretsManagerHook(_AwsStoreHook):
     service_label = "Secrets Manager"
     settings_model = AwsProvider
     settings: AwsProvider
+    read_batch_size = 20  # secret ids per BatchGetSecretValue call
+
+    def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(conn_id, **kwargs)
+        self._batch_denied = False
 
     # ----------------------------------------------------------------------------------------- names
 
@@ -519,7 +526,7 @@ class AwsSecretsManagerHook(_AwsStoreHook):
                 keys.append(self._key(name))
         return sorted(keys)
 
-    def list_marked(self, job: str, path: str = "") -> dict[str, Marker]:
+    def list_marked(self, job: str, path: str = "", *, skip: Collection[str] = ()) -> dict[str, Marker]:
         start = self.settings.prefix + path
         filters = self._name_filters(start)
         if filters is None:
@@ -531,8 +538,11 @@ class AwsSecretsManagerHook(_AwsStoreHook):
         owned: dict[str, Marker] = {}
         for secret in self._listed(filters):
             marker = marker_from_tags(_tag_dict(secret.get("Tags")))
-            if marker is not None and marker.job == job and secret["Name"].startswith(start):
-                owned[self._key(secret["Name"])] = marker
+            key = self._key(secret["Name"])
+            if marker is None or marker.job != job or key in skip:
+                continue
+            if secret["Name"].startswith(start):
+                owned[key] = marker
         return owned
 
     def _describe(self, name: str) -> dict[str, Any] | None:
@@ -588,31 +598,88 @@ class AwsSecretsManagerHook(_AwsStoreHook):
         return self._record(key, response, _tag_dict(described.get("Tags")))
 
     def read_many(self, keys: Iterable[str]) -> dict[str, SecretRecord | None]:
-        """Values with ``BatchGetSecretValue`` (20 a call), markers from ``ListSecrets`` (10 names a call)."""
+        """Values with ``BatchGetSecretValue`` (20 a call); markers from ``ListSecrets`` name filters (10
+        names a call), or ``DescribeSecret`` for a secret the listing does not show.
+
+        Values and versions are current; markers may lag, since a listing "might not reflect changes from the
+        last five minutes" (AWS). A secret scheduled for deletion reads as absent, as in :meth:`read`; one the
+        batch cannot read for another reason (access, decryption) is left out of the answer, for :meth:`read`
+        to raise its own error. Once AWS denies ``BatchGetSecretValue`` or ``ListSecrets``, batch reads
+        answer nothing: every key is then read with :meth:`read`.
+        """
         keys = list(dict.fromkeys(keys))
         key_of = {self._name(key): key for key in keys}
+        records: dict[str, SecretRecord | None] = {}
         responses: dict[str, dict[str, Any]] = {}
-        for chunk in _chunks(list(key_of), 20):
-            with self._calling("read", ", ".join(chunk)):
-                found = self.client().batch_get_secret_value(SecretIdList=chunk)
+        for chunk in _chunks(list(key_of), self.read_batch_size):
+            found = self._batch_call("BatchGetSecretValue", chunk, SecretIdList=chunk)
+            if found is None:
+                return {}
             for error in found.get("Errors", []):
-                if error.get("ErrorCode") not in ("ResourceNotFoundException", "InvalidRequestException"):
-                    raise StoreError(
-                        f"store {self.store_name!r}: cannot read {error.get('SecretId')!r}: "
-                        f"{error.get('ErrorCode')}: {error.get('Message', '')}"
-                    )
+                name, code = error.get("SecretId"), error.get("ErrorCode")
+                if name not in key_of:
+                    continue
+                if code == "ResourceNotFoundException":  # no such secret, or one without a value
+                    records[key_of[name]] = None
+                elif code == "InvalidRequestException" and self._live(name) is None:
+                    records[key_of[name]] = None  # scheduled for deletion
             for item in found.get("SecretValues", []):
                 if item.get("Name") in key_of:
                     responses[item["Name"]] = item
-        tags: dict[str, dict[str, str]] = {}
-        for chunk in _chunks(sorted(responses), 10):
-            for secret in self._listed([{"Key": "name", "Values": chunk}]):
-                if secret["Name"] in responses:
-                    tags[secret["Name"]] = _tag_dict(secret.get("Tags"))
-        records: dict[str, SecretRecord | None] = dict.fromkeys(keys)
+        tags = self._listed_tags(sorted(responses))
+        if tags is None:
+            return {}
         for name, response in responses.items():
-            records[key_of[name]] = self._record(key_of[name], response, tags.get(name, {}))
+            if name not in tags:  # a secret too new for the listing, or one many other names start with
+                described = self._live(name)
+                if described is None:  # deleted, or scheduled for deletion, since its value was read
+                    records[key_of[name]] = None
+                    continue
+                tags[name] = _tag_dict(described.get("Tags"))
+            records[key_of[name]] = self._record(key_of[name], response, tags[name])
         return records
+
+    def _listed_tags(self, names: list[str]) -> dict[str, dict[str, str]] | None:
+        """The tags of the listed secrets among ``names``; ``None`` when listing is denied.
+
+        A name filter matches the beginning of names, so it may also list other secrets: a group stops
+        after :data:`LISTING_PAGES` pages, and the names still missing are described one by one.
+        """
+        tags: dict[str, dict[str, str]] = {}
+        for group in _chunks(names, LIST_FILTER_VALUES):
+            params: dict[str, Any] = {"Filters": [{"Key": "name", "Values": group}], "MaxResults": 100}
+            for _ in range(LISTING_PAGES):
+                page = self._batch_call("ListSecrets", group, **params)
+                if page is None:
+                    return None
+                for secret in page.get("SecretList", []):
+                    if secret.get("Name") in group:
+                        tags[secret["Name"]] = _tag_dict(secret.get("Tags"))
+                if not page.get("NextToken") or all(name in tags for name in group):
+                    break
+                params["NextToken"] = page["NextToken"]
+        return tags
+
+    def _batch_call(self, operation: str, names: list[str], **params: Any) -> dict[str, Any] | None:
+        """One call (``operation``, an API name) of a batch read; ``None``, and batch reads off for this
+        hook, once AWS denies it."""
+        if self._batch_denied:
+            return None
+        try:
+            return dict(getattr(self.client(), botocore.xform_name(operation))(**params))
+        except ClientError as err:
+            if _error_code(err) != "AccessDeniedException":
+                raise self._failure("read", ", ".join(names), err) from None
+            self._batch_denied = True
+            self.log.warning(
+                "Store %s: %s denied (%s); reading secrets one at a time",
+                self.store_name,
+                operation,
+                err.response.get("Error", {}).get("Message", ""),
+            )
+            return None
+        except BotoCoreError as err:
+            raise self._failure("read", ", ".join(names), err) from None
 
     def read_marker(self, key: str) -> Marker | None:
         described = self._live(self._name(key))
@@ -783,6 +850,7 @@ class AwsParameterStoreHook(_AwsStoreHook):
     service_label = "Parameter Store"
     settings_model = AwsParameterStoreProvider
     settings: AwsParameterStoreProvider
+    read_batch_size = 10  # names per GetParameters call
 
     # ----------------------------------------------------------------------------------------- names
 
@@ -834,10 +902,12 @@ class AwsParameterStoreHook(_AwsStoreHook):
     def list_keys(self, path: str = "", *, recursive: bool = True) -> list[str]:
         return sorted(key for key, _ in self._keys_below(path, recursive, []))
 
-    def list_marked(self, job: str, path: str = "") -> dict[str, Marker]:
+    def list_marked(self, job: str, path: str = "", *, skip: Collection[str] = ()) -> dict[str, Marker]:
         tag_filter = [{"Key": f"tag:{TAG_PREFIX}job", "Values": encode_tag_value(job)[:1]}]
         owned: dict[str, Marker] = {}
         for key, name in self._keys_below(path, True, tag_filter):
+            if key in skip:
+                continue  # a call per parameter saved
             marker = marker_from_tags(self._tags(name) or {})
             if marker is not None and marker.job == job:
                 owned[key] = marker
@@ -891,7 +961,7 @@ class AwsParameterStoreHook(_AwsStoreHook):
         keys = list(dict.fromkeys(keys))
         key_of = {_same_name(self._name(key)): key for key in keys}
         records: dict[str, SecretRecord | None] = dict.fromkeys(keys)
-        for chunk in _chunks([self._name(key) for key in keys], 10):
+        for chunk in _chunks([self._name(key) for key in keys], self.read_batch_size):
             with self._calling("read", ", ".join(chunk)):
                 found = self.client().get_parameters(Names=chunk, WithDecryption=True)
             for parameter in found.get("Parameters", []):

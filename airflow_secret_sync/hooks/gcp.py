@@ -16,7 +16,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -457,7 +457,7 @@ class GcpSecretManagerHook(SecretStoreHook):
             keys = [_last(secret.name) for secret in self._call("list_secrets", request)]
         return sorted(key for key in keys if key.startswith(path))
 
-    def list_marked(self, job: str, path: str = "") -> dict[str, Marker]:
+    def list_marked(self, job: str, path: str = "", *, skip: Collection[str] = ()) -> dict[str, Marker]:
         """Secrets below ``path`` carrying ``job``'s marker: one filtered listing, no per-key calls."""
         request = {
             "parent": self.parent,
@@ -470,7 +470,7 @@ class GcpSecretManagerHook(SecretStoreHook):
             for secret in self._call("list_secrets", request):
                 key = _last(secret.name)
                 marker = marker_of(secret)  # the label is lossy: the annotation names the exact job
-                if key.startswith(path) and marker is not None and marker.job == job:
+                if key.startswith(path) and marker is not None and marker.job == job and key not in skip:
                     owned[key] = marker
         return owned
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -474,19 +474,24 @@ class VaultSecretStoreHook(SecretStoreHook):
         metadata = self._metadata(key)
         return metadata is not None and _latest_is_live(metadata)
 
-    def list_marked(self, job: str, path: str = "") -> dict[str, Marker]:
+    def list_marked(self, job: str, path: str = "", *, skip: Collection[str] = ()) -> dict[str, Marker]:
         """Live secrets below ``path`` carrying ``job``'s marker (one metadata call per key on KV v2).
 
-        On KV v1 the sidecar tree is listed instead: one read per marked key, none for foreign ones.
+        On KV v1 the sidecar tree is listed instead: one read per marked key, none for foreign ones. Keys in
+        ``skip`` are left out without a call.
         """
         owned: dict[str, Marker] = {}
         if self.kv_version == 1:
             for key in self._walk(f"{self.prefix}{SIDECAR_DIR}/", path, True, hide_sidecar=False):
+                if key in skip:
+                    continue
                 marker = Marker.from_fields(self._sidecar_fields(key))
                 if marker is not None and marker.job == job:
                     owned[key] = marker
             return owned
         for key in self.list_keys(path, recursive=True):
+            if key in skip:
+                continue
             metadata = self._metadata(key)
             if metadata is None or not _latest_is_live(metadata):
                 continue

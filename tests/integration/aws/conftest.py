@@ -66,3 +66,11 @@ def record_calls(client: Any) -> list[str]:
     calls: list[str] = []
     client.meta.events.register("before-call.*.*", lambda model, **_: calls.append(model.name))
     return calls
+
+
+def record_requests(client: Any) -> list[str]:
+    """The API operation of every HTTP request ``client`` sends from now on, retries included."""
+    requests: list[str] = []
+    client.meta.events.register(
+        "before-send.*.*", lambda event_name, **_: requests.append(event_name.rsplit(".", 1)[-1]))
+    return requests

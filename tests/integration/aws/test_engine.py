@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 
 from airflow_secret_sync.cli import main
+from airflow_secret_sync.engine.store import Marker
 from airflow_secret_sync.engine.sync import SyncOptions, TargetReport
-from airflow_secret_sync.hooks.aws import marker_from_tags
+from airflow_secret_sync.hooks.aws import marker_from_tags, marker_tags
 from airflow_secret_sync.runtime import JobRun
 from airflow_secret_sync.spec.loader import load_config
 from tests.fixtures.moto import MOTO_CONN_ID, moto_connection
+from tests.integration.aws.conftest import record_requests
 
 pytestmark = pytest.mark.aws
 
@@ -171,3 +173,121 @@ def test_a_binary_source_fails_only_its_key_in_parameter_store(config_dir: Path,
     assert by_key["certs/key.der"].action == "error" and "text only" in (by_key["certs/key.der"].reason or "")
     written = ssm.get_parameter(Name="/synced/db/password", WithDecryption=True)["Parameter"]
     assert written["Value"] == "pa55-word-1"
+
+
+# ------------------------------------------------------------------------------------------- batch reads
+
+WRITES = {"CreateSecret", "PutSecretValue", "TagResource", "UntagResource", "DeleteSecret", "RestoreSecret",
+          "UpdateSecret", "PutParameter", "AddTagsToResource", "RemoveTagsFromResource", "DeleteParameter"}
+
+
+def run_counted(config_dir: Path, job: str, store: str,
+                instrument: Any = None) -> tuple[TargetReport, list[str]]:
+    """Run ``job`` and record every HTTP request its target ``store`` sends (the listing of the files is
+    free); ``instrument`` may register more botocore handlers on the target's client."""
+    config = load_config(config_dir)
+    with JobRun(config, job) as job_run:
+        client = job_run.store(store).client()  # type: ignore[attr-defined]
+        requests = record_requests(client)
+        if instrument is not None:
+            instrument(client)
+        (plan,) = job_run.transform(job_run.query()).values()
+        report = job_run.push(plan, SyncOptions(run_id="test"))
+    return report, requests
+
+
+def with_many(config_dir: Path, count: int = 45) -> int:
+    """``count`` more source secrets; returns how many keys files-to-aws then syncs."""
+    (config_dir / "secrets" / "many").mkdir()
+    for number in range(count):
+        (config_dir / "secrets" / "many" / f"{number:03d}").write_text(f"many-value-{number:03d}")
+    return count + 4
+
+
+def test_a_no_op_resync_into_secrets_manager_reads_each_key_at_most_once(config_dir: Path, sm: Any) -> None:
+    keys = with_many(config_dir)
+    first, requests = run_counted(config_dir, "files-to-aws", "aws-copy")
+    assert first.counts()["create"] == keys and not first.failed
+    assert requests.count("CreateSecret") == keys
+    assert "GetSecretValue" not in requests and "DescribeSecret" not in requests  # absent keys, batch-read
+
+    noop, requests = run_counted(config_dir, "files-to-aws", "aws-copy")
+    assert noop.counts()["unchanged"] == keys and not noop.failed
+    assert not WRITES & set(requests), requests
+    assert "GetSecretValue" not in requests and "DescribeSecret" not in requests
+    # 8 workers: 7 chunks of 7 keys, each one BatchGetSecretValue and one ListSecrets; plus the deletion
+    # pass's listing of this job's secrets
+    assert requests.count("BatchGetSecretValue") == 7 and requests.count("ListSecrets") == 8
+    assert len(requests) <= keys / 3
+
+    (config_dir / "secrets" / "many" / "007").write_text("rotated")
+    changed, requests = run_counted(config_dir, "files-to-aws", "aws-copy")
+    assert changed.counts()["update"] == 1 and changed.counts()["unchanged"] == keys - 1
+    # the changed key alone: its marker confirmed, its version checked, its value written (a file edited in
+    # place keeps its source version, so the marker stays as it is)
+    assert [name for name in requests if name not in ("BatchGetSecretValue", "ListSecrets")] == [
+        "DescribeSecret", "DescribeSecret", "PutSecretValue"]
+    assert sm.get_secret_value(SecretId="synced/many/007")["SecretString"] == "rotated"
+
+
+def test_a_secret_scheduled_for_deletion_reads_as_absent_through_the_batch_path(config_dir: Path,
+                                                                                  sm: Any) -> None:
+    run_job(config_dir, "files-to-aws")
+    sm.delete_secret(SecretId="synced/db/password", RecoveryWindowInDays=7)
+
+    report, requests = run_counted(config_dir, "files-to-aws", "aws-copy")
+    by_key = {record.target_key: record for record in report.records}
+    assert (by_key["db/password"].action, by_key["db/password"].reason) == ("create", "new secret")
+    assert {record.action for key, record in by_key.items() if key != "db/password"} == {"unchanged"}
+    assert "GetSecretValue" not in requests and "RestoreSecret" in requests
+    assert not sm.describe_secret(SecretId="synced/db/password").get("DeletedDate")
+    assert sm.get_secret_value(SecretId="synced/db/password")["SecretString"] == "pa55-word-1"
+
+
+def test_ownership_conflicts_are_detected_through_batch_read_markers(config_dir: Path, sm: Any) -> None:
+    theirs = Marker(job="another-job", source_store="vault", source_key="db/password")
+    sm.create_secret(Name="synced/db/password", SecretString="theirs",
+                     Tags=[{"Key": key, "Value": value} for key, value in marker_tags(theirs).items()])
+    sm.create_secret(Name="synced/db/creds", SecretString="by hand")
+
+    report, requests = run_counted(config_dir, "files-to-aws", "aws-copy")
+    by_key = {record.target_key: record for record in report.records}
+    assert by_key["db/password"].action == "conflict"
+    assert "owned by job 'another-job'" in (by_key["db/password"].reason or "")
+    assert by_key["db/creds"].action == "conflict"
+    assert "without our ownership marker" in (by_key["db/creds"].reason or "")
+    assert (by_key["db/user"].action, by_key["certs/key.der"].action) == ("create", "create")
+    # each refusal is confirmed with a fresh DescribeSecret, never decided on a listing alone
+    assert requests.count("DescribeSecret") == 2 and "GetSecretValue" not in requests
+    assert sm.get_secret_value(SecretId="synced/db/password")["SecretString"] == "theirs"
+    assert sm.get_secret_value(SecretId="synced/db/creds")["SecretString"] == "by hand"
+
+
+def test_a_lagging_listing_never_decides_alone(config_dir: Path, sm: Any) -> None:
+    """ListSecrets may lag minutes behind: a secret too new for it is described, stale tags are confirmed."""
+    run_job(config_dir, "files-to-aws")
+    stale = [{"Key": key, "Value": value} for key, value in
+             marker_tags(Marker(job="another-job", source_store="x", source_key="y")).items()]
+
+    def lagging(client: Any) -> None:
+        def rewrite(parsed: dict[str, Any], **_: Any) -> None:
+            secrets = parsed.get("SecretList", [])
+            secrets[:] = [secret for secret in secrets if secret["Name"] != "synced/db/password"]
+            for secret in secrets:
+                if secret["Name"] == "synced/db/creds":
+                    secret["Tags"] = stale
+        client.meta.events.register("after-call.secretsmanager.ListSecrets", rewrite)
+
+    report, requests = run_counted(config_dir, "files-to-aws", "aws-copy", lagging)
+    assert {record.action for record in report.records} == {"unchanged"}, report.records
+    assert requests.count("DescribeSecret") == 2 and not WRITES & set(requests)
+
+
+def test_a_no_op_resync_into_parameter_store_reads_values_in_batches(config_dir: Path, ssm: Any) -> None:
+    run_job(config_dir, "files-to-ssm")
+    report, requests = run_counted(config_dir, "files-to-ssm", "ssm-copy")
+    assert report.counts()["unchanged"] == 2
+    assert not WRITES & set(requests) and "GetParameter" not in requests
+    # two keys over eight workers: a GetParameters each (up to 10 names a call), tags one parameter at a
+    # time; then the deletion pass lists this job's parameters, reading no tags of the keys just synced
+    assert sorted(requests) == ["DescribeParameters", *["GetParameters"] * 2, *["ListTagsForResource"] * 2]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -186,7 +187,37 @@ def test_batch_reads(make_sm: Any, sm: Any) -> None:
     assert records["missing"] is None and records["deleted"] is None
     assert all(record.marker == MARKER for record in records.values() if record)
     assert calls.count("BatchGetSecretValue") == 2 and calls.count("ListSecrets") == 3
-    assert "GetSecretValue" not in calls and "DescribeSecret" not in calls
+    # the batch answers "invalid request" for the secret scheduled for deletion: described to tell why
+    assert "GetSecretValue" not in calls and calls.count("DescribeSecret") == 1
+
+
+def test_batch_reads_describe_a_secret_the_listing_does_not_reach(make_sm: Any, sm: Any) -> None:
+    # a name filter matches the beginning of names: "deep" lists all of deep/... too, 250 secrets
+    for index in range(250):
+        sm.create_secret(Name=f"deep/{index:03d}", SecretString="v")
+    store = make_sm()
+    store.write("deep", "value", MARKER)
+    calls = record_calls(store.client())
+
+    (record,) = store.read_many(["deep"]).values()
+
+    assert record is not None and record.value == "value" and record.marker == MARKER
+    # two pages of the listing at most, then the name still missing is described
+    assert calls == ["BatchGetSecretValue", "ListSecrets", "ListSecrets", "DescribeSecret"]
+
+
+def test_denied_batch_reads_leave_every_key_to_single_reads(make_sm: Any) -> None:
+    store = make_sm()
+    store.write("a", "v", MARKER)
+    client = store.client()
+    calls = record_calls(client)
+    denied = (SimpleNamespace(status_code=400),
+              {"Error": {"Code": "AccessDeniedException", "Message": "not authorized"}})
+    client.meta.events.register("before-call.secretsmanager.BatchGetSecretValue", lambda **_: denied)
+
+    assert store.read_many(["a"]) == {} and store.read_many(["a"]) == {}
+    assert calls.count("BatchGetSecretValue") == 1  # asked once, then no more
+    assert store.read("a").value == "v"
 
 
 def test_stale_expected_version_is_a_conflict(make_sm: Any, sm: Any) -> None:

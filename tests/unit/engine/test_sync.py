@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from airflow_secret_sync.engine.file_store import FileSecretStore
 from airflow_secret_sync.engine.naming import key_problem
 from airflow_secret_sync.engine.plan import map_targets, resolve_sources
 from airflow_secret_sync.engine.store import Marker, SecretRecord, SecretStoreBackend, StoreError
-from airflow_secret_sync.engine.sync import SyncOptions, TargetReport, push_target, scrub
+from airflow_secret_sync.engine.sync import SyncOptions, TargetReport, chunk_size, push_target, scrub
 from airflow_secret_sync.engine.values import Value
 from airflow_secret_sync.spec.models import SyncJob
 
@@ -27,11 +28,21 @@ SECRETS = {
 
 
 class CountingStore(FileSecretStore):
-    """A file store that counts the calls that change something."""
+    """A file store that counts the calls that change something, and records its batch reads.
 
-    def __init__(self, root: Path) -> None:
+    :param read_batch_size: above 1, the engine reads its target secrets in batches of that size.
+    """
+
+    def __init__(self, root: Path, read_batch_size: int = 1) -> None:
         super().__init__(root)
+        self.read_batch_size = read_batch_size
         self.calls: list[tuple[str, str]] = []
+        self.batches: list[list[str]] = []
+
+    def read_many(self, keys: Iterable[str]) -> dict[str, SecretRecord | None]:
+        keys = list(keys)
+        self.batches.append(keys)
+        return super().read_many(keys)
 
     def write(
         self, key: str, value: Value, marker: Marker, *, expected_version: str | None = None
@@ -100,9 +111,15 @@ def src(tmp_path: Path) -> FileSecretStore:
     return store
 
 
+@pytest.fixture(params=[1, 3], ids=["read-one-by-one", "read-in-batches"])
+def batch(request: pytest.FixtureRequest) -> int:
+    """The target's read batch size: every test of a target runs both ways, with the same outcome."""
+    return int(request.param)
+
+
 @pytest.fixture
-def dst(tmp_path: Path) -> CountingStore:
-    return CountingStore(tmp_path / "dst")
+def dst(tmp_path: Path, batch: int) -> CountingStore:
+    return CountingStore(tmp_path / "dst", batch)
 
 
 def sync(
@@ -296,6 +313,24 @@ def test_delete_removes_targets_whose_source_is_gone(ten: FileSecretStore, dst: 
     assert not report.failed
 
 
+def test_the_deletion_pass_reads_no_marker_of_a_key_it_just_synced(
+    ten: FileSecretStore, dst: CountingStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On stores without metadata filters a marker costs a call: only keys left out of the plan pay it."""
+    ten.delete("app/s0")
+    read_markers: list[str] = []
+    read_marker = dst.read_marker
+
+    def counting(key: str) -> Marker | None:
+        read_markers.append(key)
+        return read_marker(key)
+
+    monkeypatch.setattr(dst, "read_marker", counting)
+    report = sync(query_job(deletionPolicy="Delete"), dst, {"src": ten})
+    assert actions(report)["app/s0"] == "delete"
+    assert read_markers == ["app/s0"]
+
+
 @pytest.mark.parametrize(
     ("max_deletes", "removed", "allowed"),
     [(2, 2, True), (2, 3, False), ("20%", 2, True), ("20%", 3, False), (0, 1, False)],
@@ -329,12 +364,14 @@ def test_only_secrets_with_this_jobs_marker_are_deleted(ten: FileSecretStore, ds
     assert value_of(dst, "app/by-hand") == "placed by an operator"
 
 
-def test_nothing_is_deleted_when_the_target_listing_fails(ten: FileSecretStore, tmp_path: Path) -> None:
+def test_nothing_is_deleted_when_the_target_listing_fails(
+    ten: FileSecretStore, tmp_path: Path, batch: int
+) -> None:
     class Unlistable(CountingStore):
         def list_keys(self, path: str = "", *, recursive: bool = True) -> list[str]:
             raise StoreError("list failed: connection reset")
 
-    target = Unlistable(tmp_path / "dst")
+    target = Unlistable(tmp_path / "dst", batch)
     ten.delete("app/s1")
     report = sync(query_job(deletionPolicy="Delete", maxDeletes="100%"), target, {"src": ten})
     assert report.error is not None and "connection reset" in report.error
@@ -548,7 +585,7 @@ def test_a_template_failing_at_render_time_fails_its_key_without_the_value(
 # --------------------------------------------------------------------------------------------- isolation
 
 
-def test_one_failing_key_does_not_stop_the_others(src: FileSecretStore, tmp_path: Path) -> None:
+def test_one_failing_key_does_not_stop_the_others(src: FileSecretStore, tmp_path: Path, batch: int) -> None:
     class Flaky(CountingStore):
         def write(
             self, key: str, value: Value, marker: Marker, *, expected_version: str | None = None
@@ -557,7 +594,7 @@ def test_one_failing_key_does_not_stop_the_others(src: FileSecretStore, tmp_path
                 raise StoreError(f"key {key!r}: throttled")
             return super().write(key, value, marker, expected_version=expected_version)
 
-    target = Flaky(tmp_path / "dst")
+    target = Flaky(tmp_path / "dst", batch)
     report = sync(make_job([{"query": {}}], concurrency=2), target, {"src": src})
     assert actions(report) == {
         "db-password": "create",
@@ -570,7 +607,7 @@ def test_one_failing_key_does_not_stop_the_others(src: FileSecretStore, tmp_path
 
 
 def test_a_write_in_between_is_a_conflict_error_not_an_overwrite(
-    src: FileSecretStore, tmp_path: Path
+    src: FileSecretStore, tmp_path: Path, batch: int
 ) -> None:
     class Racing(CountingStore):
         def read(self, key: str, version: str | None = None) -> SecretRecord | None:
@@ -585,7 +622,7 @@ def test_a_write_in_between_is_a_conflict_error_not_an_overwrite(
                 )
             return record
 
-    target = Racing(tmp_path / "dst")
+    target = Racing(tmp_path / "dst", batch)
     own(target, "db-password", "old-value")
     report = sync(make_job(ONE), target, {"src": src})
     assert actions(report) == {"db-password": "error"}
@@ -593,7 +630,9 @@ def test_a_write_in_between_is_a_conflict_error_not_an_overwrite(
     assert FileSecretStore.read(target, "db-password").value == "written-by-someone-else"  # type: ignore[union-attr]
 
 
-def test_a_secret_created_in_between_is_not_overwritten(src: FileSecretStore, tmp_path: Path) -> None:
+def test_a_secret_created_in_between_is_not_overwritten(
+    src: FileSecretStore, tmp_path: Path, batch: int
+) -> None:
     class Racing(CountingStore):
         def read(self, key: str, version: str | None = None) -> SecretRecord | None:
             record = super().read(key, version)
@@ -601,7 +640,7 @@ def test_a_secret_created_in_between_is_not_overwritten(src: FileSecretStore, tm
                 FileSecretStore.write(self, key, "created-by-job-2", Marker("job-2", "elsewhere", key))
             return record
 
-    target = Racing(tmp_path / "dst")
+    target = Racing(tmp_path / "dst", batch)
     report = sync(make_job(ONE), target, {"src": src})
     assert actions(report) == {"db-password": "error"}
     assert "created by someone else" in report.records[0].reason
@@ -624,6 +663,156 @@ def test_many_keys_with_bounded_concurrency_all_sync(src: FileSecretStore, dst: 
     report = sync(make_job([{"query": {"path": "bulk/"}}], concurrency=3), dst, {"src": src})
     assert list(actions(report).values()) == ["create"] * 30
     assert value_of(dst, "bulk/029") == "bulk-value-029"
+
+
+# --------------------------------------------------------------------------------------------- batch reads
+
+
+class BatchStore(CountingStore):
+    """A target read in batches, whose batch read can fail, leave keys out, or answer lagging markers.
+
+    :param failing: a batch read holding this key fails as a whole.
+    :param unreadable: keys whose single read fails too.
+    :param left_out: keys every batch read leaves out.
+    :param lagging: the marker the batch read answers for a key, whatever the secret carries now.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        read_batch_size: int = 3,
+        *,
+        failing: str | None = None,
+        unreadable: frozenset[str] = frozenset(),
+        left_out: frozenset[str] = frozenset(),
+        lagging: dict[str, Marker | None] | None = None,
+    ) -> None:
+        super().__init__(root, read_batch_size)
+        self.failing, self.unreadable, self.left_out = failing, unreadable, left_out
+        self.lagging = lagging or {}
+        self.reads: list[str] = []
+        self.marker_reads: list[str] = []
+
+    def read(self, key: str, version: str | None = None) -> SecretRecord | None:
+        self.reads.append(key)
+        if key in self.unreadable:
+            raise StoreError(f"key {key!r}: access denied")
+        return super().read(key, version)
+
+    def read_marker(self, key: str) -> Marker | None:
+        self.marker_reads.append(key)
+        return super().read_marker(key)
+
+    def read_many(self, keys: Iterable[str]) -> dict[str, SecretRecord | None]:
+        keys = list(keys)
+        self.batches.append(keys)
+        if self.failing in keys:
+            raise StoreError("batch read failed: throttled")
+        records = {key: FileSecretStore.read(self, key) for key in keys if key not in self.left_out}
+        for key, marker in self.lagging.items():
+            record = records.get(key)
+            if record is not None:
+                record.marker = marker
+        return records
+
+
+def bulk(src: FileSecretStore, count: int) -> SyncJob:
+    """``count`` source secrets under bulk/, and a job syncing them with two workers."""
+    for number in range(count):
+        put(src, f"bulk/{number:03d}", f"bulk-value-{number:03d}")
+    return make_job([{"query": {"path": "bulk/"}}], concurrency=2)
+
+
+def test_a_no_op_through_batches_reads_each_target_secret_once_and_writes_nothing(
+    src: FileSecretStore, tmp_path: Path
+) -> None:
+    job = bulk(src, 30)
+    target = BatchStore(tmp_path / "dst")
+    sync(job, target, {"src": src})
+    target.calls.clear()
+    target.batches.clear()
+    target.reads.clear()
+    report = sync(job, target, {"src": src})
+    assert set(actions(report).values()) == {"unchanged"}
+    assert [len(keys) for keys in target.batches] == [3] * 10
+    assert sorted(key for keys in target.batches for key in keys) == [f"bulk/{n:03d}" for n in range(30)]
+    assert target.reads == [] and target.marker_reads == [] and target.calls == []
+
+
+def test_a_failing_batch_read_fails_no_other_chunk(src: FileSecretStore, tmp_path: Path) -> None:
+    job = bulk(src, 12)
+    target = BatchStore(tmp_path / "dst", failing="bulk/004", unreadable=frozenset({"bulk/004"}))
+    report = sync(job, target, {"src": src})
+    (failed_chunk,) = [keys for keys in target.batches if "bulk/004" in keys]
+    assert len(target.batches) == 4
+    # the chunk whose batch failed is read one key at a time: only the unreadable key fails
+    assert sorted(target.reads) == sorted(failed_chunk)
+    found = actions(report)
+    assert found.pop("bulk/004") == "error" and set(found.values()) == {"create"} and len(found) == 11
+    (error,) = [record for record in report.records if record.action is Action.ERROR]
+    assert error.reason == "key 'bulk/004': access denied"
+    assert report.error is None
+
+
+def test_keys_a_batch_read_leaves_out_are_read_one_by_one(src: FileSecretStore, tmp_path: Path) -> None:
+    job = bulk(src, 6)
+    sync(job, CountingStore(tmp_path / "dst"), {"src": src})
+    target = BatchStore(tmp_path / "dst", left_out=frozenset({"bulk/001"}))
+    report = sync(job, target, {"src": src})
+    assert set(actions(report).values()) == {"unchanged"}
+    assert target.reads == ["bulk/001"]
+
+
+def current_marker(key: str, version: str) -> Marker:
+    return Marker(job="job-1", source_store="src", source_key=key, source_version=version)
+
+
+@pytest.mark.parametrize(
+    ("lagging", "now", "action", "written"),
+    [
+        # the batch says ours, but another job took the secret since: refused, never overwritten
+        (current_marker("db-password", "2"), "other-job", "conflict", False),
+        # the batch still shows another job's (or no) marker on the secret we own now: no false conflict
+        (Marker(job="other-job", source_store="x", source_key="y"), "job-1", "update", True),
+        (None, "job-1", "update", True),
+    ],
+    ids=["lagging-ours", "lagging-theirs", "lagging-unmarked"],
+)
+def test_a_lagging_batch_marker_is_read_again_before_acting(
+    src: FileSecretStore, tmp_path: Path, lagging: Marker | None, now: str, action: str, written: bool
+) -> None:
+    put(src, "db-password", "rotated-password")  # source version 2, a new value to write
+    own(CountingStore(tmp_path / "dst"), "db-password", "old-value", job=now)
+    target = BatchStore(tmp_path / "dst", lagging={"db-password": lagging})
+    report = sync(make_job(ONE), target, {"src": src})
+    assert actions(report) == {"db-password": action}
+    assert target.marker_reads == ["db-password"]
+    assert (value_of(target, "db-password") == "rotated-password") is written
+
+
+def test_a_lagging_batch_marker_is_never_trusted_for_a_refusal_or_a_marker_write(
+    src: FileSecretStore, tmp_path: Path
+) -> None:
+    ours = current_marker("db-password", "1")
+    put(CountingStore(tmp_path / "dst"), "db-password", SECRETS["db-password"], ours)
+    for lagging in (Marker(job="other-job", source_store="x", source_key="y"), None):
+        target = BatchStore(tmp_path / "dst", lagging={"db-password": lagging})
+        report = sync(make_job(ONE), target, {"src": src})
+        assert [(record.action.value, record.reason) for record in report.records] == [
+            ("unchanged", "equal value")
+        ]
+        assert target.marker_reads == ["db-password"] and target.calls == []
+        assert target.read_marker("db-password") == ours
+
+
+def test_small_plans_are_spread_over_every_worker() -> None:
+    class Batching(MapStore):
+        read_batch_size = 20
+
+    assert chunk_size(10_000, 16, Batching()) == 20
+    assert chunk_size(45, 16, Batching()) == 3
+    assert chunk_size(0, 16, Batching()) == 1
+    assert chunk_size(10_000, 16, MapStore()) == 1
 
 
 # --------------------------------------------------------------------------------------------- dry run
@@ -676,14 +865,14 @@ def test_every_value_read_reaches_the_mask_hook_and_no_record_holds_one(
         assert value not in text
 
 
-def test_an_error_that_echoes_a_value_is_scrubbed(src: FileSecretStore, tmp_path: Path) -> None:
+def test_an_error_that_echoes_a_value_is_scrubbed(src: FileSecretStore, tmp_path: Path, batch: int) -> None:
     class Echoing(CountingStore):
         def write(
             self, key: str, value: Value, marker: Marker, *, expected_version: str | None = None
         ) -> str | None:
             raise StoreError(f"provider refused payload {value!r} for {key}")
 
-    report = sync(make_job([{"secret": {"key": "db/creds"}}]), Echoing(tmp_path / "dst"), {"src": src})
+    report = sync(make_job([{"secret": {"key": "db/creds"}}]), Echoing(tmp_path / "dst", batch), {"src": src})
     [record] = report.records
     assert record.action is Action.ERROR
     assert "***" in record.reason and "db/creds" in record.reason
