@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import sys
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -124,14 +126,17 @@ def _load_job(args: argparse.Namespace) -> Config:
 
 
 def cmd_run(args: argparse.Namespace, out: Console, err: Console, *, dry_run: bool) -> int:
-    from airflow_secret_sync.runtime import JobRun, describe_error, failed_stores_message
+    # Airflow, imported with the runtime, sets up its logging to the stdout of that moment: make that stderr
+    # and keep stdout for the results, so that `--output json` stays parseable.
+    with contextlib.redirect_stdout(sys.stderr):
+        from airflow_secret_sync.runtime import JobRun, describe_error, failed_stores_message
 
     config = _load_job(args)
     targets = [name.strip() for name in args.targets.split(",") if name.strip()] if args.targets else None
     progress = _Progress(err, enabled=err.is_terminal and not args.no_progress and args.output == "table")
     # Airflow, imported by the hooks, logs to stdout: send that to stderr and keep stdout for the results,
     # so that `--output json` stays parseable.
-    with contextlib.redirect_stdout(sys.stderr), JobRun(config, args.job) as job_run, progress:
+    with _logs_to_stderr(), JobRun(config, args.job) as job_run, progress:
         try:
             resolved = job_run.query(key_filter=args.keys, progress=progress.note)
         except Exception as problem:  # a listing that fails must not drive a sync: stop before any write
@@ -162,6 +167,26 @@ def cmd_run(args: argparse.Namespace, out: Console, err: Console, *, dry_run: bo
         err.print(message, markup=False)
         return EXIT_FAILED
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _logs_to_stderr() -> Iterator[None]:
+    """Log lines go to stderr for the duration: ``print`` and the logging handlers that write to stdout
+    (Airflow's handler keeps the stdout of the moment it was set up, so a redirect alone does not move it)."""
+    stdout = sys.stdout
+    moved = [
+        (handler, handler.stream)
+        for handler in logging.getLogger().handlers
+        if isinstance(handler, logging.StreamHandler) and handler.stream in (stdout, sys.__stdout__)
+    ]
+    for handler, _ in moved:
+        handler.setStream(sys.stderr)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        for handler, stream in moved:
+            handler.setStream(stream)
 
 
 class _Progress:
@@ -213,11 +238,11 @@ class _Progress:
         self.console.print(line, markup=False)
 
 
-def result_rows(reports: list[TargetReport]) -> list[dict[str, Any]]:
-    rows = []
+def result_rows(reports: list[TargetReport]) -> Iterator[dict[str, Any]]:
+    """One row per record, sorted by key within a store, made as it is written (100,000 keys stay cheap)."""
     for report in reports:
         for record in sorted(report.records, key=lambda r: r.target_key):
-            rows.append(
+            yield (
                 {
                     "target": record.target_store,
                     "key": record.target_key,
@@ -232,7 +257,7 @@ def result_rows(reports: list[TargetReport]) -> list[dict[str, Any]]:
                 }
             )
         if report.error:
-            rows.append(
+            yield (
                 {
                     "target": report.store,
                     "key": None,
@@ -246,13 +271,11 @@ def result_rows(reports: list[TargetReport]) -> list[dict[str, Any]]:
                     "dryRun": None,
                 }
             )
-    return rows
 
 
 def _print_results(out: Console, reports: list[TargetReport], output: str, *, dry_run: bool) -> None:
-    rows = result_rows(reports)
     if output == "json":
-        _write(out.file, json.dumps(rows, indent=2) + "\n")
+        _write_json_rows(out.file, result_rows(reports))
         return
     if output == "markdown":
         _write(out.file, markdown_plan(reports, dry_run=dry_run))
@@ -261,9 +284,18 @@ def _print_results(out: Console, reports: list[TargetReport], output: str, *, dr
         table = Table(title=f"{report.store}{' (dry run)' if dry_run else ''}", title_justify="left")
         for column in ("action", "key", "source", "reason"):
             table.add_column(column)
-        for row in (row for row in rows if row["target"] == report.store):
+        for row in result_rows([report]):
             table.add_row(row["action"], _key(row), row["sourceKey"] or "", row["reason"] or "")
         out.print(table)
+
+
+def _write_json_rows(stream: TextIO | Any, rows: Iterable[dict[str, Any]]) -> None:
+    """The text of ``json.dumps(list(rows), indent=2)``, written a row at a time instead of built whole."""
+    separator = "[\n"
+    for row in rows:
+        stream.write(separator + textwrap.indent(json.dumps(row, indent=2), "  "))
+        separator = ",\n"
+    _write(stream, "[]\n" if separator == "[\n" else "\n]\n")
 
 
 def _key(row: dict[str, Any]) -> str:

@@ -20,7 +20,7 @@ class Action(StrEnum):
 FAILED_ACTIONS = frozenset({Action.CONFLICT, Action.ERROR})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AuditRecord:
     """What happened to one target key. Holds names, versions and reasons; never a value."""
 

@@ -26,7 +26,7 @@ class PlanError(Exception):
         self.items = items
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SourceRef:
     store: str
     key: str
@@ -42,7 +42,7 @@ class SourceRef:
         return text
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ResolvedItem:
     """One plan item with its concrete source keys (a compose item keeps its named sources)."""
 
@@ -66,7 +66,7 @@ class ResolvedItem:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class KeyMapping:
     """One source (or composition) -> one target key, optionally one field of it."""
 
