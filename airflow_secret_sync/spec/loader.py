@@ -7,6 +7,7 @@ invalid regular expression ...``. One broken document never hides the others: go
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
+from pydantic.alias_generators import to_camel
 
 from airflow_secret_sync.spec.models import API_VERSION, NAME_PATTERN, UNION_TAGS, SecretStore, SyncJob
 
@@ -170,9 +172,24 @@ def format_loc(loc: Sequence[int | str]) -> str:
     return text
 
 
+@functools.cache
+def _field_names() -> frozenset[str]:
+    """Every field name the documents know, as written in YAML (camelCase)."""
+    from pydantic import BaseModel
+
+    from airflow_secret_sync.spec import models
+
+    classes = [cls for cls in vars(models).values() if isinstance(cls, type) and issubclass(cls, BaseModel)]
+    return frozenset(info.alias or name for model in classes for name, info in model.model_fields.items())
+
+
 def _message(error: Any) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
+        written = str(error["loc"][-1]) if error["loc"] else ""
+        camel = to_camel(written)
+        if camel != written and camel in _field_names():
+            return f"unknown field: fields are camelCase, did you mean {camel!r}?"
         return "unknown field"
     if kind == "missing":
         return "required field is missing"
@@ -242,7 +259,8 @@ def load_document(
             )
         ]
     try:
-        return KINDS[label].model_validate(raw), []
+        # by alias only: `max_deletes` is not `maxDeletes` (Python code may still use the field names)
+        return KINDS[label].model_validate(raw, by_alias=True, by_name=False), []
     except ValidationError as err:
         errors = [
             ConfigError(

@@ -108,6 +108,18 @@ def test_errors_name_the_file_relative_to_the_folder_the_document_and_the_field(
     }
 
 
+def test_a_snake_case_field_is_refused_with_the_camel_case_name(tmp_path: Path) -> None:
+    """The schema and the docs say ``maxDeletes``; the loader must not quietly take ``max_deletes``."""
+    write(tmp_path, "stores.yaml", store("src"), store("dst"))
+    write(tmp_path, "jobs/a.yaml", job("vault-to-aws").replace("plan:", "max_deletes: 3\n  plan:"))
+    config = load_config(tmp_path)
+    assert [str(error) for error in config.errors] == [
+        "jobs/a.yaml: SyncJob 'vault-to-aws': spec.max_deletes: unknown field: fields are camelCase, "
+        "did you mean 'maxDeletes'?"
+    ]
+    assert config.jobs == {}
+
+
 def test_a_document_without_a_name_is_named_by_its_position(tmp_path: Path) -> None:
     nameless = store("src").replace("metadata: {name: src}", "metadata: {}")
     write(tmp_path, "stores.yaml", store("dst"), nameless)
