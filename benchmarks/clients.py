@@ -104,10 +104,22 @@ class VaultRaw:
         return Current(data["data"], str(metadata["version"]), metadata.get("custom_metadata") or {})
 
     def create(self, key: str, value: Any, marker: dict[str, str] | None) -> None:
-        cas = 0 if marker is not None else None
+        """With a marker (the floor), the create the engine makes: the metadata read (the check-and-set index,
+        and custom fields of others to keep), the marker first (a create cut short leaves a marker alone,
+        never an unmarked copy of the value), then the value with check-and-set."""
+        from hvac.exceptions import InvalidPath
+
+        if marker is None:
+            self.kv.create_or_update_secret(path=self.prefix + key, secret=value, mount_point=self.mount)
+            return
+        try:
+            metadata = self.kv.read_secret_metadata(path=self.prefix + key, mount_point=self.mount)["data"]
+        except InvalidPath:
+            metadata = {}
+        custom = {**(metadata.get("custom_metadata") or {}), **marker}
+        self.kv.update_metadata(path=self.prefix + key, custom_metadata=custom, mount_point=self.mount)
+        cas = int(metadata.get("current_version") or 0)
         self.kv.create_or_update_secret(path=self.prefix + key, secret=value, cas=cas, mount_point=self.mount)
-        if marker is not None:
-            self.mark(key, None, marker)
 
     def update(self, key: str, value: Any, current: Current, marker: dict[str, str] | None) -> None:
         cas = int(current.version) if marker is not None and current.version else None

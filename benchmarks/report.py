@@ -23,13 +23,14 @@ def _num(value: float | None, fmt: str, suffix: str = "") -> str:
 def markdown(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| scenario | N | delay | phase | engine s | naive s | floor s | engine keys/s | naive ÷ engine "
-        "| engine ÷ floor | calls/key E · N · F | target writes/key E · N · F | peak RSS MB E · N · F |",
+        "| engine ÷ floor | calls/key, source + target: E · N · F | target writes/key E · N · F "
+        "| peak RSS MB E · N · F |",
         "|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for line in sorted(
         summary_rows(rows), key=lambda item: (item["delay_ms"], PAIR_ORDER.get(item["pair"], 9), item["n"])
     ):
-        walls, calls = line["wall_s"], line["calls_per_key"]
+        walls, sources, targets = line["wall_s"], line["source_calls_per_key"], line["target_calls_per_key"]
         writes, rss = line["target_writes_per_key"], line["rss_peak_mb"]
         flag = "" if line["ok"] else " ⚠"
         lines.append(
@@ -44,7 +45,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
                     _num(line["per_s"]["engine"], ",.0f"),
                     _num(line["speedup_vs_naive"], ".1f", "x"),
                     _num(line["engine_over_floor"], ".2f"),
-                    " · ".join(_num(calls[name], ".2f") for name in CONTESTANTS),
+                    " · ".join(_sides(sources[name], targets[name]) for name in CONTESTANTS),
                     " · ".join(_num(writes[name], ".2f") for name in CONTESTANTS),
                     " · ".join(_num(rss[name], ".0f") for name in CONTESTANTS),
                 ]
@@ -52,6 +53,10 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             + " |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _sides(source: float | None, target: float | None) -> str:
+    return "-" if source is None or target is None else f"{source:.2f} + {target:.2f}"
 
 
 PAIR_ORDER = {"vault-vault": 0, "vault-aws": 1, "file-gcp": 2, "vault-file": 3, "file-file": 4}

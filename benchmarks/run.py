@@ -445,6 +445,8 @@ def summary_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "cpu_s": each("cpu_s"),
                 "per_s": each("per_s"),
                 "calls_per_key": each("calls_per_key", "total"),
+                "source_calls_per_key": each("calls_per_key", "source"),
+                "target_calls_per_key": each("calls_per_key", "target"),
                 "target_writes_per_key": each("calls_per_key", "target_writes"),
                 "rss_peak_mb": each("rss_peak_mb"),
                 "speedup_vs_naive": ratio(_get(runs["naive"], "wall_s"), _get(runs["engine"], "wall_s")),

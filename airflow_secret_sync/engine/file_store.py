@@ -7,12 +7,13 @@ that would leave the folder (``../x``, an absolute path, a link pointing out) is
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
 import threading
 from collections.abc import Collection
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from airflow_secret_sync.engine.store import (
@@ -35,12 +36,12 @@ def file_key_problem(key: str) -> str | None:
         return "a key must name a file, not be empty or end with '/'"
     if "\x00" in key or "\\" in key:
         return "a key cannot hold NUL or backslash characters"
-    path = PurePosixPath(key)
-    if path.is_absolute():
+    if key.startswith("/"):
         return "an absolute path would leave the store's folder"
-    if any(part in ("..", ".", "") for part in key.split("/")):
+    parts = key.split("/")
+    if any(part in ("..", ".", "") for part in parts):
         return "'..', '.' and empty path segments are not allowed (the key would leave the store's folder)"
-    if path.parts[0] == SIDECAR_DIR:
+    if parts[0] == SIDECAR_DIR:
         return f"{SIDECAR_DIR}/ is reserved for the store's metadata"
     return None
 
@@ -57,7 +58,7 @@ class FileSecretStore(SecretStoreBackend):
         # A lock per stripe of keys: each key's check-and-set stays atomic, while writes of different keys
         # (two fsyncs each) overlap up to the job's concurrency instead of queueing behind one lock.
         self._locks = tuple(threading.Lock() for _ in range(LOCK_STRIPES))
-        self._resolved_bases: dict[Path, Path] = {}
+        self._resolved_bases: dict[str, Path] = {}
 
     def _lock(self, key: str) -> threading.Lock:
         return self._locks[hash(key) % LOCK_STRIPES]
@@ -67,27 +68,29 @@ class FileSecretStore(SecretStoreBackend):
     def check_key(self, key: str) -> str | None:
         return file_key_problem(key)
 
-    def _path(self, key: str, base: Path | None = None) -> Path:
+    def _path(self, key: str, base: str | None = None) -> str:
+        """The file of ``key`` below ``base`` (the store's folder), as text: ``pathlib`` costs more than the
+        reads themselves on a store of small files."""
         problem = file_key_problem(key)
         if problem:
             raise KeyNotAllowed(f"key {key!r}: {problem}")
-        base = base or self.root
-        path = base / key
+        base = base if base is not None else os.fspath(self.root)
+        path = f"{base}/{key}"
         # The key is lexically inside ``base`` (checked above): only a link on the way can lead out. Looking
         # for one costs an lstat per key segment; resolving the whole path costs one per segment from "/".
-        if _through_link(base, key) and not path.resolve().is_relative_to(self._resolved(base)):
+        if _through_link(base, key) and not Path(path).resolve().is_relative_to(self._resolved(base)):
             raise KeyNotAllowed(f"key {key!r}: resolves outside the store's folder")
         return path
 
-    def _resolved(self, base: Path) -> Path:
+    def _resolved(self, base: str) -> Path:
         """``base`` resolved once per store: resolving is a system call per path segment, on every read."""
         resolved = self._resolved_bases.get(base)
         if resolved is None:
-            resolved = self._resolved_bases[base] = base.resolve()
+            resolved = self._resolved_bases[base] = Path(base).resolve()
         return resolved
 
-    def _meta_path(self, key: str) -> Path:
-        return self._path(key, self.root / SIDECAR_DIR).with_name(PurePosixPath(key).name + ".meta.json")
+    def _meta_path(self, key: str) -> str:
+        return self._path(key, f"{os.fspath(self.root)}/{SIDECAR_DIR}") + ".meta.json"
 
     def _ensure_root(self) -> None:
         if not self.root.is_dir():
@@ -123,7 +126,8 @@ class FileSecretStore(SecretStoreBackend):
 
     def _read_meta(self, key: str) -> dict[str, str]:
         try:
-            data = json.loads(self._meta_path(key).read_text())
+            with open(self._meta_path(key), encoding="utf-8") as handle:
+                data = json.loads(handle.read())
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as err:
@@ -133,7 +137,8 @@ class FileSecretStore(SecretStoreBackend):
     def read(self, key: str, version: str | None = None) -> SecretRecord | None:
         path = self._path(key)
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as handle:
+                data = handle.read()
         except FileNotFoundError:
             return None
         except IsADirectoryError:
@@ -166,12 +171,12 @@ class FileSecretStore(SecretStoreBackend):
         return Marker.from_fields(self._read_meta(key))
 
     def exists(self, key: str) -> bool:
-        return self._path(key).is_file()
+        return os.path.isfile(self._path(key))
 
     def write(
         self, key: str, value: Value, marker: Marker, *, expected_version: str | None = None
     ) -> str | None:
-        path = self._path(key)
+        path = Path(self._path(key))
         text = as_text(value)
         data = text.encode() if isinstance(text, str) else text
         with self._lock(key):
@@ -194,7 +199,7 @@ class FileSecretStore(SecretStoreBackend):
                 )
             _atomic_write(path, data)
             _atomic_write(
-                self._meta_path(key), json.dumps({**marker.as_fields(), "version": version}).encode()
+                Path(self._meta_path(key)), json.dumps({**marker.as_fields(), "version": version}).encode()
             )
         return version
 
@@ -202,23 +207,24 @@ class FileSecretStore(SecretStoreBackend):
         with self._lock(key):
             # replace the whole old marker (a field it had, such as source-version, must not survive)
             kept = {name: value for name, value in self._read_meta(key).items() if name == "version"}
-            _atomic_write(self._meta_path(key), json.dumps({**marker.as_fields(), **kept}).encode())
+            _atomic_write(Path(self._meta_path(key)), json.dumps({**marker.as_fields(), **kept}).encode())
 
     def delete(self, key: str) -> None:
         path = self._path(key)
         with self._lock(key):
             try:
-                path.unlink()
+                os.unlink(path)
             except FileNotFoundError:
                 pass
             except OSError as err:
                 raise StoreError(f"key {key!r}: cannot delete: {err.strerror}") from None
-            self._meta_path(key).unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._meta_path(key))
 
 
-def _through_link(base: Path, key: str) -> bool:
+def _through_link(base: str, key: str) -> bool:
     """Whether a segment of ``key`` below ``base`` is a symbolic link (a missing segment is none)."""
-    current = os.fspath(base)
+    current = base
     for part in key.split("/"):
         current = f"{current}/{part}"
         try:

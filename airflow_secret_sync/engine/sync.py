@@ -313,9 +313,16 @@ def group_by_key(mappings: Iterable[KeyMapping]) -> dict[str, list[KeyMapping]]:
     return groups
 
 
+# Keys a worker task takes at least, when there are enough for every worker: handing a key to a thread costs
+# about as much as reading a small local file, so local stores would spend most of their time on hand-offs.
+MIN_CHUNK = 16
+
+
 def chunk_size(keys: int, workers: int, backend: SecretStoreBackend) -> int:
-    """Keys per worker task: the store's batch size, smaller when that would leave workers idle."""
-    return max(1, min(backend.read_batch_size, -(-keys // max(workers, 1))))
+    """Keys per worker task: the store's batch size (:data:`MIN_CHUNK` for a store without batch reads),
+    smaller when that would leave workers idle."""
+    size = backend.read_batch_size if backend.read_batch_size > 1 else MIN_CHUNK
+    return max(1, min(size, -(-keys // max(workers, 1))))
 
 
 def chunked(items: Iterable[KeyGroup], size: int) -> Iterator[list[KeyGroup]]:

@@ -812,7 +812,8 @@ def test_small_plans_are_spread_over_every_worker() -> None:
     assert chunk_size(10_000, 16, Batching()) == 20
     assert chunk_size(45, 16, Batching()) == 3
     assert chunk_size(0, 16, Batching()) == 1
-    assert chunk_size(10_000, 16, MapStore()) == 1
+    assert chunk_size(10_000, 16, MapStore()) == 16  # fewer hand-offs between threads
+    assert chunk_size(40, 16, MapStore()) == 3  # every worker busy
 
 
 # --------------------------------------------------------------------------------------------- dry run
