@@ -243,6 +243,7 @@ class GcpRaw:
     """Secret Manager through the official client (REST transport); the marker is in annotations."""
 
     value_kind = "text"
+    read_batch_size = 16  # secret ids per ListSecrets name filter, as the hook
 
     def __init__(self, url: str, project: str, *, pool: int = 16) -> None:
         from google.api_core.client_options import ClientOptions
@@ -275,6 +276,30 @@ class GcpRaw:
             marker = dict(secret.annotations)
         version = response.name.rsplit("/", 1)[1]
         return Current(response.payload.data.decode(), version, marker)
+
+    def get_many(self, keys: list[str]) -> dict[str, Current | None]:
+        """The engine's batch read: markers of up to 16 secrets from one ``ListSecrets`` with a name filter,
+        then each listed secret's latest value; a key the listing does not show is left out (read alone)."""
+        from google.api_core.exceptions import NotFound
+
+        query = " OR ".join(f'name:"{key}"' for key in keys)
+        request = {"parent": f"projects/{self.project}", "filter": query, "page_size": 100}
+        first_page = next(iter(self.client.list_secrets(request=request, retry=None).pages))
+        markers = {secret.name.rsplit("/", 1)[1]: dict(secret.annotations) for secret in first_page.secrets}
+        found: dict[str, Current | None] = {}
+        for key in keys:
+            if key not in markers:
+                continue
+            try:
+                response = self.client.access_secret_version(
+                    name=f"{self._name(key)}/versions/latest", retry=None
+                )
+            except NotFound:
+                found[key] = None
+                continue
+            version = response.name.rsplit("/", 1)[1]
+            found[key] = Current(response.payload.data.decode(), version, markers[key])
+        return found
 
     def create(self, key: str, value: Any, marker: dict[str, str] | None) -> None:
         secret: dict[str, Any] = {"replication": {"automatic": {}}}
