@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -572,8 +573,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _stop(signum: int, frame: Any) -> None:
+    """SIGTERM (and SIGINT, which a shell's background job ignores) unwinds like Ctrl-C: the running
+    contestant is killed and every server stopped, not left behind."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _stop)
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
     workdir = scratch_dir()
     console.print(f"mode {args.mode}; scratch folder {workdir}; results {args.output}")
