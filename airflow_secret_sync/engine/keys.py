@@ -65,6 +65,20 @@ def expand(replacement: str, match: re.Match[str]) -> str:
     return _REFERENCE.sub(one, replacement)
 
 
+def undefined_groups(expression: str, replacement: str) -> list[str]:
+    """The groups ``replacement`` refers to (``$1``, ``${1}``, ``${name}``) that ``expression`` lacks."""
+    pattern = _compiled(expression)
+    missing = []
+    for reference in _REFERENCE.finditer(replacement):
+        name = reference.group(1) or reference.group(2)
+        if name is None:  # $$
+            continue
+        known = int(name) <= pattern.groups if name.isdigit() else name in pattern.groupindex
+        if not known:
+            missing.append(name)
+    return missing
+
+
 def apply_regexp(key: str, rule: RegexpLike) -> MappedKey | None:
     """Rewrite ``key`` with one regexp rule; ``None`` when the rule does not match."""
     pattern = _compiled(rule.source)

@@ -11,9 +11,19 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
+from airflow_secret_sync.engine.keys import undefined_groups
 from airflow_secret_sync.spec.checks import check_duration, check_regex, check_schedule, check_template
 
 API_VERSION = "secret-sync/v1alpha1"
@@ -210,6 +220,19 @@ class RegexpRule(SpecModel):
     property: str | None = Field(None, description="Send the value into this field of the target key.")
 
     _check_source = field_validator("source")(check_regex)
+
+    @field_validator("target", "property")
+    @classmethod
+    def _groups_exist(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A reference to a group the expression lacks would fail every key at run time: refuse it now."""
+        source = info.data.get("source")
+        if value is None or source is None:
+            return value
+        missing = undefined_groups(source, value)
+        if missing:
+            names = ", ".join(repr(name) for name in missing)
+            raise ValueError(f"refers to group {names}, which the expression in 'source' does not define")
+        return value
 
 
 class KeyRule(SpecModel):

@@ -36,7 +36,8 @@ CASES: dict[str, Expected] = {
     ),
     "bad-query-regex.yaml": Expected("spec.plan[0].query.regexp", "unterminated character set"),
     "bad-group-reference.yaml": Expected(
-        "spec.plan", "replacement refers to group '2', which the expression does not define"
+        "spec.plan[0].keyTransform[0].regexp.target",
+        "refers to group '2', which the expression in 'source' does not define",
     ),
     "bad-template-syntax.yaml": Expected("spec.plan[0].keyTransform[0].template", "invalid template:"),
     "key-template-python-internals.yaml": Expected(

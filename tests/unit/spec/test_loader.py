@@ -108,6 +108,18 @@ def test_errors_name_the_file_relative_to_the_folder_the_document_and_the_field(
     }
 
 
+def test_a_key_rule_refering_to_a_missing_group_is_refused_at_load_time(tmp_path: Path) -> None:
+    """A query's key rule only meets keys at run time: a bad group reference must not wait until then."""
+    write(tmp_path, "stores.yaml", store("src"), store("dst"))
+    rule = '- {query: {path: app/}, keyTransform: [{regexp: {source: "^app/(.*)$", target: "$2"}}]}'
+    write(tmp_path, "jobs/a.yaml", job("vault-to-aws").replace("- secret: {key: a}", rule))
+    config = load_config(tmp_path)
+    assert [str(error) for error in config.errors] == [
+        "jobs/a.yaml: SyncJob 'vault-to-aws': spec.plan[0].keyTransform[0].regexp.target: refers to group "
+        "'2', which the expression in 'source' does not define"
+    ]
+
+
 def test_a_snake_case_field_is_refused_with_the_camel_case_name(tmp_path: Path) -> None:
     """The schema and the docs say ``maxDeletes``; the loader must not quietly take ``max_deletes``."""
     write(tmp_path, "stores.yaml", store("src"), store("dst"))
