@@ -13,7 +13,8 @@ from airflow_secret_sync.spec.schema import json_schema
 INTRO = """# YAML reference
 
 Generated from the models by `python -m airflow_secret_sync.spec.reference`; do not edit by hand.
-Every object refuses unknown fields. `secret-sync schema` prints the same information as JSON Schema.
+Every object refuses unknown fields, and fields are spelled as here, in camelCase (`maxDeletes`, not
+`max_deletes`). `secret-sync schema` prints the same information as JSON Schema.
 """
 
 
