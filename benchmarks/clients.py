@@ -53,6 +53,10 @@ def as_text(value: Any) -> str:
     return str(value)
 
 
+# botocore attempts against moto server, whose concurrent creates sometimes fail with HTTP 500
+MOTO_ATTEMPTS = 10
+
+
 # ------------------------------------------------------------------------------------------- Vault
 
 
@@ -154,7 +158,11 @@ class AwsRaw:
             region_name="us-east-1",
             aws_access_key_id="bench",
             aws_secret_access_key="bench",
-            config=Config(max_pool_connections=max(pool, 10), retries={"mode": "standard"}),
+            # as the engine's connection in the harness: moto server fails some concurrent creates with a 500
+            config=Config(
+                max_pool_connections=max(pool, 10),
+                retries={"mode": "standard", "total_max_attempts": MOTO_ATTEMPTS},
+            ),
         )
         self.prefix = prefix
 

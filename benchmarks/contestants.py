@@ -31,7 +31,16 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
-from benchmarks.clients import AwsRaw, Current, FileRaw, GcpRaw, VaultRaw, as_text, marker_fields
+from benchmarks.clients import (
+    MOTO_ATTEMPTS,
+    AwsRaw,
+    Current,
+    FileRaw,
+    GcpRaw,
+    VaultRaw,
+    as_text,
+    marker_fields,
+)
 
 JOB = "bench"
 SOURCE_STORE = "src"
@@ -200,7 +209,9 @@ def connection(side: dict[str, Any]) -> dict[str, Any] | None:
             "conn_type": "secret_sync_aws",
             "login": "bench",
             "password": "bench",
-            "extra": {"region_name": "us-east-1", "endpoint_url": side["url"]},
+            # moto server is not thread-safe: concurrent creates can fail with HTTP 500 ("dictionary changed
+            # size during iteration"): engine and floor both make up to 10 attempts (each counted as a call)
+            "extra": {"region_name": "us-east-1", "endpoint_url": side["url"], "max_attempts": MOTO_ATTEMPTS},
         }
     if kind == "gcp":
         return {
