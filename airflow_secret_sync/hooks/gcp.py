@@ -633,13 +633,20 @@ class GcpSecretManagerHook(SecretStoreHook):
         name = self._name(key)
         data = self._payload(key, value)
         self._check_annotations(key, marker)
+        if expected_version is None:
+            # read as absent: create at once (Google refuses a second secret of that name), and look at what
+            # is there only when the create is refused
+            try:
+                return self._create(key, name, data, marker)
+            except _SecretExists:
+                pass
         secret = self._get_secret(key, name)
         if secret is None:
             if expected_version is not None:
                 raise WriteConflict(
                     f"{self._where(key)}: deleted since it was read (version {expected_version} expected)"
                 )
-            return self._create(key, name, data, marker)
+            raise WriteConflict(f"{self._where(key)}: created and deleted by someone else since it was read")
         current = marker_of(secret)
         if expected_version is None and (current is None or current.job != marker.job):
             owner = f"job {current.job!r}" if current else "no job of ours"
@@ -699,7 +706,7 @@ class GcpSecretManagerHook(SecretStoreHook):
             try:
                 created = self._call("create_secret", request)
             except google_errors.Conflict as err:
-                raise WriteConflict(
+                raise _SecretExists(
                     f"{self._where(key)}: created by someone else since it was read ({_status(err)})"
                 ) from None
         try:
@@ -849,6 +856,10 @@ class GcpSecretManagerHook(SecretStoreHook):
             f"listed the secrets of {parent} through "
             f"{settings.api_endpoint or 'the default endpoint'} ({settings.transport})"
         )
+
+
+class _SecretExists(WriteConflict):
+    """A create refused: a secret of that name is there."""
 
 
 def _filter_groups(keys: list[str]) -> Iterator[list[str]]:

@@ -312,6 +312,9 @@ def test_a_no_op_resync_reads_each_target_key_once(
     first = run(config)
     assert first.counts()["create"] == KEYS and not first.failed
     assert calls.count("access_version") == 0  # new keys: listed by no batch, each read alone (not found)
+    # each create: the read that found nothing, then the secret and its first version, no second look
+    assert calls.count("get_secret") == KEYS
+    assert calls.count("create_secret") == KEYS and calls.count("add_version") == KEYS
 
     calls.reset()
     noop = run(config)
