@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic.alias_generators import to_camel
 from rich.console import Console
 from rich.table import Table
 
@@ -63,7 +64,7 @@ class AuditRow:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        return {_camel(name): value for name, value in data.items()}
+        return {to_camel(name): value for name, value in data.items()}
 
 
 @dataclass(frozen=True)
@@ -358,8 +359,3 @@ def print_tables(out: Console, rows: list[AuditRow], *, all_attempts: bool) -> N
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
+from pydantic.alias_generators import to_camel
+
 
 class Action(StrEnum):
     CREATE = "create"
@@ -45,9 +47,4 @@ class AuditRecord:
         """camelCase fields, the shape of ``--output json`` and of the audit lines in task logs."""
         data = asdict(self)
         data["action"] = self.action.value
-        return {_camel(name): value for name, value in data.items()}
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
+        return {to_camel(name): value for name, value in data.items()}
