@@ -232,10 +232,9 @@ class _KeySync:
                 )
             if not confirmed and current.marker != marker:
                 current.marker, confirmed = self.backend.read_marker(key), True
-            refusal = self._ownership(current)
-            if refusal is not None:
-                self.managed[key] = False
-                return refusal(**base)
+            refused = self._refusal(key, current, base)
+            if refused is not None:
+                return refused
 
         if whole is not None:
             value = to_kind(whole, self.backend.value_kind)
@@ -243,12 +242,12 @@ class _KeySync:
             value = to_kind(merge_fields(current.value if current else None, fields), self.backend.value_kind)
         unchanged = current is not None and equal(current.value, value)
 
+        # about to write a secret read in a batch: its marker is confirmed first
         if current is not None and not unchanged and not confirmed:
             current.marker = self.backend.read_marker(key)
-            refusal = self._ownership(current)
-            if refusal is not None:
-                self.managed[key] = False
-                return refusal(**base)
+            refused = self._refusal(key, current, base)
+            if refused is not None:
+                return refused
         if current is not None and unchanged:
             if current.marker != marker and not self.options.dry_run:
                 self.backend.set_marker(key, marker)
@@ -266,6 +265,14 @@ class _KeySync:
         return AuditRecord(
             action=action, reason="value changed" if current is not None else "new secret", **base
         )
+
+    def _refusal(self, key: str, current: SecretRecord, base: dict[str, Any]) -> AuditRecord | None:
+        """The record of a key whose target is not ours to change, or ``None`` when it is."""
+        refusal = self._ownership(current)
+        if refusal is None:
+            return None
+        self.managed[key] = False
+        return refusal(**base)
 
     def _ours(self, current: SecretRecord | None) -> bool:
         marker = current.marker if current is not None else None
