@@ -211,12 +211,16 @@ def config_files(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
-def parse_documents(path: Path, relative: str) -> tuple[list[tuple[int, Any]], list[ConfigError]]:
-    """The documents of one file with their positions, or the YAML error that stops reading it."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        return [], [ConfigError(relative, f"cannot read file: {err}")]
+def parse_documents(
+    path: Path, relative: str, text: str | None = None
+) -> tuple[list[tuple[int, Any]], list[ConfigError]]:
+    """The documents of one file (``text``, when it was read already) with their positions, or the YAML
+    error that stops reading it."""
+    if text is None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            return [], [ConfigError(relative, f"cannot read file: {err}")]
     try:
         documents = _load_all(text)
     except yaml.YAMLError as err:
@@ -295,10 +299,17 @@ def load_config(
         config.errors.append(ConfigError(str(root), "no *.yaml or *.yml files found"))
     seen: dict[tuple[str, str], str] = {}
     for file in files:
-        if job is not None and re.fullmatch(NAME_PATTERN, job) and not _may_concern(file, job):
-            continue
+        text = None
+        if job is not None and re.fullmatch(NAME_PATTERN, job):
+            try:
+                text = file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                pass  # parse_documents reads it again and reports why it cannot
+            else:
+                if not _may_concern(text, job):
+                    continue
         relative = config.relative(file)
-        documents, errors = parse_documents(file, relative)
+        documents, errors = parse_documents(file, relative, text)
         config.errors.extend(errors)
         for index, raw in documents:
             if job is not None and _is_other_job(raw, job):
@@ -328,18 +339,15 @@ def load_config(
     return config
 
 
-def _may_concern(path: Path, job: str) -> bool:
-    """Whether ``path`` may hold a ``SecretStore`` or a document named ``job``: far cheaper than loading it.
+def _may_concern(text: str, job: str) -> bool:
+    """Whether a file's ``text`` may hold a ``SecretStore`` or a document named ``job``: far cheaper than
+    loading it.
 
     YAML shows a string in the text as it is unless a double-quoted scalar escapes some of it, since neither
     ``SecretStore`` nor a valid name (``job`` must be one) holds a quote or white space that quoting or line
     folding could change. So a substring search decides most files; one where an escape may hide a string
-    is scanned for it among its scalars. A file that cannot be read or scanned is loaded, to report why.
+    is scanned for it among its scalars. A file that cannot be scanned is loaded, to report why.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return True
     if "SecretStore" in text or job in text:
         return True
     if '"' not in text or "\\" not in text:
