@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_secret_sync.engine.store import (
-    KeyNotAllowed,
+    InvalidName,
     Marker,
     SecretRecord,
     SecretStoreBackend,
@@ -73,13 +73,13 @@ class FileSecretStore(SecretStoreBackend):
         reads themselves on a store of small files."""
         problem = file_key_problem(key)
         if problem:
-            raise KeyNotAllowed(f"key {key!r}: {problem}")
+            raise InvalidName(f"key {key!r}: {problem}")
         base = base if base is not None else os.fspath(self.root)
         path = f"{base}/{key}"
         # The key is lexically inside ``base`` (checked above): only a link on the way can lead out. Looking
         # for one costs an lstat per key segment; resolving the whole path costs one per segment from "/".
         if _through_link(base, key) and not Path(path).resolve().is_relative_to(self._resolved(base)):
-            raise KeyNotAllowed(f"key {key!r}: resolves outside the store's folder")
+            raise InvalidName(f"key {key!r}: resolves outside the store's folder")
         return path
 
     def _resolved(self, base: str) -> Path:
@@ -106,7 +106,7 @@ class FileSecretStore(SecretStoreBackend):
             raise StoreError(f"cannot list: folder {str(self.root)!r} does not exist")
         folder = self.root / path.rpartition("/")[0] if "/" in path else self.root
         if not folder.resolve().is_relative_to(self.root.resolve()):
-            raise KeyNotAllowed(f"path {path!r} resolves outside the store's folder")
+            raise InvalidName(f"path {path!r} resolves outside the store's folder")
         if not folder.is_dir():
             return []
         keys: list[str] = []

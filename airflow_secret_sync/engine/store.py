@@ -64,15 +64,48 @@ class SecretRecord:
 
 
 class StoreError(Exception):
-    """A provider call failed. Messages name the store, key and provider error, never a value."""
+    """A provider call failed. Messages name the store, key and provider error, never a value.
+
+    Every provider maps its client's errors into one of the typed subclasses below, so that the engine and
+    the operators decide from the type alone: :attr:`retryable` errors are worth another attempt (by the
+    client's own retry machinery, or by Airflow's task retries), every other one is deterministic.
+    """
+
+    retryable: bool = False
 
 
-class KeyNotAllowed(StoreError):
+class NotFound(StoreError):
+    """The secret, mount, project or namespace does not exist."""
+
+
+class Conflict(StoreError):
+    """The provider refused the write because of the secret's current state."""
+
+
+class WriteConflict(Conflict):
+    """The secret changed between our read and our write (check-and-set failed)."""
+
+
+class PermissionDenied(StoreError):
+    """The credentials may not do this; retrying does not help."""
+
+
+class TooLarge(StoreError):
+    """The value (or its metadata) exceeds the provider's size limit."""
+
+
+class InvalidName(StoreError):
     """The key breaks the provider's naming rules or would leave the store's scope."""
 
 
-class WriteConflict(StoreError):
-    """The secret changed between our read and our write (check-and-set failed)."""
+class Transient(StoreError):
+    """A server error, throttling or a broken connection: another attempt may succeed."""
+
+    retryable = True
+
+
+class Misconfigured(StoreError):
+    """The store's settings or connection do not fit the provider (wrong mount kind, missing region...)."""
 
 
 class SecretStoreBackend(abc.ABC):

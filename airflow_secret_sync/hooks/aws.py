@@ -36,7 +36,7 @@ from botocore.credentials import (
 from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_secret_sync.engine.naming import aws_key_problem, parameter_name_problem
-from airflow_secret_sync.engine.store import KeyNotAllowed, Marker, SecretRecord, StoreError, WriteConflict
+from airflow_secret_sync.engine.store import InvalidName, Marker, SecretRecord, StoreError, WriteConflict
 from airflow_secret_sync.engine.values import Value, as_text
 from airflow_secret_sync.hooks.base import SecretStoreHook
 from airflow_secret_sync.spec.models import AwsParameterStoreProvider, AwsProvider
@@ -491,7 +491,7 @@ class AwsSecretsManagerHook(_AwsStoreHook):
         name = self.settings.prefix + key
         problem = aws_key_problem(name)
         if problem:
-            raise KeyNotAllowed(f"key {key!r} (secret name {name!r}): {problem}")
+            raise InvalidName(f"key {key!r} (secret name {name!r}): {problem}")
         return name
 
     def _key(self, name: str) -> str:
@@ -861,7 +861,7 @@ class AwsParameterStoreHook(_AwsStoreHook):
         name = self.settings.path_prefix + key
         problem = parameter_name_problem(name)
         if problem:
-            raise KeyNotAllowed(f"key {key!r} (parameter name {name!r}): {problem}")
+            raise InvalidName(f"key {key!r} (parameter name {name!r}): {problem}")
         return name
 
     def _key(self, name: str) -> str | None:

@@ -35,7 +35,7 @@ from google.cloud import secretmanager
 from airflow_secret_sync.engine.naming import gcp_key_problem
 from airflow_secret_sync.engine.store import (
     MARKER_MANAGED_BY,
-    KeyNotAllowed,
+    InvalidName,
     Marker,
     SecretRecord,
     StoreError,
@@ -441,7 +441,7 @@ class GcpSecretManagerHook(SecretStoreHook):
         """The secret's resource name; the key is checked before anything else happens."""
         problem = self.check_key(key)
         if problem:
-            raise KeyNotAllowed(f"{self._where(key)}: {problem}")
+            raise InvalidName(f"{self._where(key)}: {problem}")
         return f"{self.parent}/secrets/{key}"
 
     def _get_secret(self, key: str, name: str) -> Any:

@@ -26,7 +26,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util import Retry
 
 from airflow_secret_sync.engine.naming import vault_key_problem
-from airflow_secret_sync.engine.store import KeyNotAllowed, Marker, SecretRecord, StoreError, WriteConflict
+from airflow_secret_sync.engine.store import InvalidName, Marker, SecretRecord, StoreError, WriteConflict
 from airflow_secret_sync.engine.values import Value, as_map
 from airflow_secret_sync.hooks.base import SecretStoreHook
 from airflow_secret_sync.spec.models import VaultProvider
@@ -358,7 +358,7 @@ class VaultSecretStoreHook(SecretStoreHook):
     def _path(self, key: str) -> str:
         problem = self.check_key(key)
         if problem:
-            raise KeyNotAllowed(f"{self._where(key)}: {problem}")
+            raise InvalidName(f"{self._where(key)}: {problem}")
         return self.prefix + key
 
     def _sidecar(self, key: str) -> str:
@@ -375,7 +375,7 @@ class VaultSecretStoreHook(SecretStoreHook):
     def _walk(self, base: str, path: str, recursive: bool, *, hide_sidecar: bool) -> list[str]:
         folder = path.rpartition("/")[0]
         if folder and any(part in ("", ".", "..") for part in folder.split("/")):
-            raise KeyNotAllowed(f"{self._where()}: path {path!r} holds empty, '.' or '..' segments")
+            raise InvalidName(f"{self._where()}: path {path!r} holds empty, '.' or '..' segments")
         keys: list[str] = []
         pending = [f"{folder}/" if folder else ""]
         while pending:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from airflow_secret_sync.engine.store import KeyNotAllowed, Marker, StoreError, WriteConflict
+from airflow_secret_sync.engine.store import InvalidName, Marker, StoreError, WriteConflict
 from airflow_secret_sync.hooks.aws import TAG_PREFIX, marker_from_tags
 from tests.fixtures.moto import boto3_client, closed_port_endpoint, moto_connection
 from tests.integration.aws.conftest import record_calls
@@ -190,6 +190,6 @@ def test_names_invalid_for_aws_are_refused_before_any_request(monkeypatch: pytes
     started = time.monotonic()
     for call in (lambda: store.read(key), lambda: store.write(key, "v", MARKER), lambda: store.delete(key),
                  lambda: store.exists(key), lambda: store.read_marker(key), lambda: store.read_many([key])):
-        with pytest.raises(KeyNotAllowed, match="parameter name"):
+        with pytest.raises(InvalidName, match="parameter name"):
             call()
     assert time.monotonic() - started < 1

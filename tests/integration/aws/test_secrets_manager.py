@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from airflow_secret_sync.engine.store import KeyNotAllowed, Marker, StoreError, WriteConflict
+from airflow_secret_sync.engine.store import InvalidName, Marker, StoreError, WriteConflict
 from airflow_secret_sync.hooks.aws import TAG_PREFIX, marker_from_tags, marker_tags
 from tests.fixtures.moto import closed_port_endpoint, moto_connection
 from tests.integration.aws.conftest import record_calls
@@ -135,7 +135,7 @@ def test_names_invalid_for_aws_are_refused_before_any_request(monkeypatch: pytes
         for call in (lambda k: store.read(k), lambda k: store.write(k, "v", MARKER),
                      lambda k: store.delete(k), lambda k: store.exists(k),
                      lambda k: store.set_marker(k, MARKER), lambda k: store.read_many([k])):
-            with pytest.raises(KeyNotAllowed, match="AWS secret names allow"):
+            with pytest.raises(InvalidName, match="AWS secret names allow"):
                 call(key)
         assert time.monotonic() - started < 1
     assert store.check_key("k" * (512 - len("apps/"))) is None

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from google.cloud import secretmanager
 
-from airflow_secret_sync.engine.store import KeyNotAllowed, Marker, StoreError, WriteConflict
+from airflow_secret_sync.engine.store import InvalidName, Marker, StoreError, WriteConflict
 from airflow_secret_sync.hooks.gcp import ANNOTATION_VERSIONS, LABEL_JOB, LABEL_MANAGED_BY
 from airflow_secret_sync.testing.gcp_secret_manager import RestApp
 from tests.fixtures.gcp import GCP_PROJECT, GCP_PROJECT_NUMBER
@@ -69,7 +69,7 @@ def test_invalid_names_are_refused_before_any_call(
         lambda: store.set_marker(key, OURS),
         lambda: store.delete(key),
     ):
-        with pytest.raises(KeyNotAllowed, match="letters, digits"):
+        with pytest.raises(InvalidName, match="letters, digits"):
             call()
     assert requests == []
     store.list_keys()  # the counter does see requests

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_secret_sync.engine.store import KeyNotAllowed, Marker, StoreError
+from airflow_secret_sync.engine.store import InvalidName, Marker, StoreError
 from tests.fixtures.openbao import KV1_MOUNT
 
 pytestmark = pytest.mark.vault
@@ -48,7 +48,7 @@ def test_the_secret_holds_only_its_own_fields_and_the_marker_lives_in_a_hidden_s
     assert ".secret-sync/" in api.list_secrets(store.prefix, mount_point=KV1_MOUNT)["data"]["keys"]
     assert store.list_keys() == ["app/db"]
     assert store.list_keys(".secret-sync/") == []
-    with pytest.raises(KeyNotAllowed, match="reserved"):
+    with pytest.raises(InvalidName, match="reserved"):
         store.write(".secret-sync/app/db", {"v": "forged"}, OURS)
 
 

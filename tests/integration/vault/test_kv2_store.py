@@ -7,7 +7,7 @@ import uuid
 import hvac
 import pytest
 
-from airflow_secret_sync.engine.store import KeyNotAllowed, Marker, StoreError, WriteConflict
+from airflow_secret_sync.engine.store import InvalidName, Marker, StoreError, WriteConflict
 from tests.fixtures.openbao import READ_ONLY_POLICY, set_connection
 
 pytestmark = pytest.mark.vault
@@ -111,7 +111,7 @@ def test_listing_is_recursive_relative_and_prefix_based(openbao, vault_store):
     assert store.list_keys("", recursive=False) == ["apples", "top"]
     assert store.list_keys("app/api/d") == ["app/api/deep/x"]
     assert store.list_keys("nothing/here/") == []
-    with pytest.raises(KeyNotAllowed):
+    with pytest.raises(InvalidName):
         store.list_keys("../escape/")
 
 
@@ -136,7 +136,7 @@ def test_keys_that_leave_the_prefix_or_hit_the_reserved_folder_are_refused(vault
     store = vault_store()
     for key in ("../x", "a//b", "/abs", "a/", ".secret-sync/k"):
         assert store.check_key(key)
-        with pytest.raises(KeyNotAllowed):
+        with pytest.raises(InvalidName):
             store.write(key, {"v": "1"}, OURS)
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from airflow_secret_sync.engine import file_store
 from airflow_secret_sync.engine.file_store import SIDECAR_DIR, FileSecretStore
-from airflow_secret_sync.engine.store import KeyNotAllowed, Marker, StoreError, WriteConflict
+from airflow_secret_sync.engine.store import InvalidName, Marker, StoreError, WriteConflict
 
 MARKER = Marker(job="job-1", source_store="vault", source_key="db/password", source_version="7")
 
@@ -66,7 +66,7 @@ def test_sidecar_metadata_never_shows_in_listings(store: FileSecretStore) -> Non
 def test_the_sidecar_folder_cannot_be_used_as_a_key(store: FileSecretStore) -> None:
     problem = store.check_key(f"{SIDECAR_DIR}/a.meta.json")
     assert problem is not None and "reserved" in problem
-    with pytest.raises(KeyNotAllowed):
+    with pytest.raises(InvalidName):
         store.write(f"{SIDECAR_DIR}/a.meta.json", "{}", MARKER)
 
 
@@ -85,7 +85,7 @@ def test_files_placed_by_hand_are_secrets_without_our_marker(store: FileSecretSt
 def test_keys_that_would_leave_the_folder_are_refused(store: FileSecretStore, key: str) -> None:
     assert store.check_key(key) is not None
     for call in (lambda: store.write(key, "x", MARKER), lambda: store.read(key), lambda: store.delete(key)):
-        with pytest.raises(KeyNotAllowed):
+        with pytest.raises(InvalidName):
             call()
     assert not (store.root.parent / "x").exists()
 
@@ -96,11 +96,11 @@ def test_a_folder_symlink_pointing_outside_is_refused(store: FileSecretStore, tm
     (outside / "victim").write_text("theirs")
     store.root.mkdir()
     (store.root / "link").symlink_to(outside, target_is_directory=True)
-    with pytest.raises(KeyNotAllowed, match="outside"):
+    with pytest.raises(InvalidName, match="outside"):
         store.write("link/victim", "ours", MARKER)
-    with pytest.raises(KeyNotAllowed, match="outside"):
+    with pytest.raises(InvalidName, match="outside"):
         store.read("link/victim")
-    with pytest.raises(KeyNotAllowed, match="outside"):
+    with pytest.raises(InvalidName, match="outside"):
         store.delete("link/victim")
     assert (outside / "victim").read_text() == "theirs"
 
@@ -114,9 +114,9 @@ def test_a_folder_swapped_for_a_link_after_a_read_is_refused(store: FileSecretSt
     (outside / "db").write_text("theirs")
     shutil.rmtree(store.root / "app")
     (store.root / "app").symlink_to(outside, target_is_directory=True)
-    with pytest.raises(KeyNotAllowed, match="outside"):
+    with pytest.raises(InvalidName, match="outside"):
         store.read("app/db")
-    with pytest.raises(KeyNotAllowed, match="outside"):
+    with pytest.raises(InvalidName, match="outside"):
         store.write("app/db", "ours again", MARKER, expected_version="1")
     assert (outside / "db").read_text() == "theirs"
 
@@ -133,16 +133,16 @@ def test_a_file_symlink_pointing_outside_is_refused(store: FileSecretStore, tmp_
     outside.write_text("root:x:0:0")
     store.root.mkdir()
     (store.root / "innocent").symlink_to(outside)
-    with pytest.raises(KeyNotAllowed):
+    with pytest.raises(InvalidName):
         store.read("innocent")
-    with pytest.raises(KeyNotAllowed):
+    with pytest.raises(InvalidName):
         store.write("innocent", "overwritten", MARKER)
     assert outside.read_text() == "root:x:0:0"
 
 
 def test_listing_a_path_outside_the_folder_is_refused(store: FileSecretStore) -> None:
     store.write("a", "1", MARKER)
-    with pytest.raises(KeyNotAllowed):
+    with pytest.raises(InvalidName):
         store.list_keys("../")
 
 
