@@ -23,6 +23,7 @@ from airflow_secret_sync import audit_report
 from airflow_secret_sync.engine.audit import Action, AuditRecord
 from airflow_secret_sync.engine.plan import PlanError
 from airflow_secret_sync.engine.sync import SyncOptions, TargetReport
+from airflow_secret_sync.importers import command as import_command
 from airflow_secret_sync.spec.loader import Config, load_config
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("schema", help="print the JSON Schema of SecretStore and SyncJob documents")
     audit_report.add_parser(commands)
+    import_command.add_parser(commands)
     return parser
 
 
@@ -84,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "audit":
             return audit_report.cmd_audit(args, out, err)
+        if args.command == "import":
+            return import_command.cmd_import(args, out, err)
         return cmd_run(args, out, err, dry_run=args.command == "plan" or args.dry_run)
     except UsageError as problem:
         err.print(f"[red]error:[/] {problem}", markup=True)
