@@ -41,6 +41,8 @@ from airflow_secret_sync.importers.report import (
     ImportInputError,
     ImportResult,
     Severity,
+    document_name,
+    store_document,
 )
 from airflow_secret_sync.spec.checks import check_schedule
 from airflow_secret_sync.spec.models import API_VERSION
@@ -87,12 +89,6 @@ def lower_camel(name: str) -> str:
         else:
             capitalise = char in "_ -."
     return "".join(out)
-
-
-def job_name(text: str) -> str:
-    """A valid ``metadata.name`` from a file name: lower case, other characters as ``-``."""
-    name = re.sub(r"[^a-z0-9_.-]+", "-", text.lower()).strip("-_.")[:50].strip("-_.")
-    return name or "imported"
 
 
 def basename_regexp(expression: str) -> str:
@@ -187,7 +183,7 @@ class Store:
 class BankVaultsImporter:
     def __init__(self, source: Path, target: Path, plan: Path, *, name: str | None = None) -> None:
         self.paths = {"source": source, "target": target, "plan": plan}
-        self.name = job_name(name or plan.stem)
+        self.name = document_name(name or plan.stem)
         self.result = ImportResult()
         self._plan_file = str(plan)
 
@@ -233,8 +229,8 @@ class BankVaultsImporter:
             return self.result
         spec["plan"] = items
         stores = [
-            _store_document(f"{self.name}-source", "Read", source.provider),
-            _store_document(f"{self.name}-target", "Write", target.provider),
+            store_document(f"{self.name}-source", "Read", source.provider),
+            store_document(f"{self.name}-target", "Write", target.provider),
         ]
         job = {
             "apiVersion": API_VERSION,
@@ -708,12 +704,3 @@ def _load_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise ImportInputError(f"{path}: a YAML mapping is needed")
     return document
-
-
-def _store_document(name: str, permissions: str, provider: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "SecretStore",
-        "metadata": {"name": name},
-        "spec": {"permissions": permissions, "provider": provider},
-    }

@@ -1,8 +1,9 @@
 """Translate the small, safe subset of Go ``text/template`` that secret templates use into sandboxed Jinja.
 
-What translates: literal text, ``{{ .Data }}`` and field chains such as ``{{ .Data.db.user }}``, string
-literals, the functions ``base64enc`` / ``base64dec`` called directly or in a pipeline, trim markers
-(``{{-`` / ``-}}``) and comments. Everything else (``if``, ``range``, ``with``, variables, other functions,
+What translates: literal text, field chains such as ``{{ .Data.db.user }}`` (below a root field, or from
+the top for External Secrets' ``{{ .password }}``), string literals, a few one-argument functions called
+directly or in a pipeline (each tool's own names, mapped to our Jinja filters), trim markers (``{{-`` /
+``-}}``) and comments. Everything else (``if``, ``range``, ``with``, variables, other functions,
 parentheses...) raises :class:`Untranslatable` naming the construct: the caller leaves the item out
 rather than guess what it meant.
 """
@@ -14,8 +15,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-# Go filter name -> our Jinja filter of the same meaning
-FUNCTIONS = {"base64enc": "b64encode", "base64dec": "b64decode"}
+# function name -> our Jinja filter of the same meaning
+BANK_VAULTS_FUNCTIONS = {"base64enc": "b64encode", "base64dec": "b64decode"}
 GO_KEYWORDS = frozenset(
     {"if", "else", "end", "range", "with", "define", "template", "block", "break", "continue", "nil"}
 )
@@ -47,7 +48,19 @@ Part = Text | Expr
 Resolver = Callable[[tuple[str, ...]], str]
 
 
-def translate(template: str, resolve: Resolver) -> list[Part]:
+@dataclass(frozen=True)
+class Dialect:
+    """What a tool's templates may use: the root field of the data (``None``: the data is the root) and the
+    one-argument functions that translate."""
+
+    root: str | None
+    functions: dict[str, str]
+
+
+BANK_VAULTS = Dialect(root="Data", functions=BANK_VAULTS_FUNCTIONS)
+
+
+def translate(template: str, resolve: Resolver, dialect: Dialect = BANK_VAULTS) -> list[Part]:
     """The parts of ``template``: literal text and translated expressions, trim markers applied."""
     parts: list[Part] = []
     position = 0
@@ -65,7 +78,7 @@ def translate(template: str, resolve: Resolver) -> list[Part]:
         body = action.group(2)
         if _COMMENT.match(body):
             continue
-        parts.append(Expr(_pipeline(body.strip(), resolve)))
+        parts.append(Expr(_pipeline(body.strip(), resolve, dialect)))
     rest = template[position:]
     if trim_next:
         rest = rest.lstrip(_GO_SPACE)
@@ -104,7 +117,7 @@ def string_literal(text: str) -> str:
     return json.dumps(text, ensure_ascii=True)
 
 
-def _pipeline(body: str, resolve: Resolver) -> str:
+def _pipeline(body: str, resolve: Resolver, dialect: Dialect) -> str:
     if not body:
         raise Untranslatable("an empty action '{{ }}'")
     commands = [command.strip() for command in _split_outside_quotes(body, "|")]
@@ -123,36 +136,44 @@ def _pipeline(body: str, resolve: Resolver) -> str:
         head, args = words[0], words[1:]
         if head in GO_KEYWORDS:
             raise Untranslatable(f"'{head}' (control structures have no safe equivalent here)")
-        if head in FUNCTIONS:
+        if head in dialect.functions:
             if expression is not None:
-                operands = [expression, *(_operand(arg, resolve, body) for arg in args)]
+                operands = [expression, *(_operand(arg, resolve, body, dialect) for arg in args)]
             else:
-                operands = [_operand(arg, resolve, body) for arg in args]
+                operands = [_operand(arg, resolve, body, dialect) for arg in args]
             if len(operands) != 1:
                 raise Untranslatable(f"'{head}' takes one argument in '{{{{ {body} }}}}'")
-            expression = f"({operands[0]} | {FUNCTIONS[head]})"
+            expression = f"({operands[0]} | {dialect.functions[head]})"
             continue
         if expression is not None or args:
             if head.startswith((".", '"', "`")):
                 raise Untranslatable(f"'{command}' cannot take arguments in '{{{{ {body} }}}}'")
-            raise Untranslatable(f"function '{head}' (only base64enc and base64dec translate)")
-        expression = _operand(head, resolve, body)
+            raise Untranslatable(f"function '{head}' ({_known(dialect)})")
+        expression = _operand(head, resolve, body, dialect)
     assert expression is not None
     return expression
 
 
-def _operand(word: str, resolve: Resolver, body: str) -> str:
+def _operand(word: str, resolve: Resolver, body: str, dialect: Dialect) -> str:
     if word == ".":
+        if dialect.root is None:
+            return resolve(())
         raise Untranslatable(f"'.' (the whole template context) in '{{{{ {body} }}}}'")
     if word.startswith('"') or word.startswith("`"):
         return string_literal(_go_string(word))
     chain = _FIELD_CHAIN.match(word)
     if chain is None:
-        raise Untranslatable(f"function or operand '{word}' (only base64enc and base64dec translate)")
-    if chain.group(1) != "Data":
-        raise Untranslatable(f"'{word}': only fields below .Data exist")
-    names = tuple(name for name in chain.group(2).split(".") if name)
-    return resolve(names)
+        raise Untranslatable(f"function or operand '{word}' ({_known(dialect)})")
+    names = (chain.group(1), *(name for name in chain.group(2).split(".") if name))
+    if dialect.root is None:
+        return resolve(names)
+    if names[0] != dialect.root:
+        raise Untranslatable(f"'{word}': only fields below .{dialect.root} exist")
+    return resolve(names[1:])
+
+
+def _known(dialect: Dialect) -> str:
+    return "only " + ", ".join(sorted(dialect.functions)) + " translate"
 
 
 def _go_string(word: str) -> str:

@@ -8,6 +8,7 @@ the translation behaves differently from the source tool in a way the user shoul
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from airflow_secret_sync.spec.models import API_VERSION
 
 
 class ImportInputError(ValueError):
@@ -124,3 +127,18 @@ class ImportResult:
 
 def dump_documents(documents: list[dict[str, Any]]) -> str:
     return yaml.safe_dump_all(documents, sort_keys=False, allow_unicode=True, width=120)
+
+
+def document_name(text: str) -> str:
+    """A valid ``metadata.name`` made from ``text``: lower case, other characters as ``-``."""
+    name = re.sub(r"[^a-z0-9_.-]+", "-", text.lower()).strip("-_.")[:50].strip("-_.")
+    return name or "imported"
+
+
+def store_document(name: str, permissions: str, provider: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "SecretStore",
+        "metadata": {"name": name},
+        "spec": {"permissions": permissions, "provider": provider},
+    }
