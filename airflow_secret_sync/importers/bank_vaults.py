@@ -96,7 +96,8 @@ def basename_regexp(expression: str) -> str:
     name): every construct that could match a ``/`` is kept inside the last path segment."""
     out = []
     anchored = False
-    index = 0
+    flags = re.match(r"\(\?[ims]+\)", expression)
+    index = anchor_at = flags.end() if flags else 0
     while index < len(expression):
         char = expression[index]
         if char == "\\" and index + 1 < len(expression):
@@ -112,7 +113,7 @@ def basename_regexp(expression: str) -> str:
         if char == ".":
             out.append("[^/]")
         elif char == "^":
-            if index != 0:
+            if index != anchor_at:
                 raise Untranslatable(
                     "'^' after the start of key.regexp (it anchors at the file name's start)"
                 )
@@ -121,7 +122,13 @@ def basename_regexp(expression: str) -> str:
             out.append(char)
         index += 1
     body = "".join(out)
-    return "(?:^|/)" + ("" if anchored else "[^/]*?") + f"(?:{body})" + "[^/]*$"
+    lead = flags.group(0) if flags else ""
+    translated = lead + "(?:^|/)" + ("" if anchored else "[^/]*?") + f"(?:{body})" + "[^/]*$"
+    try:
+        re.compile(translated)
+    except re.error as err:
+        raise Untranslatable(f"key.regexp {expression!r} has no equivalent here: {err}") from None
+    return translated
 
 
 def _char_class(expression: str, start: int) -> tuple[int, str]:
