@@ -300,81 +300,95 @@ class PushSecretImporter:
                 file, f"{where}: spec.data", Severity.LEFT_OUT, "no data entries: nothing to push is listed"
             )
             return []
-        items = []
+        items: list[dict[str, Any]] = []
         vault_targets = [
             store["metadata"]["name"] for store in targets if "vault" in store["spec"]["provider"]
         ]
         for index, entry in enumerate(data):
-            path = f"{where}: spec.data[{index}]"
-            if not isinstance(entry, dict) or not isinstance(entry.get("match"), dict):
-                raise ImportInputError(f"{manifest.where()}: spec.data[{index}].match: a mapping is needed")
-            match = entry["match"]
-            remote = match.get("remoteRef")
-            if not isinstance(remote, dict) or not isinstance(remote.get("remoteKey"), str):
-                raise ImportInputError(
-                    f"{manifest.where()}: spec.data[{index}].match.remoteRef.remoteKey is needed"
-                )
-            for field in sorted(set(entry) - {"match", "conversionStrategy", "metadata"}):
-                self._report(file, f"{path}.{field}", Severity.NOT_HONOURED, "no equivalent: ignored")
-            if entry.get("metadata"):
-                self._report(
-                    file,
-                    f"{path}.metadata",
-                    Severity.NOT_HONOURED,
-                    "provider push metadata: use the target store's tags/labels instead",
-                )
-            if entry.get("conversionStrategy", "None") != "None":
-                self._report(
-                    file,
-                    f"{path}.conversionStrategy",
-                    Severity.LEFT_OUT,
-                    "entry left out: only None translates",
-                )
+            item = self._entry(manifest, index, entry, secret_name, template, templated, merge)
+            if item is None:
                 continue
-            target: dict[str, Any] = {"key": remote["remoteKey"]}
-            if remote.get("property"):
-                target["property"] = str(remote["property"])
-            secret_key = match.get("secretKey")
-            if secret_key is None:
-                if template is not None:
-                    self._report(
-                        file,
-                        path,
-                        Severity.LEFT_OUT,
-                        "entry left out: a whole templated Secret does not translate",
-                    )
-                    continue
-                items.append({"secret": {"key": secret_name}, "target": target})
-                continue
-            if "property" not in target and vault_targets:
+            items.append(item)
+            whole_secret = "secret" in item and "property" not in item["secret"]
+            if vault_targets and not whole_secret and "property" not in item["target"]:
                 self._report(
                     file,
-                    f"{path}.match.remoteRef",
+                    f"{where}: spec.data[{index}].match.remoteRef",
                     Severity.CHANGED,
                     f"no property: in Vault stores ({', '.join(vault_targets)}) text that is not a JSON "
                     "object is written as field 'value'",
                 )
-            if str(secret_key) in templated:
-                try:
-                    items.append(self._templated(templated[str(secret_key)], secret_name, target))
-                except Untranslatable as err:
-                    self._report(
-                        file,
-                        f"{where}: spec.template.data.{secret_key}",
-                        Severity.LEFT_OUT,
-                        f"entry {index} left out: {err}",
-                    )
-                continue
-            if template is not None and not merge:
+        return items
+
+    def _entry(
+        self,
+        manifest: Manifest,
+        index: int,
+        entry: Any,
+        secret_name: str,
+        template: dict[str, Any] | None,
+        templated: dict[str, str],
+        merge: bool,
+    ) -> dict[str, Any] | None:
+        """The plan item of one ``data`` entry, or ``None`` (reported) when it does not translate."""
+        file, where = manifest.file, f"PushSecret {manifest.name!r}"
+        path = f"{where}: spec.data[{index}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("match"), dict):
+            raise ImportInputError(f"{manifest.where()}: spec.data[{index}].match: a mapping is needed")
+        match = entry["match"]
+        remote = match.get("remoteRef")
+        if not isinstance(remote, dict) or not isinstance(remote.get("remoteKey"), str):
+            raise ImportInputError(
+                f"{manifest.where()}: spec.data[{index}].match.remoteRef.remoteKey is needed"
+            )
+        for field in sorted(set(entry) - {"match", "conversionStrategy", "metadata"}):
+            self._report(file, f"{path}.{field}", Severity.NOT_HONOURED, "no equivalent: ignored")
+        if entry.get("metadata"):
+            self._report(
+                file,
+                f"{path}.metadata",
+                Severity.NOT_HONOURED,
+                "provider push metadata: use the target store's tags/labels instead",
+            )
+        if entry.get("conversionStrategy", "None") != "None":
+            self._report(
+                file, f"{path}.conversionStrategy", Severity.LEFT_OUT, "entry left out: only None translates"
+            )
+            return None
+        target: dict[str, Any] = {"key": remote["remoteKey"]}
+        if remote.get("property"):
+            target["property"] = str(remote["property"])
+        secret_key = match.get("secretKey")
+        if secret_key is None:
+            if template is not None:
                 self._report(
                     file,
                     path,
                     Severity.LEFT_OUT,
-                    f"entry left out: with mergePolicy Replace the templated Secret lacks {secret_key!r}",
+                    "entry left out: a whole templated Secret does not translate",
                 )
-                continue
-            items.append({"secret": {"key": secret_name, "property": str(secret_key)}, "target": target})
-        return items
+                return None
+            return {"secret": {"key": secret_name}, "target": target}
+        if str(secret_key) in templated:
+            try:
+                return self._templated(templated[str(secret_key)], secret_name, target)
+            except Untranslatable as err:
+                self._report(
+                    file,
+                    f"{where}: spec.template.data.{secret_key}",
+                    Severity.LEFT_OUT,
+                    f"entry {index} left out: {err}",
+                )
+                return None
+        if template is not None and not merge:
+            self._report(
+                file,
+                path,
+                Severity.LEFT_OUT,
+                f"entry left out: with mergePolicy Replace the templated Secret lacks {secret_key!r}",
+            )
+            return None
+        return {"secret": {"key": secret_name, "property": str(secret_key)}, "target": target}
 
     @staticmethod
     def _templated(text: str, secret_name: str, target: dict[str, Any]) -> dict[str, Any]:

@@ -86,7 +86,9 @@ class ImportResult:
     findings: list[Finding] = field(default_factory=list)
 
     def add(self, file: str, path: str, severity: Severity, message: str) -> None:
-        self.findings.append(Finding(file, path, severity, message))
+        finding = Finding(file, path, severity, message)
+        if finding not in self.findings:  # a store shared by several jobs is reported once
+            self.findings.append(finding)
 
     def add_connection(self, connection: ConnectionToCreate) -> None:
         if all(known.conn_id != connection.conn_id for known in self.connections):
