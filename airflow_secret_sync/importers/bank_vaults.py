@@ -353,6 +353,14 @@ class BankVaultsImporter:
                 purpose=f"{role} store of job {self.name!r} ({file})",
             )
         )
+        if role == "target":
+            self._report(
+                file,
+                prefix,
+                Severity.CHANGED,
+                "bank-vaults replaces a whole Vault secret on each write (one field survives); each item "
+                "here writes its own field and keeps the secret's other fields",
+            )
         mount = store_path.strip("/")
         return Store(file, "vault", {"vault": {"connId": conn_id, "mount": mount, "kvVersion": 2}})
 

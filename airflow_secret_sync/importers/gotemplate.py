@@ -106,6 +106,8 @@ def to_expression(parts: Sequence[Part]) -> str:
     """One Jinja expression whose value is the text ``parts`` render (for building JSON)."""
     if not parts:
         return '""'
+    if len(parts) == 1 and isinstance(parts[0], Expr):
+        return parts[0].source
     pieces = [
         string_literal(part.text) if isinstance(part, Text) else f"({part.source} | string)" for part in parts
     ]

@@ -128,7 +128,8 @@ class ImportResult:
 
 
 def dump_documents(documents: list[dict[str, Any]]) -> str:
-    return yaml.safe_dump_all(documents, sort_keys=False, allow_unicode=True, width=120)
+    # templates stay on one line each: a folded template is valid YAML but hard to review
+    return yaml.safe_dump_all(documents, sort_keys=False, allow_unicode=True, width=4096)
 
 
 def document_name(text: str) -> str:
