@@ -20,11 +20,12 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
 
+from airflow_secret_sync.engine.file_store import SIDECAR_DIR
 from airflow_secret_sync.importers.gotemplate import (
     Expr,
     Part,
@@ -162,7 +163,7 @@ class Store:
     """One bank-vaults store file, translated."""
 
     file: str
-    kind: str  # "local" or "vault"
+    kind: Literal["local", "vault"]
     provider: dict[str, Any]
     root: Path | None = None
 
@@ -180,7 +181,10 @@ class Store:
         pattern = re.compile(expression)
         keys = []
         for directory, folders, files in os.walk(folder):
-            folders.sort()
+            # our own markers, when this folder was also a target of ours, are not secrets
+            folders[:] = sorted(
+                name for name in folders if not (name == SIDECAR_DIR and Path(directory) == self.root)
+            )
             for name in sorted(files):
                 if pattern.search(name):
                     keys.append(Path(directory, name).relative_to(self.root).as_posix())
@@ -198,7 +202,7 @@ class BankVaultsImporter:
         documents = {role: _load_yaml(path) for role, path in self.paths.items()}
         source = self._store("source", documents["source"])
         target = self._store("target", documents["target"])
-        plan_file = str(self.paths["plan"])
+        plan_file = self._plan_file
         plan = documents["plan"]
         spec: dict[str, Any] = {"source": f"{self.name}-source", "targets": [f"{self.name}-target"]}
         for field in sorted(set(plan) - {"sync", "auditLogPath", "schedule"}):
@@ -227,8 +231,6 @@ class BankVaultsImporter:
                 items.extend(self._action(action, path, plan_file, source, target))
             except LeftOut as err:
                 self._report(plan_file, err.path, Severity.LEFT_OUT, str(err))
-            except Untranslatable as err:
-                self._report(plan_file, path, Severity.LEFT_OUT, str(err))
         if not items:
             self._report(
                 plan_file, "sync", Severity.LEFT_OUT, "no sync action could be translated: no job written"
