@@ -44,6 +44,7 @@ from airflow_secret_sync.importers.report import (
     Severity,
     document_name,
     store_document,
+    yaml_problem,
 )
 from airflow_secret_sync.spec.checks import check_schedule
 from airflow_secret_sync.spec.models import API_VERSION
@@ -717,7 +718,7 @@ def _load_yaml(path: Path) -> dict[str, Any]:
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ImportInputError(f"{path}: not valid YAML: {err}") from None
+        raise ImportInputError(f"{path}: {yaml_problem(err)}") from None
     if not isinstance(document, dict):
         raise ImportInputError(f"{path}: a YAML mapping is needed")
     return document

@@ -28,6 +28,7 @@ from airflow_secret_sync.importers.report import (
     Severity,
     document_name,
     store_document,
+    yaml_problem,
 )
 from airflow_secret_sync.spec.models import API_VERSION
 
@@ -649,7 +650,7 @@ def _load_manifests(path: Path) -> list[Manifest]:
     try:
         documents = list(yaml.safe_load_all(text))
     except yaml.YAMLError as err:
-        raise ImportInputError(f"{path}: not valid YAML: {err}") from None
+        raise ImportInputError(f"{path}: {yaml_problem(err)}") from None
     manifests = []
     for index, document in enumerate(documents):
         if document is None:

@@ -145,3 +145,10 @@ def store_document(name: str, permissions: str, provider: dict[str, Any]) -> dic
         "metadata": {"name": name},
         "spec": {"permissions": permissions, "provider": provider},
     }
+
+
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """Where and what, without the quoted snippet PyYAML adds: that line may hold a secret's value."""
+    mark = getattr(err, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    return f"not valid YAML: {where}{getattr(err, 'problem', None) or type(err).__name__}"

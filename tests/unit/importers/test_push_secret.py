@@ -161,6 +161,11 @@ def test_refresh_interval_becomes_a_duration_schedule(interval: str, schedule: s
             "spec.updatePolicy: expected Replace or IfNotExists",
         ),
         ("kind: PushSecret\nspec: [\n", "not valid YAML"),
+        # PyYAML quotes the offending line in its messages: here it would be a Secret's value
+        (
+            "kind: Secret\nstringData: {password: never-copy-this-password]\n",
+            "line 2, column 48: expected ','",
+        ),
     ],
 )
 def test_bad_manifests_exit_2_and_write_nothing(
@@ -171,4 +176,5 @@ def test_bad_manifests_exit_2_and_write_nothing(
     code = main(["import", "push-secret", str(path), "-o", str(tmp_path / "out")])
     _, err = capsys.readouterr()
     assert code == 2 and message in err and "nothing was written" in err
+    assert "never-copy-this-password" not in err
     assert not (tmp_path / "out").exists()
