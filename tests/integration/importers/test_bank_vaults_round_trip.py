@@ -181,7 +181,7 @@ def test_local_to_vault_fields(
         return data
 
     assert fields("db-host") == {"db-host": "primary.internal"}
-    assert fields("app/config") == {"user": "alice"}
+    assert fields("app/config") == {"user": "alice", "password-b64": b64(PASSWORD)}
     assert fields("tenant-1") == {"db-user": "app-user-7", "db-pass": "hunter2-pass"}
     assert fields("copies") == {"username": "alice", "password": PASSWORD}
     access = fields("db")

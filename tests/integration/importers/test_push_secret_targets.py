@@ -1,4 +1,4 @@
-"""The target half of a PushSecret round trip, against OpenBao and moto server.
+"""The target half of a PushSecret round trip, against OpenBao, moto server and the GCP emulator.
 
 The Kubernetes store (issue 16) is not on main yet, so the imported job's ``kubernetes`` source is swapped
 for a Vault secret holding the same data keys as the Kubernetes Secret (a Secret is a map of data keys, and
@@ -21,10 +21,11 @@ import pytest
 import yaml
 
 from airflow_secret_sync.cli import main
+from tests.fixtures.gcp import GCP_PROJECT
 from tests.fixtures.moto import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, MotoServer, boto3_client
 from tests.fixtures.openbao import ROOT_TOKEN, OpenBaoServer, set_connection
 
-pytestmark = [pytest.mark.vault, pytest.mark.aws]
+pytestmark = [pytest.mark.vault, pytest.mark.aws, pytest.mark.gcp]
 
 SECRET = {"username": "alice", "password": "pa55-word-42"}
 
@@ -90,11 +91,67 @@ def manifests(openbao: OpenBaoServer, mount: str) -> str:
           data:
             - match:
                 remoteRef: {{remoteKey: app/whole}}
+        ---
+        apiVersion: external-secrets.io/v1beta1
+        kind: ClusterSecretStore
+        metadata: {{name: gcp}}
+        spec:
+          provider:
+            gcpsm:
+              projectID: {GCP_PROJECT}
+              auth:
+                secretRef:
+                  secretAccessKeySecretRef: {{name: gcp-sa, key: key.json}}
+        ---
+        apiVersion: external-secrets.io/v1beta1
+        kind: ClusterSecretStore
+        metadata: {{name: parameters}}
+        spec:
+          provider:
+            aws:
+              service: ParameterStore
+              region: {REGION}
+              auth:
+                secretRef:
+                  accessKeyIDSecretRef: {{name: aws, key: id}}
+                  secretAccessKeySecretRef: {{name: aws, key: secret}}
+        ---
+        apiVersion: external-secrets.io/v1alpha1
+        kind: PushSecret
+        metadata: {{name: push-gcp, namespace: apps}}
+        spec:
+          secretStoreRefs:
+            - {{name: gcp, kind: ClusterSecretStore}}
+          selector:
+            secret: {{name: db-credentials}}
+          data:
+            - match:
+                secretKey: username
+                remoteRef: {{remoteKey: app-user}}
+            - match:
+                secretKey: password
+                remoteRef: {{remoteKey: app-db, property: pass}}
+        ---
+        apiVersion: external-secrets.io/v1alpha1
+        kind: PushSecret
+        metadata: {{name: push-parameters, namespace: apps}}
+        spec:
+          secretStoreRefs:
+            - {{name: parameters, kind: ClusterSecretStore}}
+          selector:
+            secret: {{name: db-credentials}}
+          data:
+            - match:
+                secretKey: username
+                remoteRef: {{remoteKey: /app/user}}
         """)
 
 
-def connect_printed(report: str, monkeypatch: pytest.MonkeyPatch, moto: MotoServer) -> None:
-    """The connections as printed, placeholders filled in; the AWS one also gets moto's endpoint."""
+def connect_printed(
+    report: str, monkeypatch: pytest.MonkeyPatch, moto: MotoServer, gcp_endpoint: str
+) -> None:
+    """The connections as printed, placeholders filled in; AWS and GCP ones get the local endpoints (the
+    emulator takes no key)."""
     filled = {
         "<VAULT_TOKEN>": ROOT_TOKEN,
         "<AWS_ACCESS_KEY_ID>": ACCESS_KEY_ID,
@@ -111,6 +168,9 @@ def connect_printed(report: str, monkeypatch: pytest.MonkeyPatch, moto: MotoServ
         }
         if document["conn_type"] == "secret_sync_aws":
             document["extra"] = {**document.get("extra", {}), "endpoint_url": moto.endpoint}
+        if document["conn_type"] == "secret_sync_gcp":
+            assert document["extra"].pop("keyfile_dict") == "<SERVICE_ACCOUNT_KEY_JSON>"
+            document["extra"]["api_endpoint"] = gcp_endpoint
         set_connection(monkeypatch, conn_id, document)
 
 
@@ -118,6 +178,8 @@ def test_push_secret_targets_with_a_vault_stand_in_for_the_kubernetes_source(
     tmp_path: Path,
     openbao: OpenBaoServer,
     moto: MotoServer,
+    gcp_hook_emulator: Any,
+    gcp_store: Any,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -134,8 +196,8 @@ def test_push_secret_targets_with_a_vault_stand_in_for_the_kubernetes_source(
     report, _ = capsys.readouterr()
     assert code == 1  # the kubernetes source does not validate on main yet
     set_connection(monkeypatch, "k8s_stand_in", openbao.connection(password=ROOT_TOKEN))
-    connect_printed(report, monkeypatch, moto)
-    for job in ("apps-push-db", "apps-push-whole"):
+    connect_printed(report, monkeypatch, moto, gcp_hook_emulator.url)
+    for job in ("apps-push-db", "apps-push-whole", "apps-push-gcp", "apps-push-parameters"):
         folder = tmp_path / "out" / job
         stores: list[dict[str, Any]] = list(yaml.safe_load_all((folder / "stores.yaml").read_text()))
         assert stores[0]["spec"]["provider"] == {
@@ -165,3 +227,8 @@ def test_push_secret_targets_with_a_vault_stand_in_for_the_kubernetes_source(
     assert vault("app/whole") == SECRET
     assert aws("app/db") == {"user": "alice", "pass": encoded}
     assert aws("app/whole") == SECRET
+    gcp = gcp_store(projectId=GCP_PROJECT)
+    assert gcp.read("app-user").value == "alice"
+    assert json.loads(gcp.read("app-db").value) == {"pass": SECRET["password"]}
+    parameter = boto3_client(moto, "ssm").get_parameter(Name="/app/user", WithDecryption=True)
+    assert parameter["Parameter"]["Value"] == "alice"
