@@ -423,41 +423,37 @@ class BankVaultsImporter:
                 return [{"secret": source.ref(key), "target": destination}]
             return [self._compose({"data": source.ref(key)}, _single_value, template, destination, path)]
         if kind == "secretQuery":
-            query_path, expression = self._query(action["secretQuery"], file, f"{path}.secretQuery")
-            if target_key is not None:
-                if not flatten:
-                    raise LeftOut("bank-vaults refuses a query with target.key unless flatten is true", path)
-                if template is None:
-                    raise LeftOut("bank-vaults refuses a flattened query without a template", path)
-                names = self._listed(source, query_path, expression, path, file)
-                variables = {f"data_{camel}": source.ref(key) for camel, key in names.items()}
-                return [
-                    self._compose(
-                        variables, _flattened(names, "data"), template, target.ref(target_key), path
-                    )
-                ]
-            if flatten:
-                raise LeftOut("bank-vaults refuses flatten without target.key", f"{path}.flatten")
-            if source.kind == "vault" and template is None:
-                raise LeftOut(VAULT_QUERY_PROBLEM, f"{path}.secretQuery")
-            rules = []
-            if key_prefix is not None:
-                prefix = key_prefix.lstrip("/").replace("$", "$$")
-                rules.append({"regexp": {"source": r"^(?:.*/)?([^/]+)$", "target": prefix + "$1"}})
-            if target.kind == "vault":
-                rules.append(VAULT_FIELD_RULE)
+            query = self._query(action["secretQuery"], file, f"{path}.secretQuery")
+            return self._query_items(
+                query, path, file, source, target, target_key, key_prefix, flatten, template
+            )
+        return [self._sources(action["secretSources"], file, path, source, target, target_key, template)]
+
+    def _query_items(
+        self,
+        query: tuple[str, str],
+        path: str,
+        file: str,
+        source: Store,
+        target: Store,
+        target_key: str | None,
+        key_prefix: str | None,
+        flatten: bool,
+        template: dict[str, Any] | None,
+    ) -> list[dict[str, Any]]:
+        query_path, expression = query
+        if target_key is not None:
+            if not flatten:
+                raise LeftOut("bank-vaults refuses a query with target.key unless flatten is true", path)
             if template is None:
-                try:
-                    regexp = basename_regexp(expression)
-                except Untranslatable as err:
-                    raise LeftOut(str(err), f"{path}.secretQuery.key.regexp") from None
-                folder = normalise_key(query_path)
-                query = {"path": f"{folder}/" if folder else "", "regexp": regexp, "recursive": True}
-                item: dict[str, Any] = {"query": query}
-                if rules:
-                    item["keyTransform"] = rules
-                return [item]
-            keys = self._listed(source, query_path, expression, path, file)
+                raise LeftOut("bank-vaults refuses a flattened query without a template", path)
+            names = self._listed(source, query_path, expression, path)
+            variables = {f"data_{camel}": source.ref(key) for camel, key in names.items()}
+            return [self._compose(variables, _flattened(names), template, target.ref(target_key), path)]
+        if flatten:
+            raise LeftOut("bank-vaults refuses flatten without target.key", f"{path}.flatten")
+        if template is not None:
+            keys = self._listed_keys(source, query_path, expression, path)
             self._report(
                 file,
                 path,
@@ -466,16 +462,32 @@ class BankVaultsImporter:
                 "items; secrets added later need a new import",
             )
             items = []
-            for key in keys.values():
-                name = normalise_key(key).rsplit("/", 1)[-1]
-                bank_key = (key_prefix + name) if key_prefix is not None else key
+            for key in keys:
+                name = key.rsplit("/", 1)[-1]
+                destination = target.ref(key_prefix + name if key_prefix is not None else key)
                 items.append(
-                    self._compose(
-                        {"data": source.ref(key)}, _single_value, template, target.ref(bank_key), path
-                    )
+                    self._compose({"data": source.ref(key)}, _single_value, template, destination, path)
                 )
             return items
-        return [self._sources(action["secretSources"], file, path, source, target, target_key, template)]
+        if source.kind == "vault":
+            raise LeftOut(VAULT_QUERY_PROBLEM, f"{path}.secretQuery")
+        try:
+            regexp = basename_regexp(expression)
+        except Untranslatable as err:
+            raise LeftOut(str(err), f"{path}.secretQuery.key.regexp") from None
+        folder = normalise_key(query_path)
+        item: dict[str, Any] = {
+            "query": {"path": f"{folder}/" if folder else "", "regexp": regexp, "recursive": True}
+        }
+        rules = []
+        if key_prefix is not None:
+            prefix = key_prefix.lstrip("/").replace("$", "$$")
+            rules.append({"regexp": {"source": r"^(?:.*/)?([^/]+)$", "target": prefix + "$1"}})
+        if target.kind == "vault":
+            rules.append(VAULT_FIELD_RULE)
+        if rules:
+            item["keyTransform"] = rules
+        return [item]
 
     def _sources(
         self,
@@ -508,7 +520,7 @@ class BankVaultsImporter:
                 named[camel] = f"data_{camel}"
             elif entry.get("secretQuery"):
                 query_path, expression = self._query(entry["secretQuery"], file, f"{where}.secretQuery")
-                keys = self._listed(source, query_path, expression, where, file)
+                keys = self._listed(source, query_path, expression, where)
                 named[camel] = {inner: f"data_{camel}_{inner}" for inner in keys}
                 variables.update({f"data_{camel}_{inner}": source.ref(key) for inner, key in keys.items()})
             else:
@@ -597,17 +609,19 @@ class BankVaultsImporter:
             raise ImportInputError(f"{file}: {path}.key.regexp: invalid regular expression: {err}") from None
         return query_path, expression
 
-    def _listed(
-        self, source: Store, query_path: str, expression: str, path: str, file: str
-    ) -> dict[str, str]:
-        """Template name -> key of every secret a query finds now (a local source only)."""
+    def _listed_keys(self, source: Store, query_path: str, expression: str, path: str) -> list[str]:
+        """The keys a query finds now (a local source only: a Vault one cannot be listed here)."""
         if source.kind != "local":
             raise LeftOut(VAULT_QUERY_PROBLEM, path)
         assert source.root is not None
         if not source.root.is_dir():
             raise LeftOut(f"the query needs the source folder {source.root} to list its secrets now", path)
+        return source.list_names(query_path, expression)
+
+    def _listed(self, source: Store, query_path: str, expression: str, path: str) -> dict[str, str]:
+        """Template name -> key of every secret a query finds now."""
         keys: dict[str, str] = {}
-        for key in source.list_names(query_path, expression):
+        for key in self._listed_keys(source, query_path, expression, path):
             camel = lower_camel(key.rsplit("/", 1)[-1])
             if camel in keys:
                 raise LeftOut(
@@ -638,7 +652,7 @@ def _single_value(chain: tuple[str, ...]) -> str:
     return "data"
 
 
-def _flattened(names: dict[str, str], prefix: str) -> Resolver:
+def _flattened(names: dict[str, str]) -> Resolver:
     def resolve(chain: tuple[str, ...]) -> str:
         if not chain:
             raise Untranslatable("'.Data' (the query's secrets printed as a Go map)")
@@ -646,7 +660,7 @@ def _flattened(names: dict[str, str], prefix: str) -> Resolver:
             raise Untranslatable(f"'.Data.{'.'.join(chain)}': a field of a single secret's text")
         if chain[0] not in names:
             raise Untranslatable(f"'.Data.{chain[0]}': no secret of the query has that name now")
-        return f"{prefix}_{chain[0]}"
+        return f"data_{chain[0]}"
 
     return resolve
 
