@@ -1,0 +1,1 @@
+"""One package per secret-store provider."""
