@@ -519,7 +519,7 @@ class _VaultHandler(_Handler):
     def _page(
         vault: KeyVaultEmulator, path: str, items: list[dict[str, Any]], query: dict[str, list[str]]
     ) -> Any:
-        size = min(int((query.get("maxresults") or [DEFAULT_PAGE])[0]), DEFAULT_PAGE)
+        size = min(int((query.get("maxresults") or [str(DEFAULT_PAGE)])[0]), DEFAULT_PAGE)
         start = int((query.get("$skiptoken") or ["0"])[0])
         page = items[start : start + size]
         following = None
@@ -590,6 +590,24 @@ def _certificates(home: Path, ca_file: Path) -> tuple[str, str]:
         )
     )
     return str(cert_file), str(key_file)
+
+
+class StaticTokenCredential:
+    """A credential that always hands out one bearer token: for tests against an emulator only."""
+
+    def __init__(self, token: str = "static-test-token") -> None:
+        self.token = token
+
+    def get_token(self, *scopes: str, **options: Any) -> Any:
+        from azure.core.credentials import AccessToken
+
+        return AccessToken(self.token, _now() + 3600)
+
+    def close(self) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return "StaticTokenCredential()"
 
 
 @contextmanager
