@@ -458,7 +458,8 @@ class AzureKeyVaultStore(SecretStoreBackend):
                 return
         if not self.settings.purge_on_delete:
             return
-        level = str(deleted.properties.recovery_level or "")
+        recovery_level = deleted.properties.recovery_level
+        level = str(getattr(recovery_level, "value", recovery_level) or "")
         if level and PURGEABLE not in level:
             log.warning(
                 "%s: deleted but not purged: the vault's recovery level is %s (purge protection); purged "
