@@ -36,6 +36,8 @@ ARTIFACT_ID = "lowkey-vault-app"
 VERSION = "7.3.74"
 """The pinned release (2026-08). Its app is built for Java 25."""
 MINIMUM_JAVA = 25
+API_VERSION = "2025-07-01"
+"""The newest Key Vault API version it serves: newer SDKs default to a later one, which it refuses (400)."""
 JAR_ENV = "LOWKEY_VAULT_JAR"
 """A path to an already downloaded app jar of :data:`VERSION`: skips Maven (for machines without it)."""
 START_TIMEOUT = 90.0

@@ -8,7 +8,7 @@ from azure.core.exceptions import ServiceRequestError
 from azure.keyvault.secrets import SecretClient
 
 from airflow_secret_sync.testing.azure_key_vault import StaticTokenCredential
-from tests.fixtures.azure import TEST_CLIENT_OPTIONS, KeyVaultServer
+from tests.fixtures.azure import KeyVaultServer
 
 pytestmark = pytest.mark.azure
 
@@ -26,7 +26,9 @@ def test_the_official_client_works_with_tls_verified_against_the_exported_certif
 
 
 def test_without_the_certificate_tls_verification_fails(key_vault: KeyVaultServer) -> None:
-    client = SecretClient(key_vault.vault_url, StaticTokenCredential(), retry_total=0, **TEST_CLIENT_OPTIONS)
+    client = SecretClient(
+        key_vault.vault_url, StaticTokenCredential(), retry_total=0, **key_vault.client_options
+    )
     with pytest.raises(ServiceRequestError, match="CERTIFICATE_VERIFY_FAILED"):
         client.get_secret("anything")
 

@@ -6,7 +6,6 @@ import json
 import logging
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
@@ -195,8 +194,8 @@ def test_disabled_secrets_are_skipped_as_sources_and_not_overwritten(
     azure_store: AzureStoreFactory, key_vault: KeyVaultServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = key_vault.client()
-    client.set_secret("off", SECRET)
-    client.update_secret_properties("off", enabled=False)
+    made = client.set_secret("off", SECRET)
+    client.update_secret_properties("off", made.properties.version, enabled=False)
     client.set_secret("on", "v")
     store = azure_store()
     with caplog.at_level(logging.WARNING):
@@ -259,9 +258,10 @@ def test_the_25_kib_limit_is_checked_before_any_call(azure_store: AzureStoreFact
 
 
 def test_throttling_is_retried_honouring_retry_after(
-    azure_store: AzureStoreFactory, key_vault_emulator: Any
+    faulty_azure_store: AzureStoreFactory, fault_emulator: KeyVaultServer
 ) -> None:
-    store = azure_store()
+    key_vault_emulator = fault_emulator.server
+    store = faulty_azure_store()
     store.write("busy", "v", OURS)
     key_vault_emulator.fail_next(429, count=2, retry_after=0.3)
     started = time.monotonic()
@@ -270,13 +270,11 @@ def test_throttling_is_retried_honouring_retry_after(
 
 
 def test_errors_become_typed_store_errors_without_values(
-    azure_store: AzureStoreFactory,
-    key_vault: KeyVaultServer,
-    key_vault_emulator: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    faulty_azure_store: AzureStoreFactory, fault_emulator: KeyVaultServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    set_connection(monkeypatch, CONN_ID, key_vault.connection(max_retries=1))
-    store = azure_store()
+    key_vault_emulator = fault_emulator.server
+    set_connection(monkeypatch, CONN_ID, fault_emulator.connection(max_retries=1))
+    store = faulty_azure_store()
     version = store.write("guarded", SECRET, OURS)
     key_vault_emulator.fail_next(503, count=2)  # the first attempt and the one retry
     with pytest.raises(Transient) as transient:
@@ -306,7 +304,6 @@ def test_an_azure_provider_connection_with_default_credential_and_managed_identi
     which finds the (emulated) managed identity endpoint."""
     from airflow_secret_sync.providers.azure_key_vault.hook import AzureKeyVaultHook
     from airflow_secret_sync.providers.azure_key_vault.spec import AzureKeyVaultProvider
-    from tests.fixtures.azure import TEST_CLIENT_OPTIONS
 
     monkeypatch.setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", key_vault.imds_host)
     conn = {
@@ -315,7 +312,7 @@ def test_an_azure_provider_connection_with_default_credential_and_managed_identi
     }
     set_connection(monkeypatch, "azure_default", conn)
     settings = AzureKeyVaultProvider.model_validate({"connId": "azure_default"})
-    hook = AzureKeyVaultHook(store_name="mi", settings=settings, client_options=TEST_CLIENT_OPTIONS)
+    hook = AzureKeyVaultHook(store_name="mi", settings=settings, client_options=key_vault.client_options)
     hook.store.write("via-default-credential", "v", OURS)
     assert hook.store.list_keys() == ["via-default-credential"]
     ok, message = hook.test_connection()
