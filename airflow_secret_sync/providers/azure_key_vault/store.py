@@ -285,13 +285,13 @@ class AzureKeyVaultStore(SecretStoreBackend):
         with self._calling(f"read version {version}" if version else "read", key):
             try:
                 secret = self.client.get_secret(name, version)
-            except ResourceNotFoundError:
-                return None
             except HttpResponseError as err:
-                if not _disabled(err):
-                    raise
-                log.warning("%s: the secret is disabled; skipped", self._where(key))
-                return None
+                if _disabled(err):
+                    log.warning("%s: the secret is disabled; skipped", self._where(key))
+                    return None
+                if isinstance(err, ResourceNotFoundError):
+                    return None
+                raise
         properties = secret.properties
         metadata = {f"tags.{tag}": text for tag, text in (properties.tags or {}).items()}
         if properties.content_type:
@@ -316,12 +316,12 @@ class AzureKeyVaultStore(SecretStoreBackend):
         with self._calling("read", key):
             try:
                 secret = self.client.get_secret(name)
-            except ResourceNotFoundError:
-                return None
             except HttpResponseError as err:
-                if not _disabled(err):
-                    raise
-                return self._newest_disabled(key, name)
+                if _disabled(err):
+                    return self._newest_disabled(key, name)
+                if isinstance(err, ResourceNotFoundError):
+                    return None
+                raise
         return _current_of(secret.properties, secret.value)
 
     def _newest_disabled(self, key: str, name: str) -> _Current | None:
@@ -482,8 +482,10 @@ class AzureKeyVaultStore(SecretStoreBackend):
 
 
 def _disabled(err: HttpResponseError) -> bool:
-    """Key Vault answers 403 ``Forbidden``/``SecretDisabled`` to a read of a disabled version."""
-    return _status(err) == 403 and "disabled" in (" ".join(_codes(err)) + " " + _message(err)).lower()
+    """A read refused because the version is disabled: Key Vault answers 403 ``Forbidden``/``SecretDisabled``,
+    Lowkey Vault 404 ("not allowed on a disabled entity")."""
+    text = (" ".join(_codes(err)) + " " + _message(err)).lower()
+    return _status(err) in (403, 404) and "disabled" in text
 
 
 def _current_of(properties: SecretProperties, value: str | None) -> _Current:

@@ -236,3 +236,18 @@ def test_sdk_errors_map_to_typed_store_errors(
     typed = typed_error(err, "Azure Key Vault store 's', key 'k'", "write")
     assert type(typed) is kind and typed.retryable is retryable
     assert "key 'k'" in str(typed) and "write failed" in str(typed)
+
+
+@pytest.mark.parametrize(
+    "err",
+    [
+        HttpResponseError(response=_Response(403, "Forbidden", "SecretDisabled")),  # Key Vault
+        ResourceNotFoundError(response=_Response(404, "Operation get is not allowed on a disabled entity.")),
+    ],
+    ids=["key-vault", "lowkey-vault"],
+)
+def test_a_read_refused_for_a_disabled_secret_is_recognised(err: HttpResponseError) -> None:
+    from airflow_secret_sync.providers.azure_key_vault.store import _disabled
+
+    assert _disabled(err)
+    assert not _disabled(ResourceNotFoundError(response=_Response(404, "SecretNotFound")))
