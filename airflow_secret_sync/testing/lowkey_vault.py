@@ -82,7 +82,15 @@ def fetch_jar(version: str = VERSION) -> Path:
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".download-") as scratch:
         started = time.monotonic()
         result = subprocess.run(
-            [mvn, "-B", "-q", "dependency:copy", f"-Dartifact={artifact}", f"-DoutputDirectory={scratch}"],
+            [
+                mvn,
+                "-B",
+                "-q",
+                "-U",
+                "dependency:copy",
+                f"-Dartifact={artifact}",
+                f"-DoutputDirectory={scratch}",
+            ],
             capture_output=True,
             text=True,
             stdin=subprocess.DEVNULL,
