@@ -16,14 +16,22 @@ from typing import Any
 
 from airflow_secret_sync.engine.audit import Action, AuditRecord
 from airflow_secret_sync.engine.plan import KeyMapping, SourceRef, TargetPlan
-from airflow_secret_sync.engine.store import Marker, SecretRecord, SecretStoreBackend, StoreError
-from airflow_secret_sync.engine.templating import render
+from airflow_secret_sync.engine.store import (
+    Marker,
+    SecretRecord,
+    SecretStoreBackend,
+    StoreError,
+    provenance_of,
+)
+from airflow_secret_sync.engine.templating import TemplateError, render
 from airflow_secret_sync.engine.values import (
+    MissingProperty,
     Value,
     equal,
     field_to_value,
     leaves,
     merge_fields,
+    property_changes,
     select_property,
     to_kind,
 )
@@ -36,12 +44,16 @@ log = logging.getLogger(__name__)
 KeyGroup = tuple[str, list[KeyMapping]]
 
 
+# How much of a template an error quotes: enough to find it in the job file.
+TEMPLATE_EXCERPT = 80
+
+
 class SourceMissing(StoreError):
-    """A planned source secret does not exist."""
+    """A planned source secret, or the property of it that a plan item selects, does not exist."""
 
 
 class LoopRefused(StoreError):
-    """The source secret was itself produced from the target store: pushing it back would loop."""
+    """The source secret came through the target store (over any number of hops): pushing it back loops."""
 
 
 @dataclass
@@ -167,23 +179,35 @@ class _KeySync:
             if found is None:
                 raise SourceMissing(f"source secret {plain.label()} not found")
             self._remember(found.value, seen)
-            if found.marker is not None and self.target in found.marker.source_store.split(","):
+            if found.marker is not None and self.target in found.marker.chain:
                 raise LoopRefused(
-                    f"loop refused: source secret {plain.label()} was itself synced from store "
-                    f"{self.target!r} by job {found.marker.job!r}; it is never pushed back there"
+                    f"loop refused: source secret {plain.label()} came through store {self.target!r} "
+                    f"(stores {' -> '.join(found.marker.chain)}, last synced by job {found.marker.job!r}); "
+                    "it is never pushed back there"
                 )
             cache[plain] = record = found
-        return select_property(record.value, ref.property) if ref.property else record.value
+        if not ref.property:
+            return record.value
+        try:
+            return select_property(record.value, ref.property)
+        except MissingProperty:
+            raise SourceMissing(
+                f"property {ref.property!r} not found in source secret {plain.label()}"
+            ) from None
 
     def _desired(self, mapping: KeyMapping, seen: list[str], cache: dict[SourceRef, SecretRecord]) -> Any:
         if mapping.source is not None:
             return self._read_source(mapping.source, seen, cache)
         variables: dict[str, Any] = {name: self._read_source(ref, seen, cache) for name, ref in mapping.named}
         variables.update(key=mapping.target_key, store=self.target, job=self.job.metadata.name)
+        where = f"spec.plan[{mapping.item}]"
         if mapping.template is not None:
-            rendered: Any = render(mapping.template, variables)
+            rendered: Any = _render(f"{where}.template", mapping.template, variables)
         else:
-            rendered = {name: render(text, variables) for name, text in mapping.template_fields}
+            rendered = {
+                name: _render(f"{where}.templateFields.{name}", text, variables)
+                for name, text in mapping.template_fields
+            }
         self._remember(rendered, seen)
         return rendered
 
@@ -198,21 +222,29 @@ class _KeySync:
         cache: dict[SourceRef, SecretRecord] = {}
         whole: Value | None = None
         fields: dict[str, Any] = {}
+        gone: SourceMissing | None = None
         for mapping in group:
-            desired = self._desired(mapping, seen, cache)
+            try:
+                desired = self._desired(mapping, seen, cache)
+            except SourceMissing as err:
+                # one property of a shared secret lost its source: with deletions on, that property goes
+                # (below) and the others are still synced
+                if mapping.target_property is None or self.job.spec.deletion_policy is DeletionPolicy.RETAIN:
+                    raise
+                gone = gone or err
+                continue
             if mapping.target_property is None:
                 whole = desired if isinstance(desired, dict) else field_to_value(desired)
             else:
                 fields[mapping.target_property] = desired
+        if whole is None and not fields and gone is not None:
+            raise gone
         versions = sorted({record.version for record in cache.values() if record.version is not None})
         base["source_version"] = ",".join(versions) or None
-
-        marker = Marker(
-            job=self.job.metadata.name,
-            source_store=base["source_store"],
-            source_key=base["source_key"],
-            source_version=base["source_version"],
+        upstream = provenance_of(
+            store for record in cache.values() if record.marker is not None for store in record.marker.chain
         )
+
         # A marker from a batch read may lag behind (see SecretStoreBackend.read_many): it is trusted only
         # when it is exactly the marker we would write and nothing gets written; every other decision is
         # taken on the marker read again.
@@ -223,6 +255,8 @@ class _KeySync:
                 self._remember(current.value, seen)
         else:
             current = batched[key]
+        written = set(fields) if whole is None else None
+        marker = self._marker(base, upstream, written, current)
         if current is not None:
             base["target_version"] = current.version
             if self.job.spec.update_policy is UpdatePolicy.IF_NOT_EXISTS:
@@ -232,26 +266,34 @@ class _KeySync:
                 )
             if not confirmed and current.marker != marker:
                 current.marker, confirmed = self.backend.read_marker(key), True
+                marker = self._marker(base, upstream, written, current)
             refused = self._refusal(key, current, base)
             if refused is not None:
                 return refused
 
-        if whole is not None:
-            value = to_kind(whole, self.backend.value_kind)
-        else:
-            value = to_kind(merge_fields(current.value if current else None, fields), self.backend.value_kind)
+        value = self._value(whole, fields, current)
         unchanged = current is not None and equal(current.value, value)
-
-        # about to write a secret read in a batch: its marker is confirmed first
+        # about to write a secret read in a batch: its marker is confirmed first (and what it says this job
+        # wrote decides again which properties go)
         if current is not None and not unchanged and not confirmed:
             current.marker = self.backend.read_marker(key)
             refused = self._refusal(key, current, base)
             if refused is not None:
                 return refused
+            marker = self._marker(base, upstream, written, current)
+            value = self._value(whole, fields, current)
+            unchanged = equal(current.value, value)
+        if not unchanged:
+            base["properties"] = property_changes(current.value if current is not None else None, value)
         if current is not None and unchanged:
             if current.marker != marker and not self.options.dry_run:
                 self.backend.set_marker(key, marker)
-            reason = "equal value" if current.marker == marker else "equal value; ownership marker recorded"
+            if current.marker == marker:
+                reason = "equal value"
+            elif self.options.dry_run:
+                reason = "equal value; dry run: the ownership marker would be recorded"
+            else:
+                reason = "equal value; ownership marker recorded"
             self.managed[key] = not self.options.dry_run or self._ours(current)
             return AuditRecord(action=Action.UNCHANGED, reason=reason, **base)
         action = Action.UPDATE if current is not None else Action.CREATE
@@ -265,6 +307,47 @@ class _KeySync:
         return AuditRecord(
             action=action, reason="value changed" if current is not None else "new secret", **base
         )
+
+    def _marker(
+        self,
+        base: dict[str, Any],
+        upstream: tuple[str, ...],
+        fields: set[str] | None,
+        current: SecretRecord | None,
+    ) -> Marker:
+        """The marker this push records. A property-level write (``fields``: the properties it writes;
+        ``None`` for a whole secret) lists them; with deletions off, those written before stay listed (they
+        stay in the secret, and stay ours)."""
+        properties: tuple[str, ...] | None = None
+        if fields is not None:
+            if self.job.spec.deletion_policy is not DeletionPolicy.DELETE:
+                fields = fields | self._written(current)
+            properties = tuple(sorted(fields))
+        return Marker(
+            job=self.job.metadata.name,
+            source_store=base["source_store"],
+            source_key=base["source_key"],
+            source_version=base["source_version"],
+            provenance=upstream,
+            properties=properties,
+        )
+
+    def _value(self, whole: Value | None, fields: dict[str, Any], current: SecretRecord | None) -> Value:
+        """The target value to hold: ``whole``, or ``fields`` merged into the current value; with deletions
+        on, the properties this job wrote before and no longer has a source for are left out."""
+        if whole is not None:
+            return to_kind(whole, self.backend.value_kind)
+        merged = merge_fields(current.value if current is not None else None, fields)
+        if self.job.spec.deletion_policy is DeletionPolicy.DELETE:
+            for name in self._written(current) - set(fields):
+                merged.pop(name, None)
+        return to_kind(merged, self.backend.value_kind)
+
+    def _written(self, current: SecretRecord | None) -> set[str]:
+        """The properties of ``current`` that this job's marker says it wrote (none when it cannot say)."""
+        if not self._ours(current) or current is None or current.marker is None:
+            return set()
+        return set(current.marker.properties or ())
 
     def _refusal(self, key: str, current: SecretRecord, base: dict[str, Any]) -> AuditRecord | None:
         """The record of a key whose target is not ours to change, or ``None`` when it is."""
@@ -297,6 +380,15 @@ class _KeySync:
         return lambda **base: AuditRecord(
             action=Action.CONFLICT, reason=f"{problem} (conflictPolicy: {policy.value})", **base
         )
+
+
+def _render(where: str, source: str, variables: dict[str, Any]) -> str:
+    """``source`` rendered; a failure names the plan field and the template, never a value."""
+    try:
+        return render(source, variables)
+    except TemplateError as err:
+        excerpt = source if len(source) <= TEMPLATE_EXCERPT else source[: TEMPLATE_EXCERPT - 3] + "..."
+        raise TemplateError(f"{where} {excerpt!r}: {err}") from None
 
 
 def _describe(err: Exception) -> str:

@@ -153,7 +153,7 @@ def put(store: FileSecretStore, key: str, value: str, marker: Marker = ORIGIN) -
 
 
 def own(store: FileSecretStore, key: str, value: str, job: str = "job-1") -> None:
-    put(store, key, value, Marker(job=job, source_store="src", source_key=key))
+    put(store, key, value, Marker(job=job, source_store="src", source_key=key, provenance=("origin",)))
 
 
 ONE = [{"secret": {"key": "db-password"}}]
@@ -167,8 +167,9 @@ def test_create_writes_value_and_ownership_marker(src: FileSecretStore, dst: Cou
     assert actions(report) == {"db-password": "create"}
     record = dst.read("db-password")
     assert record is not None and record.value == SECRETS["db-password"]
+    # the provenance: the stores the value came through before its source (here "origin", see ORIGIN)
     assert record.marker == Marker(
-        job="job-1", source_store="src", source_key="db-password", source_version="1"
+        job="job-1", source_store="src", source_key="db-password", source_version="1", provenance=("origin",)
     )
     assert not report.failed
 
@@ -437,7 +438,7 @@ def test_a_secret_synced_from_the_target_is_never_pushed_back(
     report = sync(make_job([{"secret": {"key": "from-dst"}}, *ONE]), dst, {"src": src})
     assert actions(report) == {"from-dst": "error", "db-password": "create"}
     reason = next(r.reason for r in report.records if r.target_key == "from-dst")
-    assert reason.startswith("loop refused: source secret src:from-dst was itself synced from store 'dst'")
+    assert reason.startswith("loop refused: source secret src:from-dst came through store 'dst'")
     assert dst.read("from-dst") is None
 
 
@@ -578,7 +579,11 @@ def test_a_template_failing_at_render_time_fails_its_key_without_the_value(
     report = sync(job, dst, {"src": src})
     assert actions(report) == {"a": "error", "b": "error", "db-password": "create"}
     reasons = {r.target_key: r.reason for r in report.records}
-    assert reasons["b"].startswith("template failed: SecurityError")
+    # the item and the expression, so the failing template can be found in the job file
+    assert reasons["a"].startswith("spec.plan[0].template '{{ pw | b64decode }}': template failed:")
+    assert reasons["b"].startswith(
+        "spec.plan[1].template '{{ pw.__class__.__mro__ }}': template failed: SecurityError"
+    )
     assert all(SECRETS["db-password"] not in reason for reason in reasons.values())
 
 
@@ -764,7 +769,9 @@ def test_keys_a_batch_read_leaves_out_are_read_one_by_one(src: FileSecretStore, 
 
 
 def current_marker(key: str, version: str) -> Marker:
-    return Marker(job="job-1", source_store="src", source_key=key, source_version=version)
+    return Marker(
+        job="job-1", source_store="src", source_key=key, source_version=version, provenance=("origin",)
+    )
 
 
 @pytest.mark.parametrize(
