@@ -11,7 +11,7 @@ import itertools
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from airflow_secret_sync.engine.audit import Action, AuditRecord
@@ -27,6 +27,7 @@ from airflow_secret_sync.engine.templating import TemplateError, render
 from airflow_secret_sync.engine.values import (
     MissingProperty,
     Value,
+    as_map,
     equal,
     field_to_value,
     leaves,
@@ -520,11 +521,14 @@ def _deletions(
 
     Only secrets carrying this job's marker are candidates, only after complete listings (a listing that
     fails raises and nothing is deleted), and never more than the guard allows: then nothing is deleted.
-    ``managed`` says which planned keys carry this job's marker: their markers are not read again.
+    ``managed`` says which planned keys carry this job's marker: their markers are not read again. Where the
+    marker lists the properties this job wrote into a shared secret, only those go.
     """
     name = job.metadata.name
     known = {key for key in planned if key in managed}
-    owned = backend.list_marked(name, skip=known)
+    # a marker listing no property: the job once wrote into that secret and removed what it wrote since
+    listed = backend.list_marked(name, skip=known)
+    owned = {key: marker for key, marker in listed.items() if marker.properties != ()}
     managed_count = len(owned) + sum(managed[key] for key in known)
     candidates: list[tuple[str, Marker]] = []
     kept: list[AuditRecord] = []
@@ -571,6 +575,9 @@ def _deletions(
         )
     records = kept
     for key, marker in candidates:
+        if marker.properties is not None:
+            records.append(_remove_properties(job, target, backend, key, marker, options))
+            continue
         if options.dry_run:
             records.append(_record(job, target, key, marker, Action.DELETE, options, "dry run: not deleted"))
             continue
@@ -582,8 +589,60 @@ def _deletions(
     return records
 
 
+def _remove_properties(
+    job: SyncJob, target: str, backend: SecretStoreBackend, key: str, marker: Marker, options: SyncOptions
+) -> AuditRecord:
+    """Remove the properties ``marker`` says this job wrote into a shared secret; the other fields stay.
+
+    The secret is deleted only when nothing else is left in it. The marker stays, listing no property, so
+    that the secret is still known as one this job may write into again.
+    """
+    seen: list[str] = []
+    try:
+        current = backend.read(key)
+        if current is None:
+            return _record(job, target, key, marker, Action.SKIP, options, "already gone")
+        for text in leaves(current.value):
+            options.on_value(text)
+            seen.append(text)
+        if current.marker is None or current.marker.job != job.metadata.name:
+            reason = "ownership changed meanwhile: kept"
+            return _record(job, target, key, marker, Action.SKIP, options, reason)
+        marker = current.marker  # a listing's marker may lag behind (see SecretStoreBackend.read_many)
+        fields = as_map(current.value)
+        ours = set(fields) if marker.properties is None else set(marker.properties)
+        kept = {name: field for name, field in fields.items() if name not in ours}
+        changes = {"added": [], "changed": [], "removed": sorted(ours & set(fields))}
+        whole = not kept
+        if options.dry_run:
+            reason = "dry run: not deleted" if whole else "dry run: this job's properties not removed"
+        elif whole:
+            backend.delete(key)
+            reason = "source is gone"
+        else:
+            backend.write(
+                key,
+                to_kind(kept, backend.value_kind),
+                replace(marker, properties=()),
+                expected_version=current.version,
+            )
+            reason = "source is gone: this job's properties removed, the other fields kept"
+        return _record(job, target, key, marker, Action.DELETE, options, reason, properties=changes)
+    except (StoreError, ValueError) as err:
+        reason = scrub(f"delete failed: {_describe(err)}", seen)
+        return _record(job, target, key, marker, Action.ERROR, options, reason)
+
+
 def _record(
-    job: SyncJob, target: str, key: str, marker: Marker, action: Action, options: SyncOptions, reason: str
+    job: SyncJob,
+    target: str,
+    key: str,
+    marker: Marker,
+    action: Action,
+    options: SyncOptions,
+    reason: str,
+    *,
+    properties: dict[str, list[str]] | None = None,
 ) -> AuditRecord:
     return AuditRecord(
         job=job.metadata.name,
@@ -594,6 +653,7 @@ def _record(
         source_store=marker.source_store,
         source_key=marker.source_key,
         source_version=marker.source_version,
+        properties=properties,
         dry_run=options.dry_run,
         run_id=options.run_id,
     )

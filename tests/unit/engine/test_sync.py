@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from airflow_secret_sync.engine.audit import Action
+from airflow_secret_sync.engine.audit import Action, AuditRecord
 from airflow_secret_sync.engine.file_store import FileSecretStore
 from airflow_secret_sync.engine.naming import key_problem
 from airflow_secret_sync.engine.plan import map_targets, resolve_sources
@@ -821,6 +821,191 @@ def test_small_plans_are_spread_over_every_worker() -> None:
     assert chunk_size(0, 16, Batching()) == 1
     assert chunk_size(10_000, 16, MapStore()) == 16  # fewer hand-offs between threads
     assert chunk_size(40, 16, MapStore()) == 3  # every worker busy
+
+
+# --------------------------------------------------------------------------------------------- exact values
+
+
+def record_of(report: TargetReport, key: str) -> AuditRecord:
+    return next(record for record in report.records if record.target_key == key)
+
+
+def test_a_change_of_type_is_written_and_audited(src: FileSecretStore, dst: CountingStore) -> None:
+    put(src, "flags", json.dumps({"enabled": True, "port": "5432", "retries": 3}))
+    job = make_job([{"secret": {"key": "flags"}}])
+    sync(job, dst, {"src": src})
+    # true -> 1 and "5432" -> 5432: Python's == calls both equal, a consumer of the secret does not
+    put(src, "flags", json.dumps({"enabled": 1, "port": 5432, "retries": 3.0}))
+    report = sync(job, dst, {"src": src})
+    assert actions(report) == {"flags": "update"}
+    assert json.loads(value_of(dst, "flags")) == {"enabled": 1, "port": 5432, "retries": 3.0}
+    assert record_of(report, "flags").properties == {
+        "added": [],
+        "changed": ["enabled", "port"],
+        "removed": [],
+    }
+    assert record_of(report, "flags").to_json()["properties"]["changed"] == ["enabled", "port"]
+
+
+def test_a_property_removed_at_the_source_goes_from_a_wholly_owned_target(
+    src: FileSecretStore, dst: CountingStore
+) -> None:
+    put(src, "api", json.dumps({"user": "svc-user", "token": "revoked-token-01"}))
+    job = make_job([{"secret": {"key": "api"}}])
+    assert record_of(sync(job, dst, {"src": src}), "api").properties == {
+        "added": ["token", "user"],
+        "changed": [],
+        "removed": [],
+    }
+    put(src, "api", json.dumps({"user": "svc-user"}))
+    report = sync(job, dst, {"src": src})
+    assert json.loads(value_of(dst, "api")) == {"user": "svc-user"}
+    record = record_of(report, "api")
+    assert (record.action.value, record.properties) == (
+        "update",
+        {"added": [], "changed": [], "removed": ["token"]},
+    )
+    assert "revoked-token-01" not in json.dumps(record.to_json())
+
+
+SEED = [
+    {
+        "query": {"regexp": "^game-"},
+        "keyTransform": [
+            {"regexp": {"source": r"^game-(.+)\.(.+)$", "target": "my/path/$1", "property": "prop-$2"}}
+        ],
+    }
+]
+
+
+def test_a_shared_target_records_the_properties_this_job_wrote(
+    src: FileSecretStore, dst: CountingStore
+) -> None:
+    sync(make_job(SEED), dst, {"src": src})
+    marker = dst.read_marker("my/path/abc")
+    assert marker is not None and marker.properties == ("prop-def", "prop-xyz")
+
+
+@pytest.mark.parametrize("policy", ["Delete", "Retain"])
+def test_a_property_whose_source_is_gone_leaves_a_shared_target_only_with_delete(
+    src: FileSecretStore, dst: CountingStore, policy: str
+) -> None:
+    job = make_job(SEED, deletionPolicy=policy, conflictPolicy="Adopt")
+    sync(job, dst, {"src": src})
+    # someone else's field in the same secret: never touched
+    current = json.loads(value_of(dst, "my/path/abc"))
+    put(
+        dst,
+        "my/path/abc",
+        json.dumps({**current, "owner-field": "someone-elses"}),
+        dst.read_marker("my/path/abc"),
+    )
+    src.delete("game-abc.xyz")
+    report = sync(job, dst, {"src": src})
+    held = json.loads(value_of(dst, "my/path/abc"))
+    if policy == "Delete":
+        assert held == {"prop-def": "game-def-value-01", "owner-field": "someone-elses"}
+        assert record_of(report, "my/path/abc").properties == {
+            "added": [],
+            "changed": [],
+            "removed": ["prop-xyz"],
+        }
+        assert dst.read_marker("my/path/abc").properties == ("prop-def",)  # type: ignore[union-attr]
+    else:
+        assert held == {**current, "owner-field": "someone-elses"}
+        assert actions(report) == {"my/path/abc": "unchanged"}
+
+
+def test_a_static_property_whose_source_is_gone_goes_and_the_others_stay_synced(
+    src: FileSecretStore, dst: CountingStore
+) -> None:
+    plan = [
+        {"secret": {"key": "db-password"}, "target": {"key": "app", "property": "password"}},
+        {"secret": {"key": "db/creds", "property": "user"}, "target": {"key": "app", "property": "user"}},
+    ]
+    job = make_job(plan, deletionPolicy="Delete")
+    sync(job, dst, {"src": src})
+    put(src, "db/creds", json.dumps({"password": "creds-password-01"}))  # the user field is revoked
+    put(src, "db-password", "rotated-password-02")
+    report = sync(job, dst, {"src": src})
+    assert json.loads(value_of(dst, "app")) == {"password": "rotated-password-02"}
+    assert record_of(report, "app").properties == {"added": [], "changed": ["password"], "removed": ["user"]}
+
+
+def test_a_shared_target_that_lost_all_its_sources_keeps_the_fields_of_others(
+    src: FileSecretStore, dst: CountingStore
+) -> None:
+    job = make_job(SEED, deletionPolicy="Delete", maxDeletes="100%")
+    sync(job, dst, {"src": src})
+    current = json.loads(value_of(dst, "my/path/abc"))
+    put(
+        dst,
+        "my/path/abc",
+        json.dumps({**current, "owner-field": "someone-elses"}),
+        dst.read_marker("my/path/abc"),
+    )
+    src.delete("game-abc.xyz")
+    src.delete("game-abc.def")
+    dry = sync(job, dst, {"src": src}, SyncOptions(dry_run=True))
+    assert (
+        record_of(dry, "my/path/abc").action.value,
+        json.loads(value_of(dst, "my/path/abc"))["prop-def"],
+    ) == (
+        "delete",
+        "game-def-value-01",
+    )
+    report = sync(job, dst, {"src": src})
+    record = record_of(report, "my/path/abc")
+    assert (record.action.value, record.properties) == (
+        "delete",
+        {"added": [], "changed": [], "removed": ["prop-def", "prop-xyz"]},
+    )
+    assert json.loads(value_of(dst, "my/path/abc")) == {"owner-field": "someone-elses"}
+    # nothing of ours is left in it: the next run neither deletes nor counts it
+    assert actions(sync(job, dst, {"src": src})) == {}
+
+
+def test_a_shared_target_holding_only_our_properties_is_deleted_when_they_all_go(
+    src: FileSecretStore, dst: CountingStore
+) -> None:
+    job = make_job(SEED, deletionPolicy="Delete", maxDeletes="100%")
+    sync(job, dst, {"src": src})
+    src.delete("game-abc.xyz")
+    src.delete("game-abc.def")
+    assert actions(sync(job, dst, {"src": src})) == {"my/path/abc": "delete"}
+    assert dst.read("my/path/abc") is None
+
+
+# --------------------------------------------------------------------------------------------- provenance
+
+
+def test_a_value_that_came_through_the_target_over_several_hops_is_never_pushed_back(
+    src: FileSecretStore, dst: CountingStore
+) -> None:
+    # dst -> a -> b -> src (three jobs, query-made keys): src's copy must not go back into dst
+    put(
+        src,
+        "looped",
+        "looped-value-01",
+        Marker(job="b-to-src", source_store="b", source_key="x", provenance=("dst", "a")),
+    )
+    report = sync(make_job([{"query": {"regexp": "^looped$"}}, *ONE]), dst, {"src": src})
+    assert actions(report) == {"looped": "error", "db-password": "create"}
+    assert record_of(report, "looped").reason.startswith(
+        "loop refused: source secret src:looped came through store 'dst' (stores dst -> a -> b"
+    )
+    assert dst.read("looped") is None
+
+
+def test_the_marker_carries_the_provenance_bounded_to_the_last_eight_stores(
+    src: FileSecretStore, dst: CountingStore
+) -> None:
+    hops = tuple(f"store-{number}" for number in range(10))
+    put(src, "far", "far-travelled-01", Marker(job="j", source_store="s9", source_key="x", provenance=hops))
+    sync(make_job([{"secret": {"key": "far"}}]), dst, {"src": src})
+    marker = dst.read_marker("far")
+    assert marker is not None and marker.chain == (*hops[-7:], "s9", "src")
+    assert marker.provenance == (*hops[-7:], "s9")
 
 
 # --------------------------------------------------------------------------------------------- dry run
