@@ -183,7 +183,8 @@ class _KeySync:
             if found.marker is not None and self.target in found.marker.chain:
                 raise LoopRefused(
                     f"loop refused: source secret {plain.label()} came through store {self.target!r} "
-                    f"(stores {' -> '.join(found.marker.chain)}, last synced by job {found.marker.job!r}); "
+                    f"(stores {' -> '.join((*found.marker.chain, ref.store))}, last synced by job "
+                    f"{found.marker.job!r}); "
                     "it is never pushed back there"
                 )
             cache[plain] = record = found

@@ -992,7 +992,7 @@ def test_a_value_that_came_through_the_target_over_several_hops_is_never_pushed_
     report = sync(make_job([{"query": {"regexp": "^looped$"}}, *ONE]), dst, {"src": src})
     assert actions(report) == {"looped": "error", "db-password": "create"}
     assert record_of(report, "looped").reason.startswith(
-        "loop refused: source secret src:looped came through store 'dst' (stores dst -> a -> b"
+        "loop refused: source secret src:looped came through store 'dst' (stores dst -> a -> b -> src,"
     )
     assert dst.read("looped") is None
 
