@@ -86,6 +86,13 @@ class TargetReport:
             counts[record.action.value] += 1
         return counts
 
+    def outcome(self) -> str:
+        """One line: ok or FAILED, the count of each action, and the store's error if it failed whole."""
+        counts = ", ".join(f"{count} {action}" for action, count in self.counts().items() if count)
+        if not self.failed:
+            return f"ok ({counts or 'nothing to do'})"
+        return "FAILED" + (f" ({counts})" if counts else "") + (f": {self.error}" if self.error else "")
+
     def summary(self) -> dict[str, Any]:
         return {"store": self.store, "failed": self.failed, "error": self.error, "counts": self.counts()}
 

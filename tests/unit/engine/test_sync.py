@@ -1075,3 +1075,11 @@ def test_an_error_that_echoes_a_value_is_scrubbed(src: FileSecretStore, tmp_path
 
 def test_scrub_replaces_longest_values_first_and_ignores_tiny_ones() -> None:
     assert scrub("token abcdef and abc and ab", ["abc", "abcdef", "ab"]) == "token *** and *** and ab"
+
+
+def test_the_outcome_line_never_says_nothing_to_do_of_a_failed_store() -> None:
+    assert TargetReport(store="dst").outcome() == "ok (nothing to do)"
+    assert TargetReport(store="dst", error="cannot open store").outcome() == "FAILED: cannot open store"
+    record = AuditRecord(job="j", target_store="dst", target_key="k", action=Action.ERROR)
+    failed = TargetReport(store="dst", records=[record], error="deletion guard")
+    assert failed.outcome() == "FAILED (1 error): deletion guard"
