@@ -465,6 +465,17 @@ def test_a_property_of_a_non_json_secret_fails_that_key_without_echoing_it(
     assert SECRETS["db-password"] not in report.records[0].reason
 
 
+def test_a_missing_source_property_names_no_other_field_of_the_secret(
+    src: FileSecretStore, dst: CountingStore
+) -> None:
+    put(src, "vendor", json.dumps({"acct-7731-api-key": "vendor-key-value-01", "region": "eu-west-1"}))
+    job = make_job([{"secret": {"key": "vendor", "property": "token"}, "target": {"key": "t"}}])
+    report = sync(job, dst, {"src": src})
+    assert [(record.action.value, record.reason) for record in report.records] == [
+        ("error", "property 'token' not found in source secret src:vendor")
+    ]
+
+
 # --------------------------------------------------------------------------------------------- shapes
 
 
@@ -1083,3 +1094,109 @@ def test_the_outcome_line_never_says_nothing_to_do_of_a_failed_store() -> None:
     record = AuditRecord(job="j", target_store="dst", target_key="k", action=Action.ERROR)
     failed = TargetReport(store="dst", records=[record], error="deletion guard")
     assert failed.outcome() == "FAILED (1 error): deletion guard"
+
+
+# --------------------------------------------------------------------------------------------- deletion edges
+
+
+COMPOSE = {
+    "sources": {"user": {"key": "db/creds", "property": "user"}, "game": {"key": "game-abc.def"}},
+    "template": "{{ user }}/{{ game }}",
+    "target": {"key": "dsn"},
+}
+
+
+def test_a_composed_target_is_kept_while_any_of_its_sources_exists(
+    src: FileSecretStore, dst: CountingStore
+) -> None:
+    sync(make_job([COMPOSE, *ONE]), dst, {"src": src})
+    dropped = make_job(ONE, deletionPolicy="Delete", maxDeletes="100%")  # the compose item left the plan
+    src.delete("game-abc.def")
+    record = record_of(sync(dropped, dst, {"src": src}), "dsn")
+    assert (record.action.value, record.reason) == (
+        "skip",
+        "no longer in the plan but its source still exists: kept",
+    )
+    assert dst.read("dsn") is not None
+    src.delete("db/creds")
+    assert record_of(sync(dropped, dst, {"src": src}), "dsn").action.value == "delete"
+    assert dst.read("dsn") is None
+
+
+def test_a_secret_from_a_store_no_longer_in_the_job_is_kept(src: FileSecretStore, dst: CountingStore) -> None:
+    put(dst, "legacy", "legacy-value-01", Marker(job="job-1", source_store="old-src", source_key="legacy"))
+    report = sync(make_job(ONE, deletionPolicy="Delete", maxDeletes="100%"), dst, {"src": src})
+    record = record_of(report, "legacy")
+    assert (record.action.value, record.reason) == (
+        "skip",
+        "not in the plan, and its source store is not part of this job: kept",
+    )
+    assert value_of(dst, "legacy") == "legacy-value-01"
+
+
+def test_secrets_refused_by_the_conflict_policy_are_not_in_the_max_deletes_base(
+    ten: FileSecretStore, dst: CountingStore
+) -> None:
+    for number in range(10):  # ten planned secrets someone else holds in the target: conflicts
+        put(ten, f"app/c{number}", f"value-c{number}")
+        put(
+            dst,
+            f"app/c{number}",
+            f"theirs-c{number}",
+            Marker(job="other-job", source_store="x", source_key="y"),
+        )
+    ten.delete("app/s0")
+    ten.delete("app/s1")
+    # 10 managed: 10% allows 1 deletion (20 would allow 2, and these two would go)
+    report = sync(query_job(deletionPolicy="Delete", maxDeletes="10%"), dst, {"src": ten})
+    assert report.error is not None and "(1 of 10 managed, maxDeletes: 10%)" in report.error
+    assert dst.read("app/s0") is not None and dst.read("app/s1") is not None
+
+
+def test_a_delete_that_fails_is_reported_and_the_others_go_on(
+    ten: FileSecretStore, tmp_path: Path, batch: int
+) -> None:
+    class Stubborn(CountingStore):
+        def delete(self, key: str) -> None:
+            if key == "app/s1":
+                raise StoreError("key 'app/s1': cannot delete: permission denied")
+            super().delete(key)
+
+    for number in range(3):
+        ten.delete(f"app/s{number}")
+    target = Stubborn(tmp_path / "dst", batch)
+    report = sync(query_job(deletionPolicy="Delete", maxDeletes=5), target, {"src": ten})
+    found = actions(report)
+    assert (found["app/s0"], found["app/s1"], found["app/s2"]) == ("delete", "error", "delete")
+    assert (
+        record_of(report, "app/s1").reason == "delete failed: key 'app/s1': cannot delete: permission denied"
+    )
+    assert report.failed and target.read("app/s1") is not None and target.read("app/s2") is None
+
+
+def test_a_dry_run_reports_every_deletion_it_would_make(ten: FileSecretStore, dst: CountingStore) -> None:
+    for number in range(3):
+        ten.delete(f"app/s{number}")
+    report = sync(
+        query_job(deletionPolicy="Delete", maxDeletes=5), dst, {"src": ten}, SyncOptions(dry_run=True)
+    )
+    deletions = sorted(record.target_key for record in report.records if record.action.value == "delete")
+    assert deletions == ["app/s0", "app/s1", "app/s2"]
+    assert all(
+        record.reason == "dry run: not deleted" for record in report.records if record.target_key in deletions
+    )
+    assert len(dst.list_keys("app/")) == 10
+
+
+def test_a_composed_marker_naming_the_target_among_its_stores_is_a_loop(
+    src: FileSecretStore, dst: CountingStore
+) -> None:
+    put(src, "mixed", "mixed-value-01", Marker(job="mixer", source_store="other,dst", source_key="a,b"))
+    report = sync(make_job([{"secret": {"key": "mixed"}}]), dst, {"src": src})
+    assert record_of(report, "mixed").reason.startswith(
+        "loop refused: source secret src:mixed came through store 'dst'"
+    )
+
+
+def test_scrub_replaces_values_longest_first_even_when_one_is_not_a_prefix_of_the_other() -> None:
+    assert scrub("abcxyz then xyz", ["xyz", "abcxyz"]) == "*** then ***"
