@@ -117,6 +117,12 @@ class _KeySync:
         # learned on the way; the deletion pass needs no marker call for them to count the managed secrets.
         self.managed: dict[str, bool] = {}
 
+    @property
+    def removes_properties(self) -> bool:
+        """Whether properties this job wrote into a shared secret go when their source does: deletions on,
+        and a full run (a partial one does not plan the properties outside its filter)."""
+        return self.job.spec.deletion_policy is DeletionPolicy.DELETE and self.options.allow_deletes
+
     def run_chunk(self, chunk: list[KeyGroup]) -> list[tuple[AuditRecord, bool]]:
         """Sync a chunk of keys one after another, their target secrets read in one batch if the store can."""
         seen: dict[str, list[str]] = {key: [] for key, _ in chunk}
@@ -238,7 +244,7 @@ class _KeySync:
             except SourceMissing as err:
                 # one property of a shared secret lost its source: with deletions on, that property goes
                 # (below) and the others are still synced
-                if mapping.target_property is None or self.job.spec.deletion_policy is DeletionPolicy.RETAIN:
+                if mapping.target_property is None or not self.removes_properties:
                     raise
                 gone = gone or err
                 continue
@@ -329,7 +335,7 @@ class _KeySync:
         stay in the secret, and stay ours)."""
         properties: tuple[str, ...] | None = None
         if fields is not None:
-            if self.job.spec.deletion_policy is not DeletionPolicy.DELETE:
+            if not self.removes_properties:
                 fields = fields | self._written(current)
             properties = tuple(sorted(fields))
         return Marker(
@@ -347,7 +353,7 @@ class _KeySync:
         if whole is not None:
             return to_kind(whole, self.backend.value_kind)
         merged = merge_fields(current.value if current is not None else None, fields)
-        if self.job.spec.deletion_policy is DeletionPolicy.DELETE:
+        if self.removes_properties:
             for name in self._written(current) - set(fields):
                 merged.pop(name, None)
         return to_kind(merged, self.backend.value_kind)

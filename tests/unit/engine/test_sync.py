@@ -927,6 +927,25 @@ def test_a_property_whose_source_is_gone_leaves_a_shared_target_only_with_delete
         assert actions(report) == {"my/path/abc": "unchanged"}
 
 
+def test_a_partial_run_never_removes_the_properties_outside_its_filter(
+    src: FileSecretStore, dst: CountingStore
+) -> None:
+    job = make_job(SEED, deletionPolicy="Delete")
+    sync(job, dst, {"src": src})
+    put(src, "game-abc.def", "rotated-def-value-02")
+    plans = map_targets(
+        job,
+        resolve_sources(job, {"src": src}, key_filter=r"\.def$"),
+        key_problem=lambda store, key: key_problem("file", key),
+    )
+    push_target(job, plans["dst"], dst, {"src": src}, SyncOptions(allow_deletes=False))
+    assert json.loads(value_of(dst, "my/path/abc")) == {
+        "prop-def": "rotated-def-value-02",
+        "prop-xyz": "game-xyz-value-02",
+    }
+    assert dst.read_marker("my/path/abc").properties == ("prop-def", "prop-xyz")  # type: ignore[union-attr]
+
+
 def test_a_static_property_whose_source_is_gone_goes_and_the_others_stay_synced(
     src: FileSecretStore, dst: CountingStore
 ) -> None:
