@@ -142,7 +142,11 @@ def cmd_run(args: argparse.Namespace, out: Console, err: Console, *, dry_run: bo
     # so that `--output json` stays parseable.
     with _logs_to_stderr(), JobRun(config, args.job) as job_run, progress:
         try:
-            resolved = job_run.query(key_filter=args.keys, progress=progress.note)
+            resolved = job_run.query(
+                key_filter=args.keys,
+                progress=progress.note,
+                warn=lambda text: err.print(f"warning: {text}", markup=False),
+            )
         except Exception as problem:  # a listing that fails must not drive a sync: stop before any write
             err.print(
                 f"error: job {args.job!r}: reading the source failed, nothing was written: "
@@ -234,12 +238,7 @@ class _Progress:
             self._bar.advance(self._task)
 
     def finish(self, report: TargetReport) -> None:
-        counts = ", ".join(f"{count} {action}" for action, count in report.counts().items() if count)
-        state = "FAILED" if report.failed else "ok"
-        line = f"{report.store}: {state} ({counts or 'nothing to do'})"
-        if report.error:
-            line += f": {report.error}"
-        self.console.print(line, markup=False)
+        self.console.print(f"{report.store}: {report.outcome()}", markup=False)
 
 
 def result_rows(reports: list[TargetReport]) -> Iterator[dict[str, Any]]:
@@ -312,7 +311,8 @@ def markdown_plan(reports: list[TargetReport], *, dry_run: bool) -> str:
     lines = []
     for report in reports:
         counts = ", ".join(f"{count} {action}" for action, count in report.counts().items() if count)
-        lines.append(f"### {report.store}{' (plan)' if dry_run else ''}: {counts or 'nothing to do'}")
+        heading = counts or ("store failed" if report.error else "nothing to do")
+        lines.append(f"### {report.store}{' (plan)' if dry_run else ''}: {heading}")
         lines.append("")
         if report.error:
             lines.extend([f"**Store failed:** {report.error}", ""])

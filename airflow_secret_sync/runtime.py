@@ -71,9 +71,15 @@ class JobRun:
     # ------------------------------------------------------------------------------------------- steps
 
     def query(
-        self, *, key_filter: str | None = None, progress: Callable[[str], None] | None = None
+        self,
+        *,
+        key_filter: str | None = None,
+        progress: Callable[[str], None] | None = None,
+        warn: Callable[[str], None] | None = None,
     ) -> list[ResolvedItem]:
-        return resolve_sources(self.job, self.source_stores(), key_filter=key_filter, progress=progress)
+        return resolve_sources(
+            self.job, self.source_stores(), key_filter=key_filter, progress=progress, warn=warn
+        )
 
     def transform(
         self, resolved: list[ResolvedItem], *, targets: list[str] | None = None

@@ -24,7 +24,11 @@ FAILED_ACTIONS = frozenset({Action.CONFLICT, Action.ERROR})
 
 @dataclass(frozen=True, slots=True)
 class AuditRecord:
-    """What happened to one target key. Holds names, versions and reasons; never a value."""
+    """What happened to one target key. Holds names, versions and reasons; never a value.
+
+    ``properties`` names the fields a write (or a dry run's would-be write) adds, changes and removes, when
+    the value is a map or JSON-object text: ``{"added": [...], "changed": [...], "removed": [...]}``.
+    """
 
     job: str
     target_store: str
@@ -36,6 +40,7 @@ class AuditRecord:
     source_version: str | None = None
     target_version: str | None = None
     target_property: str | None = None
+    properties: dict[str, list[str]] | None = None
     dry_run: bool = False
     run_id: str | None = None
 

@@ -2,7 +2,9 @@
 
 Files are written atomically with mode 0600 (folders 0700). Our metadata (ownership marker, a version
 counter) lives in a sidecar tree ``.secret-sync/`` inside the folder, which listings never show. A key
-that would leave the folder (``../x``, an absolute path, a link pointing out) is refused.
+that would leave the folder (``../x``, an absolute path, a link pointing out) is refused, and so is a
+sidecar tree that is a symbolic link or holds one on a marker's way: markers are read and written only
+inside the folder.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from airflow_secret_sync.engine.store import (
     InvalidName,
     Marker,
+    Misconfigured,
     SecretRecord,
     SecretStoreBackend,
     StoreError,
@@ -90,7 +93,18 @@ class FileSecretStore(SecretStoreBackend):
         return resolved
 
     def _meta_path(self, key: str) -> str:
-        return self._path(key, f"{os.fspath(self.root)}/{SIDECAR_DIR}") + ".meta.json"
+        """The marker side-car of ``key``; refused when a link could take it out of the store's folder."""
+        sidecar = f"{os.fspath(self.root)}/{SIDECAR_DIR}"
+        # a link as the side-car folder would be resolved (and so trusted) by _path's check: refuse it first
+        if os.path.islink(sidecar):
+            raise Misconfigured(
+                f"folder {str(self.root)!r}: {SIDECAR_DIR}/ is a symbolic link; markers are kept only inside "
+                "the store's folder, so nothing is read or written through it"
+            )
+        path = self._path(key, sidecar) + ".meta.json"
+        if os.path.islink(path):
+            raise Misconfigured(f"key {key!r}: its marker file is a symbolic link; refused")
+        return path
 
     def _ensure_root(self) -> None:
         if not self.root.is_dir():
@@ -211,6 +225,7 @@ class FileSecretStore(SecretStoreBackend):
 
     def delete(self, key: str) -> None:
         path = self._path(key)
+        meta_path = self._meta_path(key)  # refused before the value goes, if it must be
         with self._lock(key):
             try:
                 os.unlink(path)
@@ -219,7 +234,7 @@ class FileSecretStore(SecretStoreBackend):
             except OSError as err:
                 raise StoreError(f"key {key!r}: cannot delete: {err.strerror}") from None
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._meta_path(key))
+                os.unlink(meta_path)
 
 
 def _through_link(base: str, key: str) -> bool:

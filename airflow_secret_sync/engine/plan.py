@@ -7,6 +7,7 @@ Both steps produce names only (JSON-serialisable, safe for XCom): ``resolve_sour
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections import defaultdict
 from collections.abc import Callable, Mapping
@@ -16,6 +17,8 @@ from typing import Any
 from airflow_secret_sync.engine.keys import MappedKey, apply_rules
 from airflow_secret_sync.engine.store import SecretStoreBackend
 from airflow_secret_sync.spec.models import ComposeItem, QueryItem, SecretItem, SyncJob, TargetRef
+
+log = logging.getLogger(__name__)
 
 
 class PlanError(Exception):
@@ -138,12 +141,16 @@ def resolve_sources(
     *,
     key_filter: str | None = None,
     progress: Callable[[str], None] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> list[ResolvedItem]:
     """Resolve static keys and queries to source references (listing the source for queries).
 
     A listing that fails raises: a partial picture of the source must never drive a sync or a deletion.
-    ``key_filter`` (a regular expression searched in source keys) narrows the run to a subset.
+    ``key_filter`` (a regular expression searched in source keys) narrows the run to a subset. A query that
+    matches no key is worth a warning (a typo in a path looks exactly like an empty folder): ``warn`` gets
+    it, the log when it is not given.
     """
+    warn = warn or _log_warning
     keep = re.compile(key_filter).search if key_filter else None
     resolved: list[ResolvedItem] = []
     for index, item in enumerate(job.spec.plan):
@@ -162,6 +169,8 @@ def resolve_sources(
                 for key in keys
                 if (pattern is None or pattern.search(key)) and (keep is None or keep(key))
             )
+            if not refs:
+                warn(_no_match(index, item, store, listed=len(keys), filtered=keep is not None))
             resolved.append(ResolvedItem(index, sources=refs))
         else:
             named = tuple(
@@ -173,6 +182,19 @@ def resolve_sources(
             else:
                 resolved.append(ResolvedItem(index))
     return resolved
+
+
+def _log_warning(text: str) -> None:
+    log.warning("%s", text)
+
+
+def _no_match(index: int, item: QueryItem, store: str, *, listed: int, filtered: bool) -> str:
+    query = f"path {item.query.path!r}" + (f", regexp {item.query.regexp!r}" if item.query.regexp else "")
+    why = f"of {listed} keys listed" if listed else "the listing is empty"
+    return (
+        f"spec.plan[{index}].query ({query}) matched no key in store {store!r} ({why}"
+        f"{', after the key filter' if filtered and listed else ''}); nothing to sync for it"
+    )
 
 
 def _version(version: str | int | None) -> str | None:

@@ -7,6 +7,7 @@ the marker. Provider quirks (prefixes, metadata formats, retries) stay inside ea
 from __future__ import annotations
 
 import abc
+import json
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
@@ -15,14 +16,33 @@ from airflow_secret_sync.engine.values import Value, ValueKind
 MARKER_MANAGED_BY = "airflow-secret-sync"
 
 
+PROVENANCE_LIMIT = 8
+"""Most stores a marker's provenance keeps (the last ones): 8 names of at most 63 characters and their
+commas fit the smallest metadata value among the providers (Vault custom_metadata, 512 bytes)."""
+
+
 @dataclass(frozen=True)
 class Marker:
-    """Ownership marker kept in the provider's own metadata: which job wrote the secret, and from where."""
+    """Ownership marker kept in the provider's own metadata: which job wrote the secret, and from where.
+
+    ``provenance`` holds the stores the value passed through before its source store(s), oldest first,
+    at most :data:`PROVENANCE_LIMIT` of them: with the source stores it makes :attr:`chain`, which a value
+    is never pushed back into. ``properties`` is set for property-level writes into a secret that may hold
+    other fields: the fields this job wrote, the only ones it may ever remove. ``None`` means the job owns
+    the whole secret.
+    """
 
     job: str
     source_store: str
     source_key: str
     source_version: str | None = None
+    provenance: tuple[str, ...] = ()
+    properties: tuple[str, ...] | None = None
+
+    @property
+    def chain(self) -> tuple[str, ...]:
+        """Every store the value travelled through to get here, oldest first (bounded, see above)."""
+        return provenance_of((*self.provenance, *self.source_store.split(",")), limit=None)
 
     def as_fields(self) -> dict[str, str]:
         """Flat string fields, for providers whose metadata is a string map (tags, custom metadata)."""
@@ -34,6 +54,11 @@ class Marker:
         }
         if self.source_version is not None:
             fields["source-version"] = self.source_version
+        if self.provenance:
+            fields["provenance"] = ",".join(self.provenance)
+        if self.properties is not None:
+            # JSON, not commas: a field name may hold any character
+            fields["properties"] = json.dumps(list(self.properties), separators=(",", ":"))
         return fields
 
     @classmethod
@@ -46,7 +71,36 @@ class Marker:
             source_store=fields.get("source-store", ""),
             source_key=fields.get("source-key", ""),
             source_version=fields.get("source-version"),
+            provenance=tuple(name for name in fields.get("provenance", "").split(",") if name),
+            properties=_property_names(fields.get("properties")),
         )
+
+
+MARKER_FIELD_NAMES = frozenset(
+    Marker("job", "store", "key", "version", provenance=("store",), properties=()).as_fields()
+)
+"""Every metadata field a marker may set: a provider replacing a marker removes the old one's fields."""
+
+
+def provenance_of(stores: Iterable[str], *, limit: int | None = PROVENANCE_LIMIT) -> tuple[str, ...]:
+    """``stores`` (oldest first) without repeats, each at its latest place; the last ``limit`` of them."""
+    names = [name for name in stores if name]
+    kept = tuple(name for index, name in enumerate(names) if name not in names[index + 1 :])
+    return kept if limit is None else kept[-limit:]
+
+
+def _property_names(text: str | None) -> tuple[str, ...] | None:
+    """The property names a marker field holds. Unreadable text (edited by hand) counts as no property
+    of ours: a job then never removes a field it cannot prove it wrote."""
+    if text is None:
+        return None
+    try:
+        names = json.loads(text)
+    except ValueError:
+        return ()
+    if not isinstance(names, list):
+        return ()
+    return tuple(sorted(str(name) for name in names))
 
 
 @dataclass

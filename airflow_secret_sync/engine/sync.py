@@ -11,19 +11,28 @@ import itertools
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from airflow_secret_sync.engine.audit import Action, AuditRecord
 from airflow_secret_sync.engine.plan import KeyMapping, SourceRef, TargetPlan
-from airflow_secret_sync.engine.store import Marker, SecretRecord, SecretStoreBackend, StoreError
-from airflow_secret_sync.engine.templating import render
+from airflow_secret_sync.engine.store import (
+    Marker,
+    SecretRecord,
+    SecretStoreBackend,
+    StoreError,
+    provenance_of,
+)
+from airflow_secret_sync.engine.templating import TemplateError, render
 from airflow_secret_sync.engine.values import (
+    MissingProperty,
     Value,
+    as_map,
     equal,
     field_to_value,
     leaves,
     merge_fields,
+    property_changes,
     select_property,
     to_kind,
 )
@@ -36,12 +45,16 @@ log = logging.getLogger(__name__)
 KeyGroup = tuple[str, list[KeyMapping]]
 
 
+# How much of a template an error quotes: enough to find it in the job file.
+TEMPLATE_EXCERPT = 80
+
+
 class SourceMissing(StoreError):
-    """A planned source secret does not exist."""
+    """A planned source secret, or the property of it that a plan item selects, does not exist."""
 
 
 class LoopRefused(StoreError):
-    """The source secret was itself produced from the target store: pushing it back would loop."""
+    """The source secret came through the target store (over any number of hops): pushing it back loops."""
 
 
 @dataclass
@@ -73,6 +86,13 @@ class TargetReport:
             counts[record.action.value] += 1
         return counts
 
+    def outcome(self) -> str:
+        """One line: ok or FAILED, the count of each action, and the store's error if it failed whole."""
+        counts = ", ".join(f"{count} {action}" for action, count in self.counts().items() if count)
+        if not self.failed:
+            return f"ok ({counts or 'nothing to do'})"
+        return "FAILED" + (f" ({counts})" if counts else "") + (f": {self.error}" if self.error else "")
+
     def summary(self) -> dict[str, Any]:
         return {"store": self.store, "failed": self.failed, "error": self.error, "counts": self.counts()}
 
@@ -96,6 +116,12 @@ class _KeySync:
         # Planned keys whose target carries this job's marker after the push (in a dry run: before it), as
         # learned on the way; the deletion pass needs no marker call for them to count the managed secrets.
         self.managed: dict[str, bool] = {}
+
+    @property
+    def removes_properties(self) -> bool:
+        """Whether properties this job wrote into a shared secret go when their source does: deletions on,
+        and a full run (a partial one does not plan the properties outside its filter)."""
+        return self.job.spec.deletion_policy is DeletionPolicy.DELETE and self.options.allow_deletes
 
     def run_chunk(self, chunk: list[KeyGroup]) -> list[tuple[AuditRecord, bool]]:
         """Sync a chunk of keys one after another, their target secrets read in one batch if the store can."""
@@ -167,23 +193,36 @@ class _KeySync:
             if found is None:
                 raise SourceMissing(f"source secret {plain.label()} not found")
             self._remember(found.value, seen)
-            if found.marker is not None and self.target in found.marker.source_store.split(","):
+            if found.marker is not None and self.target in found.marker.chain:
                 raise LoopRefused(
-                    f"loop refused: source secret {plain.label()} was itself synced from store "
-                    f"{self.target!r} by job {found.marker.job!r}; it is never pushed back there"
+                    f"loop refused: source secret {plain.label()} came through store {self.target!r} "
+                    f"(stores {' -> '.join((*found.marker.chain, ref.store))}, last synced by job "
+                    f"{found.marker.job!r}); "
+                    "it is never pushed back there"
                 )
             cache[plain] = record = found
-        return select_property(record.value, ref.property) if ref.property else record.value
+        if not ref.property:
+            return record.value
+        try:
+            return select_property(record.value, ref.property)
+        except MissingProperty:
+            raise SourceMissing(
+                f"property {ref.property!r} not found in source secret {plain.label()}"
+            ) from None
 
     def _desired(self, mapping: KeyMapping, seen: list[str], cache: dict[SourceRef, SecretRecord]) -> Any:
         if mapping.source is not None:
             return self._read_source(mapping.source, seen, cache)
         variables: dict[str, Any] = {name: self._read_source(ref, seen, cache) for name, ref in mapping.named}
         variables.update(key=mapping.target_key, store=self.target, job=self.job.metadata.name)
+        where = f"spec.plan[{mapping.item}]"
         if mapping.template is not None:
-            rendered: Any = render(mapping.template, variables)
+            rendered: Any = _render(f"{where}.template", mapping.template, variables)
         else:
-            rendered = {name: render(text, variables) for name, text in mapping.template_fields}
+            rendered = {
+                name: _render(f"{where}.templateFields.{name}", text, variables)
+                for name, text in mapping.template_fields
+            }
         self._remember(rendered, seen)
         return rendered
 
@@ -198,21 +237,29 @@ class _KeySync:
         cache: dict[SourceRef, SecretRecord] = {}
         whole: Value | None = None
         fields: dict[str, Any] = {}
+        gone: SourceMissing | None = None
         for mapping in group:
-            desired = self._desired(mapping, seen, cache)
+            try:
+                desired = self._desired(mapping, seen, cache)
+            except SourceMissing as err:
+                # one property of a shared secret lost its source: with deletions on, that property goes
+                # (below) and the others are still synced
+                if mapping.target_property is None or not self.removes_properties:
+                    raise
+                gone = gone or err
+                continue
             if mapping.target_property is None:
                 whole = desired if isinstance(desired, dict) else field_to_value(desired)
             else:
                 fields[mapping.target_property] = desired
+        if whole is None and not fields and gone is not None:
+            raise gone
         versions = sorted({record.version for record in cache.values() if record.version is not None})
         base["source_version"] = ",".join(versions) or None
-
-        marker = Marker(
-            job=self.job.metadata.name,
-            source_store=base["source_store"],
-            source_key=base["source_key"],
-            source_version=base["source_version"],
+        upstream = provenance_of(
+            store for record in cache.values() if record.marker is not None for store in record.marker.chain
         )
+
         # A marker from a batch read may lag behind (see SecretStoreBackend.read_many): it is trusted only
         # when it is exactly the marker we would write and nothing gets written; every other decision is
         # taken on the marker read again.
@@ -223,6 +270,8 @@ class _KeySync:
                 self._remember(current.value, seen)
         else:
             current = batched[key]
+        written = set(fields) if whole is None else None
+        marker = self._marker(base, upstream, written, current)
         if current is not None:
             base["target_version"] = current.version
             if self.job.spec.update_policy is UpdatePolicy.IF_NOT_EXISTS:
@@ -232,26 +281,34 @@ class _KeySync:
                 )
             if not confirmed and current.marker != marker:
                 current.marker, confirmed = self.backend.read_marker(key), True
+                marker = self._marker(base, upstream, written, current)
             refused = self._refusal(key, current, base)
             if refused is not None:
                 return refused
 
-        if whole is not None:
-            value = to_kind(whole, self.backend.value_kind)
-        else:
-            value = to_kind(merge_fields(current.value if current else None, fields), self.backend.value_kind)
+        value = self._value(whole, fields, current)
         unchanged = current is not None and equal(current.value, value)
-
-        # about to write a secret read in a batch: its marker is confirmed first
+        # about to write a secret read in a batch: its marker is confirmed first (and what it says this job
+        # wrote decides again which properties go)
         if current is not None and not unchanged and not confirmed:
             current.marker = self.backend.read_marker(key)
             refused = self._refusal(key, current, base)
             if refused is not None:
                 return refused
+            marker = self._marker(base, upstream, written, current)
+            value = self._value(whole, fields, current)
+            unchanged = equal(current.value, value)
+        if not unchanged:
+            base["properties"] = property_changes(current.value if current is not None else None, value)
         if current is not None and unchanged:
             if current.marker != marker and not self.options.dry_run:
                 self.backend.set_marker(key, marker)
-            reason = "equal value" if current.marker == marker else "equal value; ownership marker recorded"
+            if current.marker == marker:
+                reason = "equal value"
+            elif self.options.dry_run:
+                reason = "equal value; dry run: the ownership marker would be recorded"
+            else:
+                reason = "equal value; ownership marker recorded"
             self.managed[key] = not self.options.dry_run or self._ours(current)
             return AuditRecord(action=Action.UNCHANGED, reason=reason, **base)
         action = Action.UPDATE if current is not None else Action.CREATE
@@ -265,6 +322,47 @@ class _KeySync:
         return AuditRecord(
             action=action, reason="value changed" if current is not None else "new secret", **base
         )
+
+    def _marker(
+        self,
+        base: dict[str, Any],
+        upstream: tuple[str, ...],
+        fields: set[str] | None,
+        current: SecretRecord | None,
+    ) -> Marker:
+        """The marker this push records. A property-level write (``fields``: the properties it writes;
+        ``None`` for a whole secret) lists them; with deletions off, those written before stay listed (they
+        stay in the secret, and stay ours)."""
+        properties: tuple[str, ...] | None = None
+        if fields is not None:
+            if not self.removes_properties:
+                fields = fields | self._written(current)
+            properties = tuple(sorted(fields))
+        return Marker(
+            job=self.job.metadata.name,
+            source_store=base["source_store"],
+            source_key=base["source_key"],
+            source_version=base["source_version"],
+            provenance=upstream,
+            properties=properties,
+        )
+
+    def _value(self, whole: Value | None, fields: dict[str, Any], current: SecretRecord | None) -> Value:
+        """The target value to hold: ``whole``, or ``fields`` merged into the current value; with deletions
+        on, the properties this job wrote before and no longer has a source for are left out."""
+        if whole is not None:
+            return to_kind(whole, self.backend.value_kind)
+        merged = merge_fields(current.value if current is not None else None, fields)
+        if self.removes_properties:
+            for name in self._written(current) - set(fields):
+                merged.pop(name, None)
+        return to_kind(merged, self.backend.value_kind)
+
+    def _written(self, current: SecretRecord | None) -> set[str]:
+        """The properties of ``current`` that this job's marker says it wrote (none when it cannot say)."""
+        if not self._ours(current) or current is None or current.marker is None:
+            return set()
+        return set(current.marker.properties or ())
 
     def _refusal(self, key: str, current: SecretRecord, base: dict[str, Any]) -> AuditRecord | None:
         """The record of a key whose target is not ours to change, or ``None`` when it is."""
@@ -297,6 +395,15 @@ class _KeySync:
         return lambda **base: AuditRecord(
             action=Action.CONFLICT, reason=f"{problem} (conflictPolicy: {policy.value})", **base
         )
+
+
+def _render(where: str, source: str, variables: dict[str, Any]) -> str:
+    """``source`` rendered; a failure names the plan field and the template, never a value."""
+    try:
+        return render(source, variables)
+    except TemplateError as err:
+        excerpt = source if len(source) <= TEMPLATE_EXCERPT else source[: TEMPLATE_EXCERPT - 3] + "..."
+        raise TemplateError(f"{where} {excerpt!r}: {err}") from None
 
 
 def _describe(err: Exception) -> str:
@@ -428,11 +535,14 @@ def _deletions(
 
     Only secrets carrying this job's marker are candidates, only after complete listings (a listing that
     fails raises and nothing is deleted), and never more than the guard allows: then nothing is deleted.
-    ``managed`` says which planned keys carry this job's marker: their markers are not read again.
+    ``managed`` says which planned keys carry this job's marker: their markers are not read again. Where the
+    marker lists the properties this job wrote into a shared secret, only those go.
     """
     name = job.metadata.name
     known = {key for key in planned if key in managed}
-    owned = backend.list_marked(name, skip=known)
+    # a marker listing no property: the job once wrote into that secret and removed what it wrote since
+    listed = backend.list_marked(name, skip=known)
+    owned = {key: marker for key, marker in listed.items() if marker.properties != ()}
     managed_count = len(owned) + sum(managed[key] for key in known)
     candidates: list[tuple[str, Marker]] = []
     kept: list[AuditRecord] = []
@@ -479,6 +589,9 @@ def _deletions(
         )
     records = kept
     for key, marker in candidates:
+        if marker.properties is not None:
+            records.append(_remove_properties(job, target, backend, key, marker, options))
+            continue
         if options.dry_run:
             records.append(_record(job, target, key, marker, Action.DELETE, options, "dry run: not deleted"))
             continue
@@ -490,8 +603,60 @@ def _deletions(
     return records
 
 
+def _remove_properties(
+    job: SyncJob, target: str, backend: SecretStoreBackend, key: str, marker: Marker, options: SyncOptions
+) -> AuditRecord:
+    """Remove the properties ``marker`` says this job wrote into a shared secret; the other fields stay.
+
+    The secret is deleted only when nothing else is left in it. The marker stays, listing no property, so
+    that the secret is still known as one this job may write into again.
+    """
+    seen: list[str] = []
+    try:
+        current = backend.read(key)
+        if current is None:
+            return _record(job, target, key, marker, Action.SKIP, options, "already gone")
+        for text in leaves(current.value):
+            options.on_value(text)
+            seen.append(text)
+        if current.marker is None or current.marker.job != job.metadata.name:
+            reason = "ownership changed meanwhile: kept"
+            return _record(job, target, key, marker, Action.SKIP, options, reason)
+        marker = current.marker  # a listing's marker may lag behind (see SecretStoreBackend.read_many)
+        fields = as_map(current.value)
+        ours = set(fields) if marker.properties is None else set(marker.properties)
+        kept = {name: field for name, field in fields.items() if name not in ours}
+        changes = {"added": [], "changed": [], "removed": sorted(ours & set(fields))}
+        whole = not kept
+        if options.dry_run:
+            reason = "dry run: not deleted" if whole else "dry run: this job's properties not removed"
+        elif whole:
+            backend.delete(key)
+            reason = "source is gone"
+        else:
+            backend.write(
+                key,
+                to_kind(kept, backend.value_kind),
+                replace(marker, properties=()),
+                expected_version=current.version,
+            )
+            reason = "source is gone: this job's properties removed, the other fields kept"
+        return _record(job, target, key, marker, Action.DELETE, options, reason, properties=changes)
+    except (StoreError, ValueError) as err:
+        reason = scrub(f"delete failed: {_describe(err)}", seen)
+        return _record(job, target, key, marker, Action.ERROR, options, reason)
+
+
 def _record(
-    job: SyncJob, target: str, key: str, marker: Marker, action: Action, options: SyncOptions, reason: str
+    job: SyncJob,
+    target: str,
+    key: str,
+    marker: Marker,
+    action: Action,
+    options: SyncOptions,
+    reason: str,
+    *,
+    properties: dict[str, list[str]] | None = None,
 ) -> AuditRecord:
     return AuditRecord(
         job=job.metadata.name,
@@ -502,6 +667,7 @@ def _record(
         source_store=marker.source_store,
         source_key=marker.source_key,
         source_version=marker.source_version,
+        properties=properties,
         dry_run=options.dry_run,
         run_id=options.run_id,
     )

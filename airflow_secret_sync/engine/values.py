@@ -7,7 +7,9 @@ A value is text (``str``), binary (``bytes``) or a map of fields (``dict``). Sto
 * text -> map store: a JSON object becomes the map, anything else becomes ``{"value": text}``;
 * ``property`` on a source selects one field (of a map, or of JSON-object text);
 * ``property`` on a target merges into that one field and leaves the others untouched;
-* equality is semantic: maps compare as maps, JSON-object text as the parsed object.
+* equality is semantic and typed: maps compare as maps, JSON-object text as the parsed object, and each
+  field by type and content (``true`` is not ``1``, ``1`` is not ``"1"``; numbers by value, so ``1.0`` is
+  ``1``: JSON has one number type, and Vault answers ``1`` for a ``1.0`` written).
 
 So map -> text -> map round trips are lossless.
 """
@@ -24,7 +26,12 @@ PLAIN_FIELD = "value"
 
 
 class ValueShapeError(ValueError):
-    """A value that cannot take the requested shape. Messages name fields and keys, never contents."""
+    """A value that cannot take the requested shape. Messages name the field asked for, never contents
+    (nor the other fields a secret has: their names can be sensitive too)."""
+
+
+class MissingProperty(ValueShapeError):
+    """The field asked for is not in the secret."""
 
 
 def as_text(value: Value) -> str | bytes:
@@ -75,9 +82,7 @@ def select_property(value: Value, prop: str) -> Any:
     if fields is None:
         raise ValueShapeError(f"property {prop!r} asked for, but the secret is not a map or JSON object")
     if prop not in fields:
-        raise ValueShapeError(
-            f"property {prop!r} not found in the secret (fields: {', '.join(sorted(fields))})"
-        )
+        raise MissingProperty(f"property {prop!r} not found in the secret")
     return fields[prop]
 
 
@@ -105,10 +110,42 @@ def _canonical(value: Value) -> Any:
 
 
 def equal(left: Value | None, right: Value | None) -> bool:
-    """Semantic equality: maps as maps, JSON-object text as parsed objects, text and bytes by content."""
+    """Semantic, typed equality: maps as maps, JSON-object text parsed, text and bytes by content."""
     if left is None or right is None:
         return left is right
-    return bool(_canonical(left) == _canonical(right))
+    return same(_canonical(left), _canonical(right))
+
+
+def same(left: Any, right: Any) -> bool:
+    """Typed equality of two parsed values: Python's ``==`` takes ``True`` for ``1``, a change of type is a
+    change here. Numbers compare by value (``1.0`` is ``1``), booleans only with booleans."""
+    if isinstance(left, bool) or isinstance(right, bool):
+        return type(left) is type(right) and left == right
+    if isinstance(left, int | float) and isinstance(right, int | float):
+        return left == right
+    if isinstance(left, dict) and isinstance(right, dict):
+        return left.keys() == right.keys() and all(same(left[name], right[name]) for name in left)
+    if isinstance(left, list) and isinstance(right, list):
+        return len(left) == len(right) and all(map(same, left, right))
+    return type(left) is type(right) and bool(left == right)
+
+
+def property_changes(before: Value | None, after: Value | None) -> dict[str, list[str]] | None:
+    """The fields ``after`` adds, changes and removes compared with ``before`` (names only), or ``None``
+    when either side is not a map or JSON-object text."""
+    old = {} if before is None else _fields(before)
+    new = {} if after is None else _fields(after)
+    if old is None or new is None:
+        return None
+    return {
+        "added": sorted(name for name in new if name not in old),
+        "changed": sorted(name for name in new if name in old and not same(old[name], new[name])),
+        "removed": sorted(name for name in old if name not in new),
+    }
+
+
+def _fields(value: Value) -> dict[str, Any] | None:
+    return value if isinstance(value, dict) else parse_object(value)
 
 
 def leaves(value: Any) -> list[str]:

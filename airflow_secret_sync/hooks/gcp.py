@@ -34,6 +34,7 @@ from google.cloud import secretmanager
 
 from airflow_secret_sync.engine.naming import gcp_key_problem
 from airflow_secret_sync.engine.store import (
+    MARKER_FIELD_NAMES,
     MARKER_MANAGED_BY,
     InvalidName,
     Marker,
@@ -59,9 +60,7 @@ LABEL_MANAGED_BY = "secret_sync_managed_by"
 LABEL_JOB = "secret_sync_job"
 ANNOTATION_PREFIX = "secret-sync."
 ANNOTATION_VERSIONS = "secret-sync.versions"
-MARKER_ANNOTATIONS = frozenset(
-    ANNOTATION_PREFIX + name for name in Marker("job", "store", "key", "version").as_fields()
-)
+MARKER_ANNOTATIONS = frozenset(ANNOTATION_PREFIX + name for name in MARKER_FIELD_NAMES)
 # Without keepVersions the list of versions we wrote is capped, so the annotation stays small.
 TRACKED_VERSIONS_CAP = 50
 ANNOTATIONS_LIMIT_BYTES = 16 * 1024

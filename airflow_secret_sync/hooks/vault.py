@@ -26,7 +26,14 @@ from requests.adapters import HTTPAdapter
 from urllib3.util import Retry
 
 from airflow_secret_sync.engine.naming import vault_key_problem
-from airflow_secret_sync.engine.store import InvalidName, Marker, SecretRecord, StoreError, WriteConflict
+from airflow_secret_sync.engine.store import (
+    MARKER_FIELD_NAMES,
+    InvalidName,
+    Marker,
+    SecretRecord,
+    StoreError,
+    WriteConflict,
+)
 from airflow_secret_sync.engine.values import Value, as_map
 from airflow_secret_sync.hooks.base import SecretStoreHook
 from airflow_secret_sync.spec.models import VaultProvider
@@ -42,7 +49,7 @@ RETRY_METHODS = frozenset({"GET", "HEAD", "LIST", "PUT", "POST", "PATCH", "DELET
 HASHICORP_CONN_TYPES = {"vault": "http", "vaults": "https"}
 # Vault refuses custom_metadata values longer than this (bytes); checked before anything is written.
 CUSTOM_METADATA_VALUE_LIMIT = 512
-MARKER_FIELDS = frozenset(Marker("job", "store", "key", "version").as_fields())
+MARKER_FIELDS = MARKER_FIELD_NAMES
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 

@@ -388,3 +388,43 @@ def test_console_script_runs_outside_pytest(config: Path) -> None:
     assert "dst: ok (6 create)" in done.stderr
     for value in ALL_VALUES:
         assert value not in done.stdout + done.stderr
+
+
+# --------------------------------------------------------------------------------------------- honest wording
+
+
+def test_a_query_that_matches_nothing_is_a_warning_naming_it(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_job(config, job("j", '- query: {path: tema-a/, regexp: "^svc-"}\n- secret: {key: db-password}'))
+    code, out, err = run(capsys, "plan", "-c", str(config), "j")
+    assert code == 0
+    assert (
+        "warning: spec.plan[0].query (path 'tema-a/', regexp '^svc-') matched no key in store 'src' "
+        "(the listing is empty); nothing to sync for it"
+    ) in err
+    assert "warning" not in out
+
+
+def test_a_dry_run_never_says_a_marker_was_recorded(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_job(config, job("j", "- secret: {key: db-password}", extra="conflictPolicy: Adopt"))
+    seed_target(config, "db-password", SECRETS["db-password"])  # equal value, no marker yet
+    _, rows = run_json(capsys, "plan", "-c", str(config), "j")
+    reasons = [str(row["reason"]) for row in rows]
+    assert reasons == ["equal value; dry run: the ownership marker would be recorded"]
+    assert FileSecretStore(config / "dst").read_marker("db-password") is None
+    _, rows = run_json(capsys, "run", "-c", str(config), "j")
+    assert [row["reason"] for row in rows] == ["equal value; ownership marker recorded"]
+
+
+def test_a_store_that_fails_whole_is_not_said_to_have_nothing_to_do(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # nothing planned, and the deletion pass cannot list dst (its folder is a file): a store-level failure
+    (config / "stores.yaml").write_text(STORES.replace("path: ./dst}", "path: ./dst-is-a-file}"))
+    (config / "dst-is-a-file").write_text("not a folder")
+    write_job(config, job("j", "- query: {path: nothing-here/}", extra="deletionPolicy: Delete"))
+    code, _out, err = run(capsys, "run", "-c", str(config), "j", "--no-progress")
+    assert code == 1
+    line = next(line for line in err.splitlines() if line.startswith("dst: "))
+    assert line.startswith("dst: FAILED") and "nothing to do" not in line

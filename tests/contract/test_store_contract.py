@@ -9,13 +9,32 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_secret_sync.engine.store import Marker, SecretStoreBackend, StoreError, WriteConflict
+from airflow_secret_sync.engine.store import (
+    PROVENANCE_LIMIT,
+    Marker,
+    SecretStoreBackend,
+    StoreError,
+    WriteConflict,
+)
 from airflow_secret_sync.engine.values import Value, equal, to_kind
 
 OURS = Marker(job="job-a", source_store="src", source_key="db/password", source_version="3")
 THEIRS = Marker(job="job-b", source_store="other", source_key="x")
 # what the engine writes for a composition: several source keys, no single version
 COMPOSED = Marker(job="job-a", source_store="src", source_key="db/creds,db-password", source_version="1,2")
+# the longest provenance (8 store names of the longest allowed length) and property names of any character:
+# every provider's metadata limits must hold them (Vault custom_metadata values, AWS tag values, GCP
+# annotations, file side-cars)
+FAR_TRAVELLED = Marker(
+    job="job-a",
+    source_store="src",
+    source_key="db/creds",
+    source_version="7",
+    provenance=tuple(f"store-{number}-" + "x" * 54 for number in range(PROVENANCE_LIMIT)),
+    properties=tuple(sorted(["api token", "password", "user,name", 'quote"d', "ünïcode"])),
+)
+# a job that once wrote properties into a shared secret and removed them since
+EMPTIED = Marker(job="job-a", source_store="src", source_key="db/creds", properties=())
 
 
 def put(store: SecretStoreBackend, key: str, value: Value, marker: Marker = OURS) -> str | None:
@@ -149,7 +168,11 @@ def test_delete(store: SecretStoreBackend) -> None:
 # --------------------------------------------------------------------------------------------- markers
 
 
-@pytest.mark.parametrize("marker", [OURS, THEIRS, COMPOSED], ids=["versioned", "unversioned", "composed"])
+@pytest.mark.parametrize(
+    "marker",
+    [OURS, THEIRS, COMPOSED, FAR_TRAVELLED, EMPTIED],
+    ids=["versioned", "unversioned", "composed", "far-travelled", "emptied"],
+)
 def test_markers_round_trip(store: SecretStoreBackend, marker: Marker) -> None:
     put(store, "marked", "v", marker)
     record = store.read("marked")
@@ -166,6 +189,18 @@ def test_set_marker_changes_ownership_but_not_the_value_or_version(store: Secret
     assert record.version == version
     assert equal(record.value, to_kind("value", store.value_kind))
     assert store.read_marker("adopted") == THEIRS
+
+
+def test_a_new_marker_leaves_nothing_of_the_old_ones_provenance_or_properties(
+    store: SecretStoreBackend,
+) -> None:
+    version = put(store, "shared", {"api token": "t", "other": "o"}, FAR_TRAVELLED)
+    store.set_marker("shared", OURS)
+    assert store.read_marker("shared") == OURS
+    put(store, "shared", {"other": "o"}, FAR_TRAVELLED)
+    put(store, "shared", {"other": "o2"}, THEIRS)
+    record = store.read("shared")
+    assert record is not None and record.marker == THEIRS and record.version != version
 
 
 def test_list_marked_finds_only_the_jobs_own_secrets(store: SecretStoreBackend) -> None:

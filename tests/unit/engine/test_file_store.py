@@ -10,7 +10,7 @@ import pytest
 
 from airflow_secret_sync.engine import file_store
 from airflow_secret_sync.engine.file_store import SIDECAR_DIR, FileSecretStore
-from airflow_secret_sync.engine.store import InvalidName, Marker, StoreError, WriteConflict
+from airflow_secret_sync.engine.store import InvalidName, Marker, Misconfigured, StoreError, WriteConflict
 
 MARKER = Marker(job="job-1", source_store="vault", source_key="db/password", source_version="7")
 
@@ -138,6 +138,63 @@ def test_a_file_symlink_pointing_outside_is_refused(store: FileSecretStore, tmp_
     with pytest.raises(InvalidName):
         store.write("innocent", "overwritten", MARKER)
     assert outside.read_text() == "root:x:0:0"
+
+
+def files_below(folder: Path) -> dict[str, bytes]:
+    return {
+        path.relative_to(folder).as_posix(): path.read_bytes()
+        for path in folder.rglob("*")
+        if path.is_file() and not path.is_symlink()
+    }
+
+
+def test_a_sidecar_folder_that_is_a_link_is_refused_and_nothing_is_written(
+    store: FileSecretStore, tmp_path: Path
+) -> None:
+    store.write("db", "old-value-01", MARKER)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.move(store.root / SIDECAR_DIR, outside / "markers")
+    (store.root / SIDECAR_DIR).symlink_to(outside / "markers")
+    before = files_below(tmp_path)
+    for attempt in (
+        lambda: store.write("db", "new-value-02", MARKER, expected_version="1"),
+        lambda: store.write("new", "new-value-03", MARKER),
+        lambda: store.set_marker("db", Marker("job-2", "src", "db")),
+        lambda: store.delete("db"),
+        lambda: store.read("db"),
+        lambda: store.list_marked("job-1"),
+    ):
+        with pytest.raises(Misconfigured, match=r"\.secret-sync/ is a symbolic link"):
+            attempt()
+    assert files_below(tmp_path) == before
+
+
+def test_a_marker_file_that_is_a_link_out_of_the_folder_is_refused(
+    store: FileSecretStore, tmp_path: Path
+) -> None:
+    store.write("db", "old-value-01", MARKER)
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text('{"managed-by": "airflow-secret-sync", "job": "job-1", "version": "1"}')
+    meta = store.root / SIDECAR_DIR / "db.meta.json"
+    meta.unlink()
+    meta.symlink_to(elsewhere)
+    with pytest.raises(Misconfigured, match="marker file is a symbolic link"):
+        store.read_marker("db")
+    with pytest.raises(Misconfigured):
+        store.write("db", "new-value-02", MARKER, expected_version="1")
+    assert (store.root / "db").read_text() == "old-value-01"
+    assert "version" in elsewhere.read_text() and "source-store" not in elsewhere.read_text()
+
+
+def test_a_sidecar_subfolder_that_links_out_is_refused(store: FileSecretStore, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (store.root / SIDECAR_DIR).mkdir(parents=True)
+    (store.root / SIDECAR_DIR / "app").symlink_to(outside)
+    with pytest.raises(InvalidName, match="outside the store's folder"):
+        store.write("app/db", "value-01", MARKER)
+    assert list(outside.iterdir()) == [] and not (store.root / "app").exists()
 
 
 def test_listing_a_path_outside_the_folder_is_refused(store: FileSecretStore) -> None:

@@ -152,6 +152,31 @@ def test_progress_reports_each_listing(sources: dict[str, FileSecretStore]) -> N
     assert seen == ["listing src:team-a/", "listing src:/"]
 
 
+def test_a_query_matching_nothing_is_a_warning_naming_it(
+    sources: dict[str, FileSecretStore], caplog: pytest.LogCaptureFixture
+) -> None:
+    job = make_job(
+        [
+            {"query": {"path": "team-a/", "regexp": "^team-a/svc-z"}},
+            {"query": {"path": "team-c/"}},
+            {"query": {}},
+        ]
+    )
+    warnings: list[str] = []
+    resolve_sources(job, sources, warn=warnings.append)
+    assert warnings == [
+        "spec.plan[0].query (path 'team-a/', regexp '^team-a/svc-z') matched no key in store 'src' "
+        "(of 2 keys listed); nothing to sync for it",
+        "spec.plan[1].query (path 'team-c/') matched no key in store 'src' (the listing is empty); "
+        "nothing to sync for it",
+    ]
+    resolve_sources(job, sources, key_filter="^nothing$")
+    logged = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert len(logged) == 3 and logged[2].endswith(
+        "(of 7 keys listed, after the key filter); nothing to sync for it"
+    )
+
+
 # --------------------------------------------------------------------------------------------- map
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from airflow_secret_sync.engine.audit import Action
+from airflow_secret_sync.engine.audit import Action, AuditRecord
 from airflow_secret_sync.engine.file_store import FileSecretStore
 from airflow_secret_sync.engine.naming import key_problem
 from airflow_secret_sync.engine.plan import map_targets, resolve_sources
@@ -153,7 +153,7 @@ def put(store: FileSecretStore, key: str, value: str, marker: Marker = ORIGIN) -
 
 
 def own(store: FileSecretStore, key: str, value: str, job: str = "job-1") -> None:
-    put(store, key, value, Marker(job=job, source_store="src", source_key=key))
+    put(store, key, value, Marker(job=job, source_store="src", source_key=key, provenance=("origin",)))
 
 
 ONE = [{"secret": {"key": "db-password"}}]
@@ -167,8 +167,9 @@ def test_create_writes_value_and_ownership_marker(src: FileSecretStore, dst: Cou
     assert actions(report) == {"db-password": "create"}
     record = dst.read("db-password")
     assert record is not None and record.value == SECRETS["db-password"]
+    # the provenance: the stores the value came through before its source (here "origin", see ORIGIN)
     assert record.marker == Marker(
-        job="job-1", source_store="src", source_key="db-password", source_version="1"
+        job="job-1", source_store="src", source_key="db-password", source_version="1", provenance=("origin",)
     )
     assert not report.failed
 
@@ -437,7 +438,7 @@ def test_a_secret_synced_from_the_target_is_never_pushed_back(
     report = sync(make_job([{"secret": {"key": "from-dst"}}, *ONE]), dst, {"src": src})
     assert actions(report) == {"from-dst": "error", "db-password": "create"}
     reason = next(r.reason for r in report.records if r.target_key == "from-dst")
-    assert reason.startswith("loop refused: source secret src:from-dst was itself synced from store 'dst'")
+    assert reason.startswith("loop refused: source secret src:from-dst came through store 'dst'")
     assert dst.read("from-dst") is None
 
 
@@ -462,6 +463,17 @@ def test_a_property_of_a_non_json_secret_fails_that_key_without_echoing_it(
     assert actions(report) == {"u": "error"}
     assert "not a map or JSON object" in report.records[0].reason
     assert SECRETS["db-password"] not in report.records[0].reason
+
+
+def test_a_missing_source_property_names_no_other_field_of_the_secret(
+    src: FileSecretStore, dst: CountingStore
+) -> None:
+    put(src, "vendor", json.dumps({"acct-7731-api-key": "vendor-key-value-01", "region": "eu-west-1"}))
+    job = make_job([{"secret": {"key": "vendor", "property": "token"}, "target": {"key": "t"}}])
+    report = sync(job, dst, {"src": src})
+    assert [(record.action.value, record.reason) for record in report.records] == [
+        ("error", "property 'token' not found in source secret src:vendor")
+    ]
 
 
 # --------------------------------------------------------------------------------------------- shapes
@@ -578,7 +590,11 @@ def test_a_template_failing_at_render_time_fails_its_key_without_the_value(
     report = sync(job, dst, {"src": src})
     assert actions(report) == {"a": "error", "b": "error", "db-password": "create"}
     reasons = {r.target_key: r.reason for r in report.records}
-    assert reasons["b"].startswith("template failed: SecurityError")
+    # the item and the expression, so the failing template can be found in the job file
+    assert reasons["a"].startswith("spec.plan[0].template '{{ pw | b64decode }}': template failed:")
+    assert reasons["b"].startswith(
+        "spec.plan[1].template '{{ pw.__class__.__mro__ }}': template failed: SecurityError"
+    )
     assert all(SECRETS["db-password"] not in reason for reason in reasons.values())
 
 
@@ -764,7 +780,9 @@ def test_keys_a_batch_read_leaves_out_are_read_one_by_one(src: FileSecretStore, 
 
 
 def current_marker(key: str, version: str) -> Marker:
-    return Marker(job="job-1", source_store="src", source_key=key, source_version=version)
+    return Marker(
+        job="job-1", source_store="src", source_key=key, source_version=version, provenance=("origin",)
+    )
 
 
 @pytest.mark.parametrize(
@@ -814,6 +832,210 @@ def test_small_plans_are_spread_over_every_worker() -> None:
     assert chunk_size(0, 16, Batching()) == 1
     assert chunk_size(10_000, 16, MapStore()) == 16  # fewer hand-offs between threads
     assert chunk_size(40, 16, MapStore()) == 3  # every worker busy
+
+
+# --------------------------------------------------------------------------------------------- exact values
+
+
+def record_of(report: TargetReport, key: str) -> AuditRecord:
+    return next(record for record in report.records if record.target_key == key)
+
+
+def test_a_change_of_type_is_written_and_audited(src: FileSecretStore, dst: CountingStore) -> None:
+    put(src, "flags", json.dumps({"enabled": True, "port": "5432", "retries": 3}))
+    job = make_job([{"secret": {"key": "flags"}}])
+    sync(job, dst, {"src": src})
+    # true -> 1 and "5432" -> 5432: Python's == calls both equal, a consumer of the secret does not
+    put(src, "flags", json.dumps({"enabled": 1, "port": 5432, "retries": 3.0}))
+    report = sync(job, dst, {"src": src})
+    assert actions(report) == {"flags": "update"}
+    assert json.loads(value_of(dst, "flags")) == {"enabled": 1, "port": 5432, "retries": 3.0}
+    assert record_of(report, "flags").properties == {
+        "added": [],
+        "changed": ["enabled", "port"],
+        "removed": [],
+    }
+    assert record_of(report, "flags").to_json()["properties"]["changed"] == ["enabled", "port"]
+
+
+def test_a_property_removed_at_the_source_goes_from_a_wholly_owned_target(
+    src: FileSecretStore, dst: CountingStore
+) -> None:
+    put(src, "api", json.dumps({"user": "svc-user", "token": "revoked-token-01"}))
+    job = make_job([{"secret": {"key": "api"}}])
+    assert record_of(sync(job, dst, {"src": src}), "api").properties == {
+        "added": ["token", "user"],
+        "changed": [],
+        "removed": [],
+    }
+    put(src, "api", json.dumps({"user": "svc-user"}))
+    report = sync(job, dst, {"src": src})
+    assert json.loads(value_of(dst, "api")) == {"user": "svc-user"}
+    record = record_of(report, "api")
+    assert (record.action.value, record.properties) == (
+        "update",
+        {"added": [], "changed": [], "removed": ["token"]},
+    )
+    assert "revoked-token-01" not in json.dumps(record.to_json())
+
+
+SEED = [
+    {
+        "query": {"regexp": "^game-"},
+        "keyTransform": [
+            {"regexp": {"source": r"^game-(.+)\.(.+)$", "target": "my/path/$1", "property": "prop-$2"}}
+        ],
+    }
+]
+
+
+def test_a_shared_target_records_the_properties_this_job_wrote(
+    src: FileSecretStore, dst: CountingStore
+) -> None:
+    sync(make_job(SEED), dst, {"src": src})
+    marker = dst.read_marker("my/path/abc")
+    assert marker is not None and marker.properties == ("prop-def", "prop-xyz")
+
+
+@pytest.mark.parametrize("policy", ["Delete", "Retain"])
+def test_a_property_whose_source_is_gone_leaves_a_shared_target_only_with_delete(
+    src: FileSecretStore, dst: CountingStore, policy: str
+) -> None:
+    job = make_job(SEED, deletionPolicy=policy, conflictPolicy="Adopt")
+    sync(job, dst, {"src": src})
+    # someone else's field in the same secret: never touched
+    current = json.loads(value_of(dst, "my/path/abc"))
+    put(
+        dst,
+        "my/path/abc",
+        json.dumps({**current, "owner-field": "someone-elses"}),
+        dst.read_marker("my/path/abc"),
+    )
+    src.delete("game-abc.xyz")
+    report = sync(job, dst, {"src": src})
+    held = json.loads(value_of(dst, "my/path/abc"))
+    if policy == "Delete":
+        assert held == {"prop-def": "game-def-value-01", "owner-field": "someone-elses"}
+        assert record_of(report, "my/path/abc").properties == {
+            "added": [],
+            "changed": [],
+            "removed": ["prop-xyz"],
+        }
+        assert dst.read_marker("my/path/abc").properties == ("prop-def",)  # type: ignore[union-attr]
+    else:
+        assert held == {**current, "owner-field": "someone-elses"}
+        assert actions(report) == {"my/path/abc": "unchanged"}
+
+
+def test_a_partial_run_never_removes_the_properties_outside_its_filter(
+    src: FileSecretStore, dst: CountingStore
+) -> None:
+    job = make_job(SEED, deletionPolicy="Delete")
+    sync(job, dst, {"src": src})
+    put(src, "game-abc.def", "rotated-def-value-02")
+    plans = map_targets(
+        job,
+        resolve_sources(job, {"src": src}, key_filter=r"\.def$"),
+        key_problem=lambda store, key: key_problem("file", key),
+    )
+    push_target(job, plans["dst"], dst, {"src": src}, SyncOptions(allow_deletes=False))
+    assert json.loads(value_of(dst, "my/path/abc")) == {
+        "prop-def": "rotated-def-value-02",
+        "prop-xyz": "game-xyz-value-02",
+    }
+    assert dst.read_marker("my/path/abc").properties == ("prop-def", "prop-xyz")  # type: ignore[union-attr]
+
+
+def test_a_static_property_whose_source_is_gone_goes_and_the_others_stay_synced(
+    src: FileSecretStore, dst: CountingStore
+) -> None:
+    plan = [
+        {"secret": {"key": "db-password"}, "target": {"key": "app", "property": "password"}},
+        {"secret": {"key": "db/creds", "property": "user"}, "target": {"key": "app", "property": "user"}},
+    ]
+    job = make_job(plan, deletionPolicy="Delete")
+    sync(job, dst, {"src": src})
+    put(src, "db/creds", json.dumps({"password": "creds-password-01"}))  # the user field is revoked
+    put(src, "db-password", "rotated-password-02")
+    report = sync(job, dst, {"src": src})
+    assert json.loads(value_of(dst, "app")) == {"password": "rotated-password-02"}
+    assert record_of(report, "app").properties == {"added": [], "changed": ["password"], "removed": ["user"]}
+
+
+def test_a_shared_target_that_lost_all_its_sources_keeps_the_fields_of_others(
+    src: FileSecretStore, dst: CountingStore
+) -> None:
+    job = make_job(SEED, deletionPolicy="Delete", maxDeletes="100%")
+    sync(job, dst, {"src": src})
+    current = json.loads(value_of(dst, "my/path/abc"))
+    put(
+        dst,
+        "my/path/abc",
+        json.dumps({**current, "owner-field": "someone-elses"}),
+        dst.read_marker("my/path/abc"),
+    )
+    src.delete("game-abc.xyz")
+    src.delete("game-abc.def")
+    dry = sync(job, dst, {"src": src}, SyncOptions(dry_run=True))
+    assert (
+        record_of(dry, "my/path/abc").action.value,
+        json.loads(value_of(dst, "my/path/abc"))["prop-def"],
+    ) == (
+        "delete",
+        "game-def-value-01",
+    )
+    report = sync(job, dst, {"src": src})
+    record = record_of(report, "my/path/abc")
+    assert (record.action.value, record.properties) == (
+        "delete",
+        {"added": [], "changed": [], "removed": ["prop-def", "prop-xyz"]},
+    )
+    assert json.loads(value_of(dst, "my/path/abc")) == {"owner-field": "someone-elses"}
+    # nothing of ours is left in it: the next run neither deletes nor counts it
+    assert actions(sync(job, dst, {"src": src})) == {}
+
+
+def test_a_shared_target_holding_only_our_properties_is_deleted_when_they_all_go(
+    src: FileSecretStore, dst: CountingStore
+) -> None:
+    job = make_job(SEED, deletionPolicy="Delete", maxDeletes="100%")
+    sync(job, dst, {"src": src})
+    src.delete("game-abc.xyz")
+    src.delete("game-abc.def")
+    assert actions(sync(job, dst, {"src": src})) == {"my/path/abc": "delete"}
+    assert dst.read("my/path/abc") is None
+
+
+# --------------------------------------------------------------------------------------------- provenance
+
+
+def test_a_value_that_came_through_the_target_over_several_hops_is_never_pushed_back(
+    src: FileSecretStore, dst: CountingStore
+) -> None:
+    # dst -> a -> b -> src (three jobs, query-made keys): src's copy must not go back into dst
+    put(
+        src,
+        "looped",
+        "looped-value-01",
+        Marker(job="b-to-src", source_store="b", source_key="x", provenance=("dst", "a")),
+    )
+    report = sync(make_job([{"query": {"regexp": "^looped$"}}, *ONE]), dst, {"src": src})
+    assert actions(report) == {"looped": "error", "db-password": "create"}
+    assert record_of(report, "looped").reason.startswith(
+        "loop refused: source secret src:looped came through store 'dst' (stores dst -> a -> b -> src,"
+    )
+    assert dst.read("looped") is None
+
+
+def test_the_marker_carries_the_provenance_bounded_to_the_last_eight_stores(
+    src: FileSecretStore, dst: CountingStore
+) -> None:
+    hops = tuple(f"store-{number}" for number in range(10))
+    put(src, "far", "far-travelled-01", Marker(job="j", source_store="s9", source_key="x", provenance=hops))
+    sync(make_job([{"secret": {"key": "far"}}]), dst, {"src": src})
+    marker = dst.read_marker("far")
+    assert marker is not None and marker.chain == (*hops[-7:], "s9", "src")
+    assert marker.provenance == (*hops[-7:], "s9")
 
 
 # --------------------------------------------------------------------------------------------- dry run
@@ -883,3 +1105,117 @@ def test_an_error_that_echoes_a_value_is_scrubbed(src: FileSecretStore, tmp_path
 
 def test_scrub_replaces_longest_values_first_and_ignores_tiny_ones() -> None:
     assert scrub("token abcdef and abc and ab", ["abc", "abcdef", "ab"]) == "token *** and *** and ab"
+
+
+def test_the_outcome_line_never_says_nothing_to_do_of_a_failed_store() -> None:
+    assert TargetReport(store="dst").outcome() == "ok (nothing to do)"
+    assert TargetReport(store="dst", error="cannot open store").outcome() == "FAILED: cannot open store"
+    record = AuditRecord(job="j", target_store="dst", target_key="k", action=Action.ERROR)
+    failed = TargetReport(store="dst", records=[record], error="deletion guard")
+    assert failed.outcome() == "FAILED (1 error): deletion guard"
+
+
+# --------------------------------------------------------------------------------------------- deletion edges
+
+
+COMPOSE = {
+    "sources": {"user": {"key": "db/creds", "property": "user"}, "game": {"key": "game-abc.def"}},
+    "template": "{{ user }}/{{ game }}",
+    "target": {"key": "dsn"},
+}
+
+
+def test_a_composed_target_is_kept_while_any_of_its_sources_exists(
+    src: FileSecretStore, dst: CountingStore
+) -> None:
+    sync(make_job([COMPOSE, *ONE]), dst, {"src": src})
+    dropped = make_job(ONE, deletionPolicy="Delete", maxDeletes="100%")  # the compose item left the plan
+    src.delete("game-abc.def")
+    record = record_of(sync(dropped, dst, {"src": src}), "dsn")
+    assert (record.action.value, record.reason) == (
+        "skip",
+        "no longer in the plan but its source still exists: kept",
+    )
+    assert dst.read("dsn") is not None
+    src.delete("db/creds")
+    assert record_of(sync(dropped, dst, {"src": src}), "dsn").action.value == "delete"
+    assert dst.read("dsn") is None
+
+
+def test_a_secret_from_a_store_no_longer_in_the_job_is_kept(src: FileSecretStore, dst: CountingStore) -> None:
+    put(dst, "legacy", "legacy-value-01", Marker(job="job-1", source_store="old-src", source_key="legacy"))
+    report = sync(make_job(ONE, deletionPolicy="Delete", maxDeletes="100%"), dst, {"src": src})
+    record = record_of(report, "legacy")
+    assert (record.action.value, record.reason) == (
+        "skip",
+        "not in the plan, and its source store is not part of this job: kept",
+    )
+    assert value_of(dst, "legacy") == "legacy-value-01"
+
+
+def test_secrets_refused_by_the_conflict_policy_are_not_in_the_max_deletes_base(
+    ten: FileSecretStore, dst: CountingStore
+) -> None:
+    for number in range(10):  # ten planned secrets someone else holds in the target: conflicts
+        put(ten, f"app/c{number}", f"value-c{number}")
+        put(
+            dst,
+            f"app/c{number}",
+            f"theirs-c{number}",
+            Marker(job="other-job", source_store="x", source_key="y"),
+        )
+    ten.delete("app/s0")
+    ten.delete("app/s1")
+    # 10 managed: 10% allows 1 deletion (20 would allow 2, and these two would go)
+    report = sync(query_job(deletionPolicy="Delete", maxDeletes="10%"), dst, {"src": ten})
+    assert report.error is not None and "(1 of 10 managed, maxDeletes: 10%)" in report.error
+    assert dst.read("app/s0") is not None and dst.read("app/s1") is not None
+
+
+def test_a_delete_that_fails_is_reported_and_the_others_go_on(
+    ten: FileSecretStore, tmp_path: Path, batch: int
+) -> None:
+    class Stubborn(CountingStore):
+        def delete(self, key: str) -> None:
+            if key == "app/s1":
+                raise StoreError("key 'app/s1': cannot delete: permission denied")
+            super().delete(key)
+
+    for number in range(3):
+        ten.delete(f"app/s{number}")
+    target = Stubborn(tmp_path / "dst", batch)
+    report = sync(query_job(deletionPolicy="Delete", maxDeletes=5), target, {"src": ten})
+    found = actions(report)
+    assert (found["app/s0"], found["app/s1"], found["app/s2"]) == ("delete", "error", "delete")
+    assert (
+        record_of(report, "app/s1").reason == "delete failed: key 'app/s1': cannot delete: permission denied"
+    )
+    assert report.failed and target.read("app/s1") is not None and target.read("app/s2") is None
+
+
+def test_a_dry_run_reports_every_deletion_it_would_make(ten: FileSecretStore, dst: CountingStore) -> None:
+    for number in range(3):
+        ten.delete(f"app/s{number}")
+    report = sync(
+        query_job(deletionPolicy="Delete", maxDeletes=5), dst, {"src": ten}, SyncOptions(dry_run=True)
+    )
+    deletions = sorted(record.target_key for record in report.records if record.action.value == "delete")
+    assert deletions == ["app/s0", "app/s1", "app/s2"]
+    assert all(
+        record.reason == "dry run: not deleted" for record in report.records if record.target_key in deletions
+    )
+    assert len(dst.list_keys("app/")) == 10
+
+
+def test_a_composed_marker_naming_the_target_among_its_stores_is_a_loop(
+    src: FileSecretStore, dst: CountingStore
+) -> None:
+    put(src, "mixed", "mixed-value-01", Marker(job="mixer", source_store="other,dst", source_key="a,b"))
+    report = sync(make_job([{"secret": {"key": "mixed"}}]), dst, {"src": src})
+    assert record_of(report, "mixed").reason.startswith(
+        "loop refused: source secret src:mixed came through store 'dst'"
+    )
+
+
+def test_scrub_replaces_values_longest_first_even_when_one_is_not_a_prefix_of_the_other() -> None:
+    assert scrub("abcxyz then xyz", ["xyz", "abcxyz"]) == "*** then ***"
