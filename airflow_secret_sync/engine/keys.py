@@ -1,9 +1,10 @@
 """Key rules: regular-expression rewrites and key templates, applied in order.
 
-A regexp rule replaces every match of ``source`` in the key with ``target``, where ``$1``, ``${1}`` and
-``${name}`` refer to groups and ``$$`` is a literal dollar. Its optional ``property`` (expanded the same
-way, against the first match) sends the value into that field of the target key. A key that a rule does
-not match passes through unchanged. A template rule renders the new key from ``key``, ``store`` and ``job``.
+A regexp rule replaces every match of ``source`` (RE2 syntax, see :mod:`.patterns`) in the key with
+``target``, where ``$1``, ``${1}`` and ``${name}`` refer to groups and ``$$`` is a literal dollar. Its
+optional ``property`` (expanded the same way, against the first match) sends the value into that field of
+the target key. A key that a rule does not match passes through unchanged. A template rule renders the
+new key from ``key``, ``store`` and ``job``.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Protocol
+from typing import Any, Protocol
 
+from airflow_secret_sync.engine.patterns import compile_pattern
 from airflow_secret_sync.engine.templating import render
 
 _REFERENCE = re.compile(r"\$(?:\$|(\d+)|\{(\w+)\})")
@@ -38,13 +39,8 @@ class MappedKey:
     property: str | None = None
 
 
-@lru_cache(maxsize=1024)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
-
-
-def expand(replacement: str, match: re.Match[str]) -> str:
-    """Expand ``$1`` / ``${1}`` / ``${name}`` / ``$$`` in ``replacement`` from ``match``.
+def expand(replacement: str, match: Any) -> str:
+    """Expand ``$1`` / ``${1}`` / ``${name}`` / ``$$`` in ``replacement`` from ``match`` (an RE2 match).
 
     A group that did not take part in the match expands to an empty string; a group that does not exist
     in the expression is an error naming it.
@@ -67,7 +63,7 @@ def expand(replacement: str, match: re.Match[str]) -> str:
 
 def undefined_groups(expression: str, replacement: str) -> list[str]:
     """The groups ``replacement`` refers to (``$1``, ``${1}``, ``${name}``) that ``expression`` lacks."""
-    pattern = _compiled(expression)
+    pattern = compile_pattern(expression)
     missing = []
     for reference in _REFERENCE.finditer(replacement):
         name = reference.group(1) or reference.group(2)
@@ -81,7 +77,7 @@ def undefined_groups(expression: str, replacement: str) -> list[str]:
 
 def apply_regexp(key: str, rule: RegexpLike) -> MappedKey | None:
     """Rewrite ``key`` with one regexp rule; ``None`` when the rule does not match."""
-    pattern = _compiled(rule.source)
+    pattern = compile_pattern(rule.source)
     first = pattern.search(key)
     if first is None:
         return None

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from airflow_secret_sync.engine.keys import MappedKey, apply_rules
+from airflow_secret_sync.engine.patterns import compile_pattern
 from airflow_secret_sync.engine.store import SecretStoreBackend
 from airflow_secret_sync.spec.models import ComposeItem, QueryItem, SecretItem, SyncJob, TargetRef
 
@@ -146,12 +146,12 @@ def resolve_sources(
     """Resolve static keys and queries to source references (listing the source for queries).
 
     A listing that fails raises: a partial picture of the source must never drive a sync or a deletion.
-    ``key_filter`` (a regular expression searched in source keys) narrows the run to a subset. A query that
-    matches no key is worth a warning (a typo in a path looks exactly like an empty folder): ``warn`` gets
-    it, the log when it is not given.
+    ``key_filter`` (a regular expression in RE2 syntax, searched in source keys) narrows the run to a
+    subset. A query that matches no key is worth a warning (a typo in a path looks exactly like an empty
+    folder): ``warn`` gets it, the log when it is not given.
     """
     warn = warn or _log_warning
-    keep = re.compile(key_filter).search if key_filter else None
+    keep = compile_pattern(key_filter).search if key_filter else None
     resolved: list[ResolvedItem] = []
     for index, item in enumerate(job.spec.plan):
         store = item_source(job, item)
@@ -163,7 +163,7 @@ def resolve_sources(
             if progress:
                 progress(f"listing {store}:{item.query.path or '/'}")
             keys = stores[store].list_keys(item.query.path, recursive=item.query.recursive)
-            pattern = re.compile(item.query.regexp) if item.query.regexp else None
+            pattern = compile_pattern(item.query.regexp) if item.query.regexp else None
             refs = tuple(
                 SourceRef(store, key)
                 for key in keys

@@ -215,7 +215,9 @@ class SecretStore(SpecModel):
 
 
 class RegexpRule(SpecModel):
-    source: str = Field(description="Regular expression matched against the key (all matches are replaced).")
+    source: str = Field(
+        description="Regular expression (RE2 syntax) searched in the key; every match is replaced."
+    )
     target: str = Field(description="Replacement; $1, ${1} and ${name} refer to groups.")
     property: str | None = Field(None, description="Send the value into this field of the target key.")
 
@@ -276,7 +278,9 @@ class TargetRef(SpecModel):
 
 class Query(SpecModel):
     path: str = Field("", description="List keys below this path.")
-    regexp: str | None = Field(None, description="Keep keys matching this expression (searched in the key).")
+    regexp: str | None = Field(
+        None, description="Keep keys matching this expression (RE2 syntax, searched in the key)."
+    )
     recursive: bool = True
 
     _check_regexp = field_validator("regexp")(check_regex)

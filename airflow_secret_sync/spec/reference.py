@@ -17,6 +17,25 @@ Every object refuses unknown fields, and fields are spelled as here, in camelCas
 `max_deletes`). `secret-sync schema` prints the same information as JSON Schema.
 """
 
+REGULAR_EXPRESSIONS = """## Regular expressions
+
+Every expression you write (`query.regexp`, `keyTransform[].regexp.source`, the CLI's `--keys` and the
+DAG's `keys` trigger parameter) runs on [RE2](https://github.com/google/re2/wiki/Syntax), which matches in
+time linear in the key's length: no pattern, however written, can make a run hang. It is searched in the
+key (anchor it with `^` and `$` to match the whole key). RE2 supports what key rules need:
+
+- literals, `.`, classes `[a-z]`, `[^/]`, `\\d`, `\\w`, `\\s`, POSIX classes `[[:alpha:]]`, Unicode `\\pL`;
+- repetition `*`, `+`, `?`, `{n}`, `{n,m}` (at most 1000), and their lazy forms `*?`, `+?`, `??`;
+- groups `(...)`, named groups `(?P<name>...)`, non-capturing `(?:...)`, alternation `|`;
+- anchors `^`, `$`, `\\A`, `\\z`, `\\b`; flags `(?i)`, `(?s)`, `(?m)`, `(?U)`.
+
+It has no backreferences (`\\1`, `(?P=name)`), lookahead or lookbehind (`(?=`, `(?!`, `(?<=`, `(?<!`),
+possessive quantifiers or atomic groups (`a++`, `(?>...)`), conditionals or `\\Z` (write `\\z`): such an
+expression is refused when the configuration is checked, with a message that RE2 syntax is required and
+the field path. In a replacement (`target`, `property`), `$1`, `${1}` and `${name}` refer to groups and `$$`
+is a literal dollar; backslashes are literal.
+"""
+
 
 def _type(prop: dict[str, Any]) -> str:
     if "$ref" in prop:
@@ -74,6 +93,7 @@ def render_reference() -> str:
                 f"{_cell(_default(prop))} | {_cell(prop.get('description', ''))} |"
             )
         lines.append("")
+    lines.append(REGULAR_EXPRESSIONS)
     return "\n".join(lines)
 
 

@@ -34,7 +34,14 @@ CASES: dict[str, Expected] = {
     "bad-regex.yaml": Expected(
         "spec.plan[0].keyTransform[0].regexp.source", "invalid regular expression '^game-(.+"
     ),
-    "bad-query-regex.yaml": Expected("spec.plan[0].query.regexp", "unterminated character set"),
+    "bad-query-regex.yaml": Expected("spec.plan[0].query.regexp", "missing ]: [a-"),
+    "regex-backreference.yaml": Expected(
+        "spec.plan[0].keyTransform[0].regexp.source",
+        "invalid escape sequence: \\1; RE2 syntax is required (no backreferences, lookaround",
+    ),
+    "regex-lookahead.yaml": Expected(
+        "spec.plan[0].query.regexp", "invalid perl operator: (?!; RE2 syntax is required"
+    ),
     "bad-group-reference.yaml": Expected(
         "spec.plan[0].keyTransform[0].regexp.target",
         "refers to group '2', which the expression in 'source' does not define",
