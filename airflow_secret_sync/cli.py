@@ -13,6 +13,7 @@ import logging
 import sys
 import textwrap
 from collections.abc import Iterable, Iterator, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -21,12 +22,14 @@ from rich.table import Table
 
 from airflow_secret_sync import audit_report
 from airflow_secret_sync.engine.audit import Action, AuditRecord
+from airflow_secret_sync.engine.patterns import compile_pattern
 from airflow_secret_sync.engine.plan import PlanError
 from airflow_secret_sync.engine.sync import SyncOptions, TargetReport
 from airflow_secret_sync.importers import command as import_command
 from airflow_secret_sync.spec.loader import Config, load_config
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+DISTRIBUTION = "airflow-secret-sync"
 OUTPUTS = ("table", "json", "markdown")
 
 
@@ -40,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Keep secrets in sync between secret stores. Credentials come from Airflow connections "
         "(AIRFLOW_CONN_<ID> variables, secrets backends or the metadata DB).",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     validate = commands.add_parser(
@@ -69,6 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
     audit_report.add_parser(commands)
     import_command.add_parser(commands)
     return parser
+
+
+def installed_version() -> str:
+    """The version of the installed distribution (what ``pip show airflow-secret-sync`` says)."""
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -117,26 +129,52 @@ def cmd_validate(args: argparse.Namespace, out: Console) -> int:
 
 
 def _load_job(args: argparse.Namespace) -> Config:
+    """The configuration holding ``args.job``; a usage error when anything the run would use is invalid."""
+    if not args.config.exists():
+        raise UsageError(f"--config {args.config}: no such file or folder")
     config = load_config(args.config)
-    if args.job in config.jobs:
-        return config
-    own = [str(error) for error in config.errors if error.kind == "SyncJob" and error.name == args.job]
-    unowned = [str(error) for error in config.errors if error.kind != "SyncJob"]
-    if own or unowned:
-        raise UsageError(f"job {args.job!r} is not valid:\n  " + "\n  ".join(own + unowned))
-    raise UsageError(
-        f"no SyncJob named {args.job!r} in {args.config} (jobs: {', '.join(sorted(config.jobs)) or 'none'})"
-    )
+    problems = config.errors_for_job(args.job)
+    if problems:
+        raise UsageError(
+            f"job {args.job!r} is refused, nothing was written: documents it would use (or files that may "
+            "hold them) are invalid:\n  " + "\n  ".join(str(error) for error in problems)
+        )
+    if args.job not in config.jobs:
+        raise UsageError(
+            f"no SyncJob named {args.job!r} in {args.config} "
+            f"(jobs: {', '.join(sorted(config.jobs)) or 'none'})"
+        )
+    return config
+
+
+def _checked_flags(args: argparse.Namespace, config: Config) -> list[str] | None:
+    """Check ``--keys`` and ``--targets`` before anything is read; return the targets (``None``: all)."""
+    if args.keys is not None:
+        try:
+            compile_pattern(args.keys)
+        except ValueError as err:
+            raise UsageError(f"--keys: {err}") from None
+    if not args.targets:
+        return None
+    chosen = [name.strip() for name in args.targets.split(",") if name.strip()]
+    targets = [target.store for target in config.jobs[args.job].job.spec.target_specs]
+    unknown = [name for name in chosen if name not in targets]
+    if unknown:
+        raise UsageError(
+            f"--targets: not targets of job {args.job!r}: {', '.join(unknown)} "
+            f"(targets: {', '.join(targets)})"
+        )
+    return chosen
 
 
 def cmd_run(args: argparse.Namespace, out: Console, err: Console, *, dry_run: bool) -> int:
+    config = _load_job(args)
+    targets = _checked_flags(args, config)  # refused before Airflow's slow import and before any read
     # Airflow, imported with the runtime, sets up its logging to the stdout of that moment: make that stderr
     # and keep stdout for the results, so that `--output json` stays parseable.
     with contextlib.redirect_stdout(sys.stderr):
         from airflow_secret_sync.runtime import JobRun, describe_error, failed_stores_message
 
-    config = _load_job(args)
-    targets = [name.strip() for name in args.targets.split(",") if name.strip()] if args.targets else None
     progress = _Progress(err, enabled=err.is_terminal and not args.no_progress and args.output == "table")
     # Airflow, imported by the hooks, logs to stdout: send that to stderr and keep stdout for the results,
     # so that `--output json` stays parseable.

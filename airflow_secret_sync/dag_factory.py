@@ -63,8 +63,9 @@ def build_dags(config_dir: str | Path, *, errors_dag_id: str = ERRORS_DAG_ID) ->
     wanted = get_parsing_context().dag_id
     # A task run names its DAG: a job's DAG needs the stores and that job only; the errors DAG needs all.
     config = load_config(folder, job=None if wanted in (None, errors_dag_id) else wanted)
-    # A placeholder takes the broken job's name when that name is a valid one nobody else uses; other
-    # errors (a nameless document, a duplicate name) go to the folder's error DAG.
+    # A placeholder takes the broken job's name when that name is a valid one (a name declared twice is
+    # refused in both files and gets one placeholder); other errors (a nameless document) go to the
+    # folder's error DAG.
     broken = {
         name: errors
         for name, errors in config.broken_jobs().items()

@@ -39,6 +39,8 @@ class ConfigError:
         parts = [self.file]
         if self.kind:
             parts.append(f"{self.kind} {self.name!r}" if self.name else self.kind)
+        elif self.name:
+            parts.append(f"document {self.name!r}")
         if self.path:
             parts.append(self.path)
         return ": ".join([*parts, self.message])
@@ -91,6 +93,7 @@ class Config:
     stores: dict[str, LoadedStore] = field(default_factory=dict)
     jobs: dict[str, LoadedJob] = field(default_factory=dict)
     errors: list[ConfigError] = field(default_factory=list)
+    unparsed: list[Path] = field(default_factory=list)  # files that could not be read as YAML at all
 
     _relative: dict[Path, str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -107,6 +110,40 @@ class Config:
     def _resolved_root(self) -> Path:
         return self.root.resolve()
 
+    def errors_for_job(self, name: str) -> list[ConfigError]:
+        """The errors of the documents running job ``name`` would use, or that may be one of them.
+
+        That is the job's own errors, those of the stores it reads or writes (for a broken job, whose stores
+        are not known for sure, every error that belongs to no job), those of documents of an unknown kind
+        named like one of them, and those of files that are not YAML and name one of them: such a file may
+        hold another declaration of it.
+        """
+        if name not in self.jobs:
+            return [
+                error
+                for error in self.errors
+                if error.kind != "SyncJob" or error.name == name
+                if name in self.broken_jobs()
+            ]
+        spec = self.jobs[name].job.spec
+        stores = {spec.source, *(target.store for target in spec.target_specs)}
+        stores |= {item.source for item in spec.plan if item.source}
+        unparsed = {self.relative(path): path for path in self.unparsed}
+        concerning = []
+        for error in self.errors:
+            if error.file in unparsed:
+                try:
+                    text = unparsed[error.file].read_text(encoding="utf-8", errors="replace")
+                except OSError:
+                    text = name  # a file that cannot be read may hold anything
+                if _names(text, {name}) or ("SecretStore" in text and _names(text, stores)):
+                    concerning.append(error)
+            elif (error.kind in (None, "SyncJob") and error.name == name) or (
+                error.kind in (None, "SecretStore") and error.name in stores
+            ):
+                concerning.append(error)
+        return concerning
+
     def broken_jobs(self) -> dict[str, list[ConfigError]]:
         """Job names (as written in their documents) with the errors that keep them from loading."""
         broken: dict[str, list[ConfigError]] = {}
@@ -114,6 +151,12 @@ class Config:
             if error.kind == "SyncJob" and error.name:
                 broken.setdefault(error.name, []).append(error)
         return broken
+
+
+def _names(text: str, names: set[str]) -> bool:
+    """Whether ``text`` holds one of ``names`` as a word (names hold only ``[a-z0-9_.-]``)."""
+    words = "|".join(re.escape(name) for name in sorted(names))
+    return re.search(rf"(?<![\w.-])(?:{words})(?![\w.-])", text) is not None
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -297,7 +340,7 @@ def load_config(
     files = config_files(p for p in path_list if p.exists())
     if not files and not config.errors:
         config.errors.append(ConfigError(str(root), "no *.yaml or *.yml files found"))
-    seen: dict[tuple[str, str], str] = {}
+    declared: dict[tuple[str, str], list[tuple[str, int]]] = {}
     for file in files:
         text = None
         if job is not None and re.fullmatch(NAME_PATTERN, job):
@@ -311,32 +354,57 @@ def load_config(
         relative = config.relative(file)
         documents, errors = parse_documents(file, relative, text)
         config.errors.extend(errors)
+        if errors:
+            config.unparsed.append(file)
         for index, raw in documents:
             if job is not None and _is_other_job(raw, job):
                 continue
+            declaration = _declaration(raw)
+            if declaration is not None:
+                declared.setdefault(declaration, []).append((relative, index))
             model, errors = load_document(raw, relative, index)
             config.errors.extend(errors)
-            if model is None:
-                continue
-            key = (model.kind, model.metadata.name)
-            if key in seen:
-                config.errors.append(
-                    ConfigError(
-                        relative,
-                        f"duplicate name: also declared in {seen[key]}",
-                        model.kind,
-                        model.metadata.name,
-                        "metadata.name",
-                    )
-                )
-                continue
-            seen[key] = relative
             if isinstance(model, SecretStore):
-                config.stores[model.metadata.name] = LoadedStore(model, file)
-            else:
-                config.jobs[model.metadata.name] = LoadedJob(model, file)
+                config.stores.setdefault(model.metadata.name, LoadedStore(model, file))
+            elif isinstance(model, SyncJob):
+                config.jobs.setdefault(model.metadata.name, LoadedJob(model, file))
+    _refuse_duplicates(config, declared)
     check_config(config)
     return config
+
+
+def _declaration(raw: Any) -> tuple[str, str] | None:
+    """The kind and name a document declares, valid or not: what makes two documents claim one name."""
+    if not isinstance(raw, dict) or raw.get("kind") not in KINDS:
+        return None
+    name = _declared_name(raw)
+    return (raw["kind"], name) if name is not None else None
+
+
+def _refuse_duplicates(config: Config, declared: dict[tuple[str, str], list[tuple[str, int]]]) -> None:
+    """A name declared twice is refused in all its declarations: which one was meant cannot be known, and
+    taking the first file would silently run what another file says differently."""
+    for (kind, name), places in declared.items():
+        if len(places) < 2:
+            continue
+        if kind == "SecretStore":
+            config.stores.pop(name, None)
+        else:
+            config.jobs.pop(name, None)
+        files = [file for file, _ in places]
+        named = [
+            file if files.count(file) == 1 else f"{file} (document {index + 1})" for file, index in places
+        ]
+        config.errors.append(
+            ConfigError(
+                places[-1][0],
+                f"duplicate name: also declared in {', '.join(named[:-1])}; no {kind} of this name is used "
+                "until the name is unique",
+                kind,
+                name,
+                "metadata.name",
+            )
+        )
 
 
 def _may_concern(text: str, job: str) -> bool:

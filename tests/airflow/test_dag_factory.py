@@ -128,6 +128,15 @@ def test_a_broken_job_never_hides_the_others_and_shows_its_error(tmp_path: Path)
 
     assert bag.import_errors == {}
     assert set(bag.dag_ids) == {"good-one", "good-two", "broken", ERRORS_DAG_ID}
+    # the name declared in two files is refused in both: a placeholder naming them fails where it would run
+    twice = bag.dags["good-two"]
+    assert twice.tags == {"secret-sync", "config-error"}
+    assert (
+        "twice.yaml: SyncJob 'good-two': metadata.name: duplicate name: also declared in good-two.yaml"
+        in twice.doc_md
+    )
+    with pytest.raises(AirflowFailException, match="duplicate name: also declared in good-two.yaml"):
+        twice.get_task("config_error").execute({})
     for dag in bag.dags.values():  # what the DAG processor does next: every DAG must serialise
         DagSerialization.to_dict(dag)
     assert [task.task_id for task in bag.dags["good-one"].topological_sort()] == [
@@ -147,7 +156,6 @@ def test_a_broken_job_never_hides_the_others_and_shows_its_error(tmp_path: Path)
     errors = bag.dags[ERRORS_DAG_ID]
     assert "not-yaml.yaml: invalid YAML: line 2, column 1" in errors.doc_md
     assert "nameless.yaml: SyncJob 'document 1': metadata.name: required field is missing" in errors.doc_md
-    assert "SyncJob 'good-two': metadata.name: duplicate name" in errors.doc_md
     assert errors.schedule is None
 
 

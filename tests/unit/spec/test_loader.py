@@ -170,13 +170,35 @@ def test_a_job_is_dropped_with_all_of_its_errors_listed(tmp_path: Path) -> None:
     assert "both the source and a target" in config.errors[1].message
 
 
-def test_duplicate_names_keep_the_first_and_name_where_it_was(tmp_path: Path) -> None:
-    write(tmp_path, "a.yaml", store("src"), store("dst"), job("sync"))
+def test_a_job_name_declared_twice_is_refused_naming_both_files(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", store("src"), store("dst"), job("sync"), job("other"))
     write(tmp_path, "b.yaml", job("sync", key="other"))
     config = load_config(tmp_path)
-    assert config.jobs["sync"].file.name == "a.yaml"
+    assert list(config.jobs) == ["other"]  # neither 'sync' runs; the other job is not affected
+    assert messages(config.broken_jobs()["sync"]) == [
+        "b.yaml: SyncJob 'sync': metadata.name: duplicate name: also declared in a.yaml; "
+        "no SyncJob of this name is used until the name is unique"
+    ]
+
+
+def test_a_duplicate_is_refused_even_when_one_declaration_is_invalid(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", store("src"), store("dst"), job("sync"))
+    write(tmp_path, "b.yaml", job("sync", target="nowhere").replace("plan:", "colour: red\n  plan:"))
+    config = load_config(tmp_path)
+    assert config.jobs == {}
+    assert "duplicate name: also declared in a.yaml" in messages(config.broken_jobs()["sync"])[-1]
+
+
+def test_a_store_name_declared_twice_refuses_the_store_and_the_jobs_using_it(tmp_path: Path) -> None:
+    write(tmp_path, "stores.yaml", store("src"), store("dst"), store("dst", path="./elsewhere"))
+    write(tmp_path, "jobs.yaml", job("uses-dst"))
+    config = load_config(tmp_path)
+    assert sorted(config.stores) == ["src"] and config.jobs == {}
     assert messages(config.errors) == [
-        "b.yaml: SyncJob 'sync': metadata.name: duplicate name: also declared in a.yaml"
+        "stores.yaml: SecretStore 'dst': metadata.name: duplicate name: also declared in stores.yaml "
+        "(document 2); no SecretStore of this name is used until the name is unique",
+        "jobs.yaml: SyncJob 'uses-dst': spec.targets[0]: SecretStore 'dst' is declared but invalid "
+        "(see its own errors)",
     ]
 
 
