@@ -26,6 +26,7 @@ from airflow_secret_sync.engine.patterns import compile_pattern
 from airflow_secret_sync.engine.plan import PlanError
 from airflow_secret_sync.engine.sync import SyncOptions, TargetReport
 from airflow_secret_sync.importers import command as import_command
+from airflow_secret_sync.spec.graph import check_job_graph
 from airflow_secret_sync.spec.loader import Config, load_config
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
@@ -108,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def cmd_validate(args: argparse.Namespace, out: Console) -> int:
     config = load_config(args.paths)
+    check_job_graph(config)
     if args.output == "json":
         out.print_json(
             data={

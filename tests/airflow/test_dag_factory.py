@@ -135,7 +135,7 @@ def test_a_broken_job_never_hides_the_others_and_shows_its_error(tmp_path: Path)
         "twice.yaml: SyncJob 'good-two': metadata.name: duplicate name: also declared in good-two.yaml"
         in twice.doc_md
     )
-    with pytest.raises(AirflowFailException, match="duplicate name: also declared in good-two.yaml"):
+    with pytest.raises(AirflowFailException, match=r"duplicate name: also declared in good-two\.yaml"):
         twice.get_task("config_error").execute({})
     for dag in bag.dags.values():  # what the DAG processor does next: every DAG must serialise
         DagSerialization.to_dict(dag)

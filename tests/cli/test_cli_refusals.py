@@ -156,3 +156,25 @@ def test_a_document_of_an_unknown_kind_named_like_a_store_it_uses_refuses_the_ru
     (config / "typo.yaml").write_text(STORES.split("---")[1].replace("kind: SecretStore", "kind: SecretStor"))
     done = secret_sync("run", "-c", str(config), "sync")
     assert_refused(done, config, "typo.yaml: document 'dst': kind: unknown kind 'SecretStor'")
+
+
+def test_validate_refuses_jobs_that_collide_or_send_a_key_back(config: Path) -> None:
+    stores = config / "stores.yaml"
+    stores.write_text(
+        stores.read_text().replace(
+            "provider: {file: {path: ./src}}", "permissions: ReadWrite\n  provider: {file: {path: ./src}}"
+        )
+    )
+    back = job("back", key="db-password").replace("source: src", "source: dst").replace("[dst]", "[src]")
+    (config / "more.yaml").write_text(job("same-key") + "\n---\n" + back)  # 'sync' writes dst:db-password
+    done = secret_sync("validate", str(config))
+    assert done.returncode == 2
+    assert (
+        "sync.yaml: SyncJob 'sync': spec.plan[0]: target collision: job 'same-key' (spec.plan[0]) and job "
+        "'sync' (spec.plan[0]) both write key 'db-password' of store 'dst'" in done.stdout
+    )
+    assert (
+        "more.yaml: SyncJob 'back': spec.plan[0]: cycle: a key can travel src -> dst (job 'sync', "
+        "spec.plan[0]) -> src (job 'back', spec.plan[0]), back into store 'src' it came from (jobs 'sync', "
+        "'back')" in done.stdout
+    )

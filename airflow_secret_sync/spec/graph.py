@@ -1,0 +1,266 @@
+"""Checks across jobs, run by ``secret-sync validate``: target collisions and cycles.
+
+Each (job, plan item, target store) is a *flow*: it reads some keys of one store and writes keys into
+another. Static keys and compositions are known exactly; a query is known by its path, expression and depth,
+and what it writes is known only when no key rule renames what it lists.
+
+- Two flows *collide* when both can be shown to write one key of one store: static keys after their key
+  rules, a query over a key that a static item shows exists, or two queries of which one lists everything
+  the other does, with the same key rules.
+- A key can *travel back* when a chain of flows, each of which may read what the one before wrote, ends in
+  a store the chain read from. Only provably disjoint steps break a chain, so a query whose key rules rename
+  its keys may feed anything that reads its target store.
+
+A task loads its own job only, so these checks cannot run there; at run time the ownership marker refuses
+what is left (a secret written from a store never goes back into it).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from airflow_secret_sync.engine.keys import apply_rules
+from airflow_secret_sync.engine.patterns import compile_pattern
+from airflow_secret_sync.engine.plan import map_targets
+from airflow_secret_sync.engine.templating import template_variables
+from airflow_secret_sync.spec.loader import Config, ConfigError
+from airflow_secret_sync.spec.models import ComposeItem, KeyRule, Query, QueryItem, SecretItem
+from airflow_secret_sync.spec.validate import static_resolution
+
+
+@dataclass(frozen=True)
+class Flow:
+    """One plan item of one job into one target store."""
+
+    job: str
+    item: int
+    source: str
+    target: str
+    reads: frozenset[str] = frozenset()  # static source keys
+    writes: frozenset[str] = frozenset()  # static target keys
+    query: Query | None = None
+    rules: tuple[KeyRule, ...] = ()  # a query's key rules into this target: item, job, then target
+
+    @property
+    def where(self) -> str:
+        return f"job {self.job!r} (spec.plan[{self.item}])"
+
+    def renames(self) -> bool:
+        return bool(self.rules)
+
+    def rules_depend_on_the_job(self) -> bool:
+        return any(
+            rule.template is not None and "job" in template_variables(rule.template) for rule in self.rules
+        )
+
+
+def check_job_graph(config: Config) -> None:
+    """Add the collisions and cycles among the valid jobs of ``config`` to its errors, each filed under one
+    job, and take those jobs out of ``config.jobs`` (as :func:`.validate.check_config` does)."""
+    flows = list(_flows(config))
+    errors = _collisions(config, flows) + _cycles(config, flows)
+    config.errors.extend(errors)
+    for error in errors:
+        config.jobs.pop(error.name or "", None)
+
+
+def _flows(config: Config) -> Iterator[Flow]:
+    for name, loaded in sorted(config.jobs.items()):
+        job = loaded.job
+        static = map_targets(job, static_resolution(job), key_problem=lambda store, key: None)
+        for index, item in enumerate(job.spec.plan):
+            source = item.source or job.spec.source
+            for target in job.spec.target_specs:
+                if isinstance(item, QueryItem):
+                    rules = (*item.key_transform, *job.spec.key_transform, *target.key_transform)
+                    yield Flow(name, index, source, target.store, query=item.query, rules=tuple(rules))
+                    continue
+                writes = frozenset(m.target_key for m in static[target.store].mappings if m.item == index)
+                if isinstance(item, SecretItem):
+                    reads = frozenset({item.secret.key})
+                else:
+                    assert isinstance(item, ComposeItem)
+                    reads = frozenset(ref.key for ref in item.sources.values())
+                yield Flow(name, index, source, target.store, reads=reads, writes=writes)
+
+
+def _selects(query: Query, key: str) -> bool:
+    """Whether ``query`` lists ``key`` when it exists (the store interface's ``list_keys`` contract)."""
+    if not key.startswith(query.path):
+        return False
+    if not query.recursive and "/" in key[len(query.path) :]:
+        return False
+    return query.regexp is None or compile_pattern(query.regexp).search(key) is not None
+
+
+def _lists_all_of(wide: Query, narrow: Query) -> bool:
+    """Whether ``wide`` lists every key ``narrow`` does (shown from their fields, not from a listing)."""
+    if not narrow.path.startswith(wide.path) or wide.regexp not in (None, narrow.regexp):
+        return False
+    return wide.recursive or (not narrow.recursive and "/" not in narrow.path[len(wide.path) :])
+
+
+def _query_writes(flow: Flow, key: str) -> str:
+    assert flow.query is not None
+    return apply_rules(key, flow.rules, store=flow.target, job=flow.job).key
+
+
+# ----------------------------------------------------------------------------------------- collisions
+
+
+def _collisions(config: Config, flows: list[Flow]) -> list[ConfigError]:
+    """Two flows that write one key of one store. Within one job, static keys are checked at load time."""
+    found: dict[tuple[Flow, Flow], str] = {}
+
+    def clash(first: Flow, second: Flow, what: str) -> None:
+        if first.job == second.job and not (first.query or second.query):
+            return  # the job's own check (a field each is allowed) decides
+        pair = (first, second) if (first.job, first.item) <= (second.job, second.item) else (second, first)
+        found.setdefault(pair, what)
+
+    # keys that exist in a store, as far as the configuration shows: those its static items read
+    existing: dict[str, set[str]] = {}
+    for flow in flows:
+        existing.setdefault(flow.source, set()).update(flow.reads)
+    writers: dict[tuple[str, str], list[tuple[Flow, str]]] = {}
+    for flow in flows:
+        for key in flow.writes:
+            writers.setdefault((flow.target, key), []).append((flow, key))
+        if flow.query is not None:
+            for key in sorted(existing.get(flow.source, ())):
+                if _selects(flow.query, key):
+                    written = _query_writes(flow, key)
+                    writers.setdefault((flow.target, written), []).append((flow, key))
+    for (store, key), claims in sorted(writers.items()):
+        for index, (first, first_source) in enumerate(claims):
+            for second, second_source in claims[index + 1 :]:
+                if first == second:
+                    continue
+                clash(
+                    first,
+                    second,
+                    f"key {key!r} of store {store!r}" + _via(first, first_source, second, second_source),
+                )
+
+    same_rules: dict[tuple[str, str, tuple[KeyRule, ...]], list[Flow]] = {}
+    for flow in flows:
+        if flow.query is not None:
+            same_rules.setdefault((flow.source, flow.target, flow.rules), []).append(flow)
+    for queries in same_rules.values():
+        for index, first in enumerate(queries):
+            for second in queries[index + 1 :]:
+                assert first.query is not None and second.query is not None
+                if first.job != second.job and first.rules_depend_on_the_job():
+                    continue
+                if _lists_all_of(first.query, second.query) or _lists_all_of(second.query, first.query):
+                    narrow = max(first.query, second.query, key=lambda query: len(query.path))
+                    clash(
+                        first,
+                        second,
+                        f"the same key of store {first.target!r} for every key the query "
+                        f"{_describe(narrow)} lists (both queries list it and rename it alike)",
+                    )
+
+    errors = []
+    for (first, second), what in found.items():
+        loaded = config.jobs[second.job]
+        errors.append(
+            ConfigError(
+                config.relative(loaded.file),
+                f"target collision: {first.where} and {second.where} both write {what}; "
+                "make the keys distinct or let one job own them",
+                "SyncJob",
+                second.job,
+                f"spec.plan[{second.item}]",
+            )
+        )
+    return errors
+
+
+def _describe(query: Query) -> str:
+    text = f"path {query.path!r}"
+    if query.regexp is not None:
+        text += f" regexp {query.regexp!r}"
+    return text if query.recursive else f"{text} (not recursive)"
+
+
+def _via(first: Flow, first_source: str, second: Flow, second_source: str) -> str:
+    """How a query comes to write the key: the existing source key it lists."""
+    parts = [
+        f"{flow.where} lists source key {source!r}"
+        for flow, source in ((first, first_source), (second, second_source))
+        if flow.query
+    ]
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
+# ----------------------------------------------------------------------------------------- cycles
+
+
+def _may_feed(writer: Flow, reader: Flow) -> bool:
+    """Whether ``reader`` may read a key ``writer`` wrote (only provably disjoint keys say no)."""
+    if writer.target != reader.source:
+        return False
+    if writer.query is None:
+        if reader.query is None:
+            return bool(writer.writes & reader.reads)
+        return any(_selects(reader.query, key) for key in writer.writes)
+    if writer.renames():
+        return True
+    if reader.query is None:
+        return any(_selects(writer.query, key) for key in reader.reads)
+    # both are listings of unrenamed keys: disjoint when neither path lies below the other
+    return reader.query.path.startswith(writer.query.path) or writer.query.path.startswith(reader.query.path)
+
+
+def _cycles(config: Config, flows: list[Flow]) -> list[ConfigError]:
+    readers: dict[str, list[Flow]] = {}
+    for flow in flows:
+        readers.setdefault(flow.source, []).append(flow)
+    feeds = {
+        flow: [other for other in readers.get(flow.target, ()) if _may_feed(flow, other)] for flow in flows
+    }
+    reported: set[frozenset[str]] = set()
+    errors = []
+    for start in flows:
+        chain = _chain_back(start, feeds)
+        if chain is None:
+            continue
+        jobs = frozenset(flow.job for flow in chain)
+        if jobs in reported:
+            continue
+        reported.add(jobs)
+        hops = " -> ".join(f"{flow.target} (job {flow.job!r}, spec.plan[{flow.item}])" for flow in chain)
+        last = chain[-1]
+        names = ", ".join(repr(job) for job in dict.fromkeys(flow.job for flow in chain))
+        errors.append(
+            ConfigError(
+                config.relative(config.jobs[last.job].file),
+                f"cycle: a key can travel {start.source} -> {hops}, back into store {last.target!r} it came "
+                f"from (jobs {names}); narrow the keys of one of these jobs so that the chain breaks",
+                "SyncJob",
+                last.job,
+                f"spec.plan[{last.item}]",
+            )
+        )
+    return errors
+
+
+def _chain_back(start: Flow, feeds: dict[Flow, list[Flow]]) -> list[Flow] | None:
+    """The shortest chain of flows from ``start`` that writes into the store ``start`` reads, if any."""
+    previous: dict[Flow, Flow | None] = {start: None}
+    pending = deque([start])
+    while pending:
+        flow = pending.popleft()
+        if flow.target == start.source:
+            chain = [flow]
+            while (before := previous[chain[-1]]) is not None:
+                chain.append(before)
+            return chain[::-1]
+        for reader in feeds[flow]:
+            if reader not in previous:
+                previous[reader] = flow
+                pending.append(reader)
+    return None
