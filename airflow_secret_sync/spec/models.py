@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from airflow_secret_sync.engine.keys import undefined_groups
+from airflow_secret_sync.engine.templating import DEFAULT_OUTPUT_BYTES
 from airflow_secret_sync.spec.checks import check_duration, check_regex, check_schedule, check_template
 
 API_VERSION = "secret-sync/v1alpha1"
@@ -374,12 +375,30 @@ class DeletionPolicy(StrEnum):
     DELETE = "Delete"
 
 
+# The largest value any provider takes by default (Vault's 1 MiB; AWS and GCP take 64 KiB): a template
+# that renders more can never be written.
+MAX_TEMPLATE_OUTPUT_BYTES = 1024 * 1024
+
+
+class JobLimits(SpecModel):
+    """Bounds on the work of the job's templates (see Template limits below)."""
+
+    template_output_bytes: int = Field(
+        default=DEFAULT_OUTPUT_BYTES,
+        ge=1,
+        le=MAX_TEMPLATE_OUTPUT_BYTES,
+        description="Largest text a value or key template may render, in UTF-8 bytes; also the largest "
+        "value it may build on the way.",
+    )
+
+
 class SyncJobSpec(SpecModel):
     source: str
     targets: list[TargetEntry] = Field(min_length=1, description="Store names, or {store, keyTransform}.")
     schedule: str | None = None
     retry: RetrySpec = Field(default_factory=RetrySpec)
     concurrency: Annotated[int, Field(ge=1, le=256)] = 8
+    limits: JobLimits = Field(default_factory=JobLimits)
     update_policy: UpdatePolicy = UpdatePolicy.REPLACE
     conflict_policy: ConflictPolicy = ConflictPolicy.FAIL
     deletion_policy: DeletionPolicy = DeletionPolicy.RETAIN

@@ -8,6 +8,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from airflow_secret_sync.engine.templating import (
+    DEFAULT_ITERATIONS,
+    DEFAULT_OUTPUT_BYTES,
+    DEFAULT_SECONDS,
+    WORK_FACTOR,
+)
+from airflow_secret_sync.spec.models import MAX_TEMPLATE_OUTPUT_BYTES
 from airflow_secret_sync.spec.schema import json_schema
 
 INTRO = """# YAML reference
@@ -35,6 +42,43 @@ expression is refused when the configuration is checked, with a message that RE2
 the field path. In a replacement (`target`, `property`), `$1`, `${1}` and `${name}` refer to groups and `$$`
 is a literal dollar; backslashes are literal.
 """
+
+_LIMIT_ROWS = [
+    (
+        "rendered text, in UTF-8 bytes; also any one value built on the way (a string, a list's items)",
+        f"{DEFAULT_OUTPUT_BYTES:,}",
+        f"`spec.limits.templateOutputBytes`, up to {MAX_TEMPLATE_OUTPUT_BYTES:,}",
+    ),
+    (
+        "loop iterations and `range()` items, all loops of one render together",
+        f"{DEFAULT_ITERATIONS:,}",
+        "fixed",
+    ),
+    (
+        "text produced on the way (`{{ }}` outputs, also into `{% set %}` blocks and macros)",
+        f"{WORK_FACTOR} times the output limit",
+        "fixed",
+    ),
+    ("render time", f"{DEFAULT_SECONDS:g} s", "fixed"),
+]
+TEMPLATE_LIMITS = "\n".join(
+    [
+        "## Template limits",
+        "",
+        "Key and value templates run in Jinja's immutable sandbox, and every render is bounded work:",
+        "",
+        "| limit | default | where it is set |",
+        "|---|---|---|",
+        *(f"| {limit} | {default} | {where} |" for limit, default, where in _LIMIT_ROWS),
+        "",
+        """Operations that make a value larger than their operands are checked before they run: `*`, `+`,
+`%`, `**` and `~`, the padding methods and filters (`center`, `ljust`, `indent`, `format` widths...),
+`replace`, `join`, `sum`, `slice` and `batch`. So `{{ "x" * 400000000 }}` fails at once, without
+allocating anything. A template over a limit fails for its key only, with an error naming the template and
+the limit; the other keys go on.
+""",
+    ]
+)
 
 
 def _type(prop: dict[str, Any]) -> str:
@@ -94,6 +138,7 @@ def render_reference() -> str:
             )
         lines.append("")
     lines.append(REGULAR_EXPRESSIONS)
+    lines.append(TEMPLATE_LIMITS)
     return "\n".join(lines)
 
 

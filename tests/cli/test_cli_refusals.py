@@ -178,3 +178,22 @@ def test_validate_refuses_jobs_that_collide_or_send_a_key_back(config: Path) -> 
         "spec.plan[0]) -> src (job 'back', spec.plan[0]), back into store 'src' it came from (jobs 'sync', "
         "'back')" in done.stdout
     )
+
+
+def test_a_hostile_template_fails_its_key_alone_and_fast(config: Path) -> None:
+    hostile = """
+    - sources: {pw: {key: db-password}}
+      template: '{{ pw }}{{ "x" * 400000000 }}'
+      target: {key: bomb}
+"""
+    (config / "sync.yaml").write_text(job("sync") + hostile)
+    done = secret_sync("run", "-c", str(config), "sync", "--output", "json")
+    assert done.returncode == 1
+    rows = {row["key"]: row for row in json.loads(done.stdout)}
+    assert rows["db-password"]["action"] == "create"
+    assert rows["bomb"]["action"] == "error"
+    assert rows["bomb"]["reason"] == (
+        "template '{{ pw }}{{ \"x\" * 400000000 }}' stopped: the result of '*' would be 400000000 long, "
+        "over the output limit of 65536 bytes"
+    )
+    assert not (config / "dst" / "bomb").exists()

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import base64
+import tracemalloc
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from airflow_secret_sync.engine.templating import TemplateError, compile_template, render, template_variables
+from airflow_secret_sync.engine.templating import (
+    TemplateError,
+    TemplateLimits,
+    compile_template,
+    render,
+    template_variables,
+)
 
 SECRET = "s3cr3t-Value-0042"
 
@@ -114,3 +121,103 @@ def test_template_variables_lists_the_names_a_template_reads() -> None:
         "items",
     }
     assert template_variables("{% set a = 1 %}{{ a }}{{ range(3) | list }}") == set()
+
+
+# ------------------------------------------------------------------------------------------ limits
+
+HOSTILE = {
+    "repeat": ('{{ "x" * 400000000 }}', "the result of '*' would be 400000000 long"),
+    "nested ranges": (
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        "loop iteration limit of 100000 exceeded",
+    ),
+    "nested string loops": (
+        '{% for c in "y" * 60000 %}{% for d in "y" * 60000 %}{% endfor %}{% endfor %}',
+        "loop iteration limit of 100000 exceeded",
+    ),
+    "padding filter": ('{{ "x" | center(400000000) }}', "the 'center' filter would be 400000000 long"),
+    "padding method": ('{{ "x".ljust(400000000) }}', "str.ljust() would be 400000000 long"),
+    "printf width": ('{{ "%0400000000d" % 1 }}', "a formatted field would be 400000000 long"),
+    "format width": ('{{ "{:>400000000}".format("x") }}', "a formatted field would be 400000000 long"),
+    "replace": ('{{ ("a" * 60000).replace("", "b" * 60000) }}', "str.replace() would be 3600120000 long"),
+    "join": ('{{ (["y" * 60000] * 60000) | join }}', "the 'join' filter would be"),
+    "power": ("{{ 2 ** 10000000 }}", "the result of '**' would be 3010300 long"),
+    "doubling with ~": (
+        '{% set ns = namespace(s="x") %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}',
+        "a ~ concatenation would be 131072 long",
+    ),
+    "doubling in a set block": (
+        '{% set ns = namespace(s="x") %}{% for i in range(40) %}{% set ns.s %}{{ ns.s }}{{ ns.s }}'
+        "{% endset %}{% endfor %}",
+        "an output expression would be 131072 long",
+    ),
+    "doubling through a macro": (
+        '{% macro twice(s) %}{{ s }}{{ s }}{% endmacro %}{% set ns = namespace(s="x") %}'
+        "{% for i in range(40) %}{% set ns.s = twice(ns.s) %}{% endfor %}",
+        "the result of a call would be 131072 long",
+    ),
+    "text in a captured loop": (
+        "{% set big %}{% for i in range(100000) %}" + "x" * 1000 + "{% endfor %}{% endset %}",
+        "produced over 8 times its output limit of 65536 bytes",
+    ),
+    "long output": ('{% for i in range(20) %}{{ "y" * 60000 }}{% endfor %}', "the rendered text would be"),
+}
+
+
+@pytest.mark.timeout(60)  # a guard only: each case must end in well under a second
+@pytest.mark.parametrize(("source", "reason"), HOSTILE.values(), ids=HOSTILE.keys())
+def test_hostile_templates_end_with_an_error_naming_the_template_and_the_limit(
+    source: str, reason: str
+) -> None:
+    tracemalloc.start()
+    try:
+        with pytest.raises(TemplateError) as err:
+            render(source, {})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    shown = " ".join(source.split())
+    assert str(err.value).startswith(
+        f"template {(shown if len(shown) <= 60 else shown[:57] + '...')!r} stopped: "
+    )
+    assert reason in str(err.value)
+    assert peak < 20_000_000, "the huge value was built"
+
+
+def test_a_hostile_constant_is_never_built_while_compiling() -> None:
+    tracemalloc.start()
+    try:
+        compile_template('{{ "x" * 400000000 }}{{ "y" | center(400000000) }}')  # what validate does
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20_000_000
+
+
+def test_a_render_that_runs_too_long_is_stopped() -> None:
+    slow = '{% for i in range(99999) %}{% if ("y" * 60000) in ("z" * 60000) %}{% endif %}{% endfor %}'
+    with pytest.raises(TemplateError, match=r"stopped: render time limit of 0\.2 s exceeded"):
+        render(slow, {}, limits=TemplateLimits(seconds=0.2))
+
+
+def test_the_output_limit_is_the_jobs_to_raise() -> None:
+    source = '{{ value }}{{ "-" * 70000 }}'
+    with pytest.raises(TemplateError, match="over the output limit of 65536 bytes"):
+        render(source, {"value": "v"})
+    assert len(render(source, {"value": "v"}, limits=TemplateLimits(output_bytes=100_000))) == 70_001
+    with pytest.raises(TemplateError, match=r"the rendered text \(UTF-8\) would be 70002 long"):
+        render("é" * 35_001, {}, limits=TemplateLimits(output_bytes=70_000))  # bytes, not characters
+
+
+def test_ordinary_templates_are_not_limited() -> None:
+    source = (
+        '{"user": "{{ creds.user }}", "port": {{ "%d" % 1000000 }}, "hosts": {{ hosts | tojson }}, '
+        '"pad": "{{ "{:>5}".format(creds.user) }}"}\n'
+        "{% for name, value in creds | dictsort %}{{ name }}={{ value | b64encode }};{% endfor %}"
+        "{{ range(3) | join(',') }} {{ 'a' ~ 1 }} {{ lipsum(1, html=False) | length > 0 }}"
+    )
+    creds = {"user": "app", "password": SECRET}
+    assert render(source, {"creds": creds, "hosts": ["a", "b"]}) == (
+        '{"user": "app", "port": 1000000, "hosts": ["a", "b"], "pad": "  app"}\n'
+        f"password={base64.b64encode(SECRET.encode()).decode()};user=YXBw;0,1,2 a1 True"
+    )

@@ -50,6 +50,9 @@ CASES: dict[str, Expected] = {
     "key-template-python-internals.yaml": Expected(
         "spec.plan", "SecurityError: access to attribute '__class__' of 'str' object is unsafe"
     ),
+    "template-output-over-the-largest-value.yaml": Expected(
+        "spec.limits.templateOutputBytes", "Input should be less than or equal to 1048576"
+    ),
     "bad-cron.yaml": Expected("spec.schedule", "invalid schedule '61 * * * *'"),
     "bad-schedule-preset.yaml": Expected("spec.schedule", "unknown schedule preset '@fortnightly'"),
     "bad-duration.yaml": Expected("spec.retry.retryInterval", "invalid duration '5 minutes'"),
