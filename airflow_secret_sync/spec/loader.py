@@ -119,12 +119,9 @@ class Config:
         hold another declaration of it.
         """
         if name not in self.jobs:
-            return [
-                error
-                for error in self.errors
-                if error.kind != "SyncJob" or error.name == name
-                if name in self.broken_jobs()
-            ]
+            if name not in self.broken_jobs():
+                return []
+            return [error for error in self.errors if error.kind != "SyncJob" or error.name == name]
         spec = self.jobs[name].job.spec
         stores = {spec.source, *(target.store for target in spec.target_specs)}
         stores |= {item.source for item in spec.plan if item.source}
