@@ -2,7 +2,7 @@
 
 The single-DAG parse loads only the stores and the named job, so every way the rest of the folder could
 shape that DAG is here: broken jobs, a job on a broken store, a loop pair, duplicate names (one of them
-shadowing a job that its own checks refuse), a name spelled with YAML escapes, and errors owned by no job.
+also refused by its own checks), a name spelled with YAML escapes, and errors owned by no job.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def write_folder(folder: Path) -> None:
     (folder / "escaped.yaml").write_text(job('"esc\\x61ped"'))
     (folder / "dup-1.yaml").write_text(job("dup"))
     (folder / "dup-2.yaml").write_text(job("dup", extra="  schedule: '@weekly'"))
-    # the first "shadowed" is refused by its checks (a store it cannot write), the second by the duplicate
+    # "shadowed" is declared twice, so both are refused (the first would also fail its own checks)
     (folder / "shadowed-1.yaml").write_text(job("shadowed", target="src"))
     (folder / "shadowed-2.yaml").write_text(job("shadowed"))
     (folder / "not-yaml.yaml").write_text("kind: [unclosed\n")
