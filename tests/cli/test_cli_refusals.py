@@ -197,3 +197,22 @@ def test_a_hostile_template_fails_its_key_alone_and_fast(config: Path) -> None:
         "over the output limit of 65536 bytes"
     )
     assert not (config / "dst" / "bomb").exists()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine/sync.py (trust-engine's) must pass the job's limit: render(..., limits=TemplateLimits("
+    "output_bytes=job.spec.limits.template_output_bytes)); when it does, this passes: drop the marker",
+)
+def test_a_job_may_raise_its_template_output_limit(config: Path) -> None:
+    large = """
+    - sources: {pw: {key: db-password}}
+      template: '{{ pw }}{{ "-" * 100000 }}'
+      target: {key: large}
+"""
+    (config / "sync.yaml").write_text(
+        job("sync").replace("  plan:", "  limits: {templateOutputBytes: 200000}\n  plan:") + large
+    )
+    done = secret_sync("run", "-c", str(config), "sync")
+    assert done.returncode == 0, done.stderr
+    assert len((config / "dst" / "large").read_text()) == len(VALUE) + 100_000
