@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from airflow_secret_sync.engine.patterns import compile_pattern
-from airflow_secret_sync.engine.templating import render
+from airflow_secret_sync.engine.templating import TemplateError, render
 
 _REFERENCE = re.compile(r"\$(?:\$|(\d+)|\{(\w+)\})")
 
@@ -97,8 +97,9 @@ def apply_rules(
             if rewritten is not None:
                 current = MappedKey(rewritten.key, rewritten.property or current.property)
         elif rule.template is not None:
-            current = MappedKey(
-                render(rule.template, {"key": current.key, "store": store, "job": job}).strip(),
-                current.property,
-            )
+            try:
+                rendered = render(rule.template, {"key": current.key, "store": store, "job": job})
+            except TemplateError as err:
+                raise TemplateError(f"key template {rule.template!r}: {err}") from None
+            current = MappedKey(rendered.strip(), current.property)
     return current

@@ -464,7 +464,7 @@ def render(source: str, variables: dict[str, Any], *, limits: TemplateLimits | N
     """Render ``source`` with ``variables`` within ``limits`` (the defaults when ``None``).
 
     Errors name the problem, never the values: a failing filter such as ``b64decode`` on a secret must not
-    echo the secret back into a log line. A limit that is hit names the template and the limit.
+    echo the secret back into a log line; the caller names the template. A limit that is hit is named.
     """
     template = compile_template(source)
     budget = _Budget(limits or TemplateLimits())
@@ -480,19 +480,13 @@ def render(source: str, variables: dict[str, Any], *, limits: TemplateLimits | N
         budget.fits(len(text.encode()), "the rendered text (UTF-8)")
         return text
     except _LimitExceeded as err:
-        raise TemplateError(f"template {_shown(source)} stopped: {err}") from None
+        raise TemplateError(f"template stopped: {err}") from None
     except TemplateError:
         raise
     except Exception as err:  # the sandbox raises SecurityError, UndefinedError, TypeError, ValueError...
         raise TemplateError(f"template failed: {type(err).__name__}{_safe_detail(err, source)}") from None
     finally:
         _BUDGET.reset(token)
-
-
-def _shown(source: str) -> str:
-    """The template as an error names it: on one line, cut short (it is configuration, never a value)."""
-    text = " ".join(source.split())
-    return repr(text if len(text) <= 60 else text[:57] + "...")
 
 
 def _safe_detail(err: Exception, source: str) -> str:

@@ -193,8 +193,8 @@ def test_a_hostile_template_fails_its_key_alone_and_fast(config: Path) -> None:
     assert rows["db-password"]["action"] == "create"
     assert rows["bomb"]["action"] == "error"
     assert rows["bomb"]["reason"] == (
-        "template '{{ pw }}{{ \"x\" * 400000000 }}' stopped: the result of '*' would be 400000000 long, "
-        "over the output limit of 65536 bytes"
+        "spec.plan[1].template '{{ pw }}{{ \"x\" * 400000000 }}': template stopped: the result of '*' "
+        "would be 400000000 long, over the output limit of 65536 bytes"
     )
     assert not (config / "dst" / "bomb").exists()
 

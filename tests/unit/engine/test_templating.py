@@ -166,9 +166,7 @@ HOSTILE = {
 
 @pytest.mark.timeout(60)  # a guard only: each case must end in well under a second
 @pytest.mark.parametrize(("source", "reason"), HOSTILE.values(), ids=HOSTILE.keys())
-def test_hostile_templates_end_with_an_error_naming_the_template_and_the_limit(
-    source: str, reason: str
-) -> None:
+def test_hostile_templates_end_with_an_error_naming_the_limit(source: str, reason: str) -> None:
     tracemalloc.start()
     try:
         with pytest.raises(TemplateError) as err:
@@ -176,10 +174,7 @@ def test_hostile_templates_end_with_an_error_naming_the_template_and_the_limit(
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    shown = " ".join(source.split())
-    assert str(err.value).startswith(
-        f"template {(shown if len(shown) <= 60 else shown[:57] + '...')!r} stopped: "
-    )
+    assert str(err.value).startswith("template stopped: ")
     assert reason in str(err.value)
     assert peak < 20_000_000, "the huge value was built"
 

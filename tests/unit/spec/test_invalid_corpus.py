@@ -52,8 +52,8 @@ CASES: dict[str, Expected] = {
     ),
     "key-template-over-the-output-limit.yaml": Expected(
         "spec.plan",
-        "template '{{ key }}{{ \"x\" * 400000000 }}' stopped: the result of '*' would be 400000000 long, "
-        "over the output limit of 65536 bytes",
+        "key template '{{ key }}{{ \"x\" * 400000000 }}': template stopped: the result of '*' would be "
+        "400000000 long, over the output limit of 65536 bytes",
     ),
     "template-output-over-the-largest-value.yaml": Expected(
         "spec.limits.templateOutputBytes", "Input should be less than or equal to 1048576"
