@@ -23,7 +23,7 @@ from airflow_secret_sync.engine.store import (
     StoreError,
     provenance_of,
 )
-from airflow_secret_sync.engine.templating import TemplateError, render
+from airflow_secret_sync.engine.templating import TemplateError, TemplateLimits, render
 from airflow_secret_sync.engine.values import (
     MissingProperty,
     Value,
@@ -113,6 +113,7 @@ class _KeySync:
         self.backend = backend
         self.sources = sources
         self.options = options
+        self.template_limits = TemplateLimits(output_bytes=job.spec.limits.template_output_bytes)
         # Planned keys whose target carries this job's marker after the push (in a dry run: before it), as
         # learned on the way; the deletion pass needs no marker call for them to count the managed secrets.
         self.managed: dict[str, bool] = {}
@@ -217,10 +218,10 @@ class _KeySync:
         variables.update(key=mapping.target_key, store=self.target, job=self.job.metadata.name)
         where = f"spec.plan[{mapping.item}]"
         if mapping.template is not None:
-            rendered: Any = _render(f"{where}.template", mapping.template, variables)
+            rendered: Any = _render(f"{where}.template", mapping.template, variables, self.template_limits)
         else:
             rendered = {
-                name: _render(f"{where}.templateFields.{name}", text, variables)
+                name: _render(f"{where}.templateFields.{name}", text, variables, self.template_limits)
                 for name, text in mapping.template_fields
             }
         self._remember(rendered, seen)
@@ -397,10 +398,11 @@ class _KeySync:
         )
 
 
-def _render(where: str, source: str, variables: dict[str, Any]) -> str:
-    """``source`` rendered; a failure names the plan field and the template, never a value."""
+def _render(where: str, source: str, variables: dict[str, Any], limits: TemplateLimits) -> str:
+    """``source`` rendered within the job's ``limits``; a failure names the plan field and the template, never
+    a value."""
     try:
-        return render(source, variables)
+        return render(source, variables, limits=limits)
     except TemplateError as err:
         excerpt = source if len(source) <= TEMPLATE_EXCERPT else source[: TEMPLATE_EXCERPT - 3] + "..."
         raise TemplateError(f"{where} {excerpt!r}: {err}") from None

@@ -199,11 +199,6 @@ def test_a_hostile_template_fails_its_key_alone_and_fast(config: Path) -> None:
     assert not (config / "dst" / "bomb").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/sync.py (trust-engine's) must pass the job's limit: render(..., limits=TemplateLimits("
-    "output_bytes=job.spec.limits.template_output_bytes)); when it does, this passes: drop the marker",
-)
 def test_a_job_may_raise_its_template_output_limit(config: Path) -> None:
     large = """
     - sources: {pw: {key: db-password}}
