@@ -1,7 +1,8 @@
 """``secret-sync audit``: turn the audit lines of a DAG run's ``push`` logs into a report a reviewer reads.
 
 Each ``push`` task logs one ``secret-sync audit`` line per target key (action, source and target versions,
-reason) and one ``secret-sync summary`` line per store. This command reads them from the task log files
+reason), and one more for a store that failed as a whole: the fields of an
+:class:`~airflow_secret_sync.engine.audit.AuditRecord`. This command reads them from the task log files
 (a log folder: ``$AIRFLOW_HOME/logs``, a ``dag_id=...`` or a ``run_id=...`` folder) or from the Airflow REST
 API (``--url``, ``--user``, ``--password``), and prints a table per run and store, or JSON.
 
@@ -19,18 +20,16 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from pydantic.alias_generators import to_camel
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-AUDIT_EVENT = "secret-sync audit"
-SUMMARY_EVENT = "secret-sync summary"
-ACTIONS = ("create", "update", "unchanged", "skip", "conflict", "delete", "error")
-FAILED_ACTIONS = frozenset({"conflict", "error"})
+from airflow_secret_sync.engine.audit import AUDIT_EVENT, Action, AuditRecord
+
 PASSWORD_ENV = "SECRET_SYNC_AIRFLOW_PASSWORD"
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 _ATTEMPT_FILE = re.compile(r"^attempt=(\d+)\.log$")
@@ -38,33 +37,6 @@ _ATTEMPT_FILE = re.compile(r"^attempt=(\d+)\.log$")
 
 class AuditSourceError(Exception):
     """The logs cannot be read: a missing folder, an unreachable API, a refused login."""
-
-
-@dataclass(frozen=True)
-class AuditRow:
-    """One key in one target store (or a store-level error, ``key`` ``None``) in one attempt of a run."""
-
-    run: str
-    store: str
-    key: str | None
-    action: str
-    reason: str
-    target_property: str | None = None
-    source_store: str | None = None
-    source_key: str | None = None
-    source_version: str | None = None
-    target_version: str | None = None
-    dry_run: bool | None = None
-    attempt: int = 1
-    job: str | None = None
-
-    @property
-    def failed(self) -> bool:
-        return self.action in FAILED_ACTIONS
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        return {to_camel(name): value for name, value in data.items()}
 
 
 @dataclass(frozen=True)
@@ -77,45 +49,21 @@ class Attempt:
     run: str | None = None
 
 
-def rows_of(attempt: Attempt) -> list[AuditRow]:
-    """The audit rows of one attempt, plus one row for a store-level error in its summary."""
+def rows_of(attempt: Attempt) -> list[AuditRecord]:
+    """The audit records of one attempt (a store that failed as a whole has one with ``targetKey`` null)."""
     rows = []
     for line in attempt.lines:
-        event = line.get("event")
-        if event == AUDIT_EVENT:
-            rows.append(
-                AuditRow(
-                    run=str(line.get("runId") or attempt.run or ""),
-                    store=str(line.get("targetStore") or ""),
-                    key=_text(line.get("targetKey")),
-                    action=str(line.get("action") or ""),
-                    reason=str(line.get("reason") or ""),
-                    target_property=_text(line.get("targetProperty")),
-                    source_store=_text(line.get("sourceStore")),
-                    source_key=_text(line.get("sourceKey")),
-                    source_version=_text(line.get("sourceVersion")),
-                    target_version=_text(line.get("targetVersion")),
-                    dry_run=bool(line["dryRun"]) if isinstance(line.get("dryRun"), bool) else None,
-                    attempt=attempt.number,
-                    job=_text(line.get("job")),
-                )
-            )
-        elif event == SUMMARY_EVENT and line.get("error"):
-            rows.append(
-                AuditRow(
-                    run=attempt.run or (rows[-1].run if rows else ""),
-                    store=str(line.get("store") or ""),
-                    key=None,
-                    action="error",
-                    reason=str(line["error"]),
-                    dry_run=bool(line["dryRun"]) if isinstance(line.get("dryRun"), bool) else None,
-                    attempt=attempt.number,
-                )
-            )
+        if line.get("event") != AUDIT_EVENT:
+            continue
+        try:
+            record = AuditRecord.from_json(line)
+        except ValidationError:  # not one of ours: an audit line is only ever read whole
+            continue
+        rows.append(replace(record, run_id=record.run_id or attempt.run or "", attempt=attempt.number))
     return rows
 
 
-def select_rows(attempts: Iterable[Attempt], *, all_attempts: bool) -> list[AuditRow]:
+def select_rows(attempts: Iterable[Attempt], *, all_attempts: bool) -> list[AuditRecord]:
     """Rows of the last attempt of every task instance, or of every attempt."""
     attempts = list(attempts)
     if not all_attempts:
@@ -126,7 +74,15 @@ def select_rows(attempts: Iterable[Attempt], *, all_attempts: bool) -> list[Audi
         attempts = list(last.values())
     rows = [row for attempt in attempts for row in rows_of(attempt)]
     return sorted(
-        rows, key=lambda r: (r.run, r.store, r.attempt, r.key is None, r.key or "", r.target_property or "")
+        rows,
+        key=lambda r: (
+            r.run_id or "",
+            r.target_store,
+            r.attempt or 0,
+            r.target_key is None,
+            r.target_key or "",
+            r.target_property or "",
+        ),
     )
 
 
@@ -323,17 +279,17 @@ def _collect(args: argparse.Namespace) -> list[Attempt]:
         raise AuditSourceError(f"{args.url}: {getattr(problem, 'reason', problem)}") from None
 
 
-def print_tables(out: Console, rows: list[AuditRow], *, all_attempts: bool) -> None:
+def print_tables(out: Console, rows: list[AuditRecord], *, all_attempts: bool) -> None:
     """One table per run and store, then the counts of each action."""
-    groups: dict[tuple[str, str], list[AuditRow]] = {}
+    groups: dict[tuple[str, str], list[AuditRecord]] = {}
     for row in rows:
-        groups.setdefault((row.run, row.store), []).append(row)
+        groups.setdefault((row.run_id or "", row.target_store), []).append(row)
     for (run, store), group in groups.items():
         dry = " (dry run)" if any(row.dry_run for row in group) else ""
         counts: dict[str, int] = {}
         for row in group:
-            counts[row.action] = counts.get(row.action, 0) + 1
-        order = {action: index for index, action in enumerate(ACTIONS)}
+            counts[row.action.value] = counts.get(row.action.value, 0) + 1
+        order = {action.value: index for index, action in enumerate(Action)}
         summary = ", ".join(
             f"{counts[action]} {action}" for action in sorted(counts, key=lambda a: order.get(a, len(order)))
         )
@@ -344,18 +300,14 @@ def print_tables(out: Console, rows: list[AuditRow], *, all_attempts: bool) -> N
         for column in columns:
             table.add_column(column, overflow="fold")
         for row in group:
-            key = row.key if row.key is not None else "(store)"
+            key = row.target_key if row.target_key is not None else "(store)"
             if row.target_property:
                 key += f"#{row.target_property}"
             source = f"{row.source_store}:{row.source_key}" if row.source_key else ""
             if source and row.source_version:
                 source += f"@{row.source_version}"
-            cells = [row.action, key, source, row.target_version or "", row.reason]
+            cells = [row.action.value, key, source, row.target_version or "", row.reason]
             if all_attempts:
                 cells.insert(0, str(row.attempt))
             table.add_row(*cells, style="red" if row.failed else None)
         out.print(table)
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)

@@ -70,7 +70,17 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--dry-run", action="store_true", help="decide everything, write nothing")
         command.add_argument("--no-progress", action="store_true", help="plain lines even on a terminal")
 
-    commands.add_parser("schema", help="print the JSON Schema of SecretStore and SyncJob documents")
+    schema = commands.add_parser(
+        "schema", help="print a JSON Schema: of SecretStore and SyncJob documents, or of an audit record"
+    )
+    schema.add_argument(
+        "subject",
+        nargs="?",
+        choices=("documents", "audit"),
+        default="documents",
+        help="documents (default): the YAML files; audit: one record of run/plan/audit --output json and "
+        "of the task log's audit lines",
+    )
     audit_report.add_parser(commands)
     import_command.add_parser(commands)
     return parser
@@ -93,9 +103,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "validate":
             return cmd_validate(args, out)
         if args.command == "schema":
+            from airflow_secret_sync.engine.audit import audit_schema
             from airflow_secret_sync.spec.schema import json_schema
 
-            sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
+            schema = audit_schema() if args.subject == "audit" else json_schema()
+            sys.stdout.write(json.dumps(schema, indent=2) + "\n")
             return EXIT_OK
         if args.command == "audit":
             return audit_report.cmd_audit(args, out, err)
@@ -175,7 +187,7 @@ def cmd_run(args: argparse.Namespace, out: Console, err: Console, *, dry_run: bo
     # Airflow, imported with the runtime, sets up its logging to the stdout of that moment: make that stderr
     # and keep stdout for the results, so that `--output json` stays parseable.
     with contextlib.redirect_stdout(sys.stderr):
-        from airflow_secret_sync.runtime import JobRun, describe_error, failed_stores_message
+        from airflow_secret_sync.runtime import JobRun, describe_error, failed_stores_message, store_failure
 
     progress = _Progress(err, enabled=err.is_terminal and not args.no_progress and args.output == "table")
     # Airflow, imported by the hooks, logs to stdout: send that to stderr and keep stdout for the results,
@@ -199,6 +211,7 @@ def cmd_run(args: argparse.Namespace, out: Console, err: Console, *, dry_run: bo
         except (PlanError, ValueError) as problem:
             raise UsageError(f"job {args.job!r}: {problem}; nothing was written") from None
         reports: list[TargetReport] = []
+        failures: list[AuditRecord] = []
         for store, plan in plans.items():
             progress.start(store, len({mapping.target_key for mapping in plan.mappings}) + len(plan.refused))
             options = SyncOptions(
@@ -208,8 +221,11 @@ def cmd_run(args: argparse.Namespace, out: Console, err: Console, *, dry_run: bo
                 on_record=progress.advance,
             )
             reports.append(job_run.push(plan, options))
+            failure = store_failure(args.job, reports[-1], options)
+            if failure is not None:
+                failures.append(failure)
             progress.finish(reports[-1])
-    _print_results(out, reports, args.output, dry_run=dry_run)
+    _print_results(out, reports, failures, args.output, dry_run=dry_run)
     message = failed_stores_message(reports)
     if message:
         err.print(message, markup=False)
@@ -281,44 +297,22 @@ class _Progress:
         self.console.print(f"{report.store}: {report.outcome()}", markup=False)
 
 
-def result_rows(reports: list[TargetReport]) -> Iterator[dict[str, Any]]:
-    """One row per record, sorted by key within a store, made as it is written (100,000 keys stay cheap)."""
+def result_rows(reports: list[TargetReport], failures: list[AuditRecord]) -> Iterator[dict[str, Any]]:
+    """The audit records of ``reports`` as JSON objects, sorted by key within a store, each store's failure
+    (``failures``, ``targetKey`` null) after its keys; made as they are written (100,000 keys stay cheap)."""
+    failed = {record.target_store: record for record in failures}
     for report in reports:
-        for record in sorted(report.records, key=lambda r: r.target_key):
-            yield (
-                {
-                    "target": record.target_store,
-                    "key": record.target_key,
-                    "property": record.target_property,
-                    "sourceStore": record.source_store,
-                    "sourceKey": record.source_key,
-                    "sourceVersion": record.source_version,
-                    "targetVersion": record.target_version,
-                    "action": record.action.value,
-                    "reason": record.reason,
-                    "dryRun": record.dry_run,
-                }
-            )
-        if report.error:
-            yield (
-                {
-                    "target": report.store,
-                    "key": None,
-                    "property": None,
-                    "sourceStore": None,
-                    "sourceKey": None,
-                    "sourceVersion": None,
-                    "targetVersion": None,
-                    "action": Action.ERROR.value,
-                    "reason": report.error,
-                    "dryRun": None,
-                }
-            )
+        for record in sorted(report.records, key=lambda r: r.target_key or ""):
+            yield record.to_json()
+        if report.store in failed:
+            yield failed[report.store].to_json()
 
 
-def _print_results(out: Console, reports: list[TargetReport], output: str, *, dry_run: bool) -> None:
+def _print_results(
+    out: Console, reports: list[TargetReport], failures: list[AuditRecord], output: str, *, dry_run: bool
+) -> None:
     if output == "json":
-        _write_json_rows(out.file, result_rows(reports))
+        _write_json_rows(out.file, result_rows(reports, failures))
         return
     if output == "markdown":
         _write(out.file, markdown_plan(reports, dry_run=dry_run))
@@ -327,7 +321,7 @@ def _print_results(out: Console, reports: list[TargetReport], output: str, *, dr
         table = Table(title=f"{report.store}{' (dry run)' if dry_run else ''}", title_justify="left")
         for column in ("action", "key", "source", "reason"):
             table.add_column(column)
-        for row in result_rows([report]):
+        for row in result_rows([report], failures):
             table.add_row(row["action"], _key(row), row["sourceKey"] or "", row["reason"] or "")
         out.print(table)
 
@@ -342,8 +336,8 @@ def _write_json_rows(stream: TextIO | Any, rows: Iterable[dict[str, Any]]) -> No
 
 
 def _key(row: dict[str, Any]) -> str:
-    key = row["key"] or "(store)"
-    return f"{key}#{row['property']}" if row.get("property") else key
+    key = row["targetKey"] or "(store)"
+    return f"{key}#{row['targetProperty']}" if row.get("targetProperty") else key
 
 
 def markdown_plan(reports: list[TargetReport], *, dry_run: bool) -> str:
@@ -357,7 +351,9 @@ def markdown_plan(reports: list[TargetReport], *, dry_run: bool) -> str:
         if report.error:
             lines.extend([f"**Store failed:** {report.error}", ""])
         changed = [
-            row for row in result_rows([report]) if row["action"] != Action.UNCHANGED.value and row["key"]
+            row
+            for row in result_rows([report], [])
+            if row["action"] != Action.UNCHANGED.value and row["targetKey"]
         ]
         if changed:
             lines.extend(["| action | key | source | reason |", "|---|---|---|---|"])

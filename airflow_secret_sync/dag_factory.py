@@ -113,6 +113,7 @@ def job_dag(folder: Path, config: Config, loaded: LoadedJob) -> DAG:
         schedule=airflow_schedule(spec.schedule),
         catchup=False,
         max_active_runs=1,
+        dagrun_timeout=parse_duration(spec.timeouts.run),
         default_args=default_args(job),
         tags=sorted({TAG, spec.source, *targets}),
         doc_md=describe_job(config, loaded),
@@ -174,6 +175,7 @@ def default_args(job: SyncJob) -> dict[str, Any]:
         "retry_delay": parse_duration(retry.retry_interval),
         # Airflow takes a multiplier: 2.0 doubles the delay after each failed try.
         "retry_exponential_backoff": 2.0 if retry.exponential_backoff else 0,
+        "execution_timeout": parse_duration(job.spec.timeouts.task),
     }
     if retry.max_retry_interval:
         args["max_retry_delay"] = parse_duration(retry.max_retry_interval)
@@ -254,7 +256,8 @@ def describe_job(config: Config, loaded: LoadedJob) -> str:
         f"deletion `{spec.deletion_policy.value}` (maxDeletes `{spec.max_deletes}`) |",
         f"| Retries | {spec.retry.max_retries} every `{spec.retry.retry_interval}`"
         + (" with exponential backoff" if spec.retry.exponential_backoff else "")
-        + " |",
+        + " (transient errors only) |",
+        f"| Timeouts | task `{spec.timeouts.task}`, run `{spec.timeouts.run}` |",
         f"| Defined in | `{config.relative(loaded.file)}` |",
         "",
         "**Plan**",

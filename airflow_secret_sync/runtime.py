@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from airflow_secret_sync.engine.audit import Action, AuditRecord
 from airflow_secret_sync.engine.naming import store_key_problem
 from airflow_secret_sync.engine.plan import (
     ResolvedItem,
@@ -17,7 +18,7 @@ from airflow_secret_sync.engine.plan import (
     map_targets,
     resolve_sources,
 )
-from airflow_secret_sync.engine.store import SecretStoreBackend
+from airflow_secret_sync.engine.store import SecretStoreBackend, is_retryable
 from airflow_secret_sync.engine.sync import SyncOptions, TargetReport, push_target
 from airflow_secret_sync.spec.loader import Config
 from airflow_secret_sync.spec.models import SyncJob
@@ -94,7 +95,11 @@ class JobRun:
             target = self.store(plan.store)
             sources = self.source_stores()
         except Exception as err:
-            return TargetReport(store=plan.store, error=f"cannot open store: {describe_error(err)}")
+            return TargetReport(
+                store=plan.store,
+                error=f"cannot open store: {describe_error(err)}",
+                error_retryable=is_retryable(err),
+            )
         return push_target(self.job, plan, target, sources, options)
 
     def close(self) -> None:
@@ -119,3 +124,19 @@ def failed_stores_message(reports: list[TargetReport]) -> str | None:
     """The run's failure in PushSecret's wording, or ``None`` when every store succeeded."""
     failed = [report.store for report in reports if report.failed]
     return f"Secret sync failed to Sink SecretStore: {', '.join(failed)}" if failed else None
+
+
+def store_failure(job: str, report: TargetReport, options: SyncOptions) -> AuditRecord | None:
+    """The audit record of a store that failed as a whole (``targetKey`` null), or ``None``."""
+    if report.error is None:
+        return None
+    return AuditRecord(
+        job=job,
+        target_store=report.store,
+        target_key=None,
+        action=Action.ERROR,
+        reason=report.error,
+        retryable=report.error_retryable,
+        dry_run=options.dry_run,
+        run_id=options.run_id,
+    )

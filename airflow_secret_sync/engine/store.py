@@ -162,6 +162,17 @@ class Misconfigured(StoreError):
     """The store's settings or connection do not fit the provider (wrong mount kind, missing region...)."""
 
 
+def is_retryable(err: BaseException) -> bool:
+    """Whether another attempt may succeed after ``err``.
+
+    A :class:`StoreError` says so itself; a ``ValueError`` (a template, a value's shape, a plan) is a
+    mistake in the input that no retry fixes; anything else is unknown, so it counts as transient.
+    """
+    if isinstance(err, StoreError):
+        return err.retryable
+    return not isinstance(err, ValueError)
+
+
 class SecretStoreBackend(abc.ABC):
     """A secret store as the engine sees it.
 

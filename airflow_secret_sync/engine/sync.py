@@ -21,6 +21,7 @@ from airflow_secret_sync.engine.store import (
     SecretRecord,
     SecretStoreBackend,
     StoreError,
+    is_retryable,
     provenance_of,
 )
 from airflow_secret_sync.engine.templating import TemplateError, TemplateLimits, render
@@ -59,13 +60,18 @@ class LoopRefused(StoreError):
 
 @dataclass
 class SyncOptions:
-    """How one push runs. ``on_value`` sees every value read (the Airflow operators mask it there)."""
+    """How one push runs. ``on_value`` sees every value read (the Airflow operators mask it there).
+
+    Setting ``stop`` (a task being killed or timed out) ends the push early: no key is started after it,
+    the keys under way finish, and nothing is deleted.
+    """
 
     dry_run: bool = False
     run_id: str | None = None
     allow_deletes: bool = True
     on_value: Callable[[str], None] = lambda text: None
     on_record: Callable[[AuditRecord], None] = lambda record: None
+    stop: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
@@ -75,6 +81,7 @@ class TargetReport:
     store: str
     records: list[AuditRecord] = field(default_factory=list)
     error: str | None = None
+    error_retryable: bool = False
 
     @property
     def failed(self) -> bool:
@@ -128,7 +135,9 @@ class _KeySync:
         """Sync a chunk of keys one after another, their target secrets read in one batch if the store can."""
         seen: dict[str, list[str]] = {key: [] for key, _ in chunk}
         batched = self._read_targets(list(seen), seen) if self.backend.read_batch_size > 1 else {}
-        return [self.run(key, group, seen[key], batched) for key, group in chunk]
+        return [
+            self.run(key, group, seen[key], batched) for key, group in chunk if not self.options.stop.is_set()
+        ]
 
     def _read_targets(self, keys: list[str], seen: dict[str, list[str]]) -> dict[str, SecretRecord | None]:
         """The target secrets of ``keys`` in one batch read, every value masked at once.
@@ -179,7 +188,7 @@ class _KeySync:
             return AuditRecord(action=Action.ERROR, reason=str(err), **base), False
         except Exception as err:  # one failing key never stops the others
             reason = scrub(_describe(err), seen)
-            return AuditRecord(action=Action.ERROR, reason=reason, **base), False
+            return AuditRecord(action=Action.ERROR, reason=reason, retryable=is_retryable(err), **base), False
 
     def _remember(self, value: Any, seen: list[str]) -> None:
         for text in leaves(value):
@@ -500,18 +509,33 @@ def push_target(
     syncer = _KeySync(job, plan.store, backend, sources, options)
     groups = group_by_key(plan.mappings)
     # keys whose source is gone get their record after the deletion pass: one record per key, delete or skip
-    gone: dict[str, AuditRecord] = {}
+    gone: dict[str | None, AuditRecord] = {}
+    synced = 0
     workers = job.spec.concurrency
-    chunks = ((chunk,) for chunk in chunked(groups.items(), chunk_size(len(groups), workers, backend)))
+    chunks = (
+        (chunk,)
+        for chunk in chunked(groups.items(), chunk_size(len(groups), workers, backend))
+        if not options.stop.is_set()
+    )
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="secret-sync") as pool:
-        for results in _bounded(pool, syncer.run_chunk, chunks, limit=workers * 4):
-            for record, source_gone in results:
-                if source_gone:
-                    gone[record.target_key] = record
-                else:
-                    add(record)
+        try:
+            for results in _bounded(pool, syncer.run_chunk, chunks, limit=workers * 4):
+                synced += len(results)
+                for record, source_gone in results:
+                    if source_gone:
+                        gone[record.target_key] = record
+                    else:
+                        add(record)
+        except BaseException:  # a timeout in this thread: the queued keys must not run while the pool closes
+            options.stop.set()
+            raise
 
-    if job.spec.deletion_policy is DeletionPolicy.DELETE and options.allow_deletes:
+    if options.stop.is_set():
+        report.error = (
+            f"stopped: {len(groups) - synced} of {len(groups)} keys were not synced, nothing was deleted"
+        )
+        report.error_retryable = True
+    elif job.spec.deletion_policy is DeletionPolicy.DELETE and options.allow_deletes:
         planned = set(groups) - set(gone)
         try:
             for record in _deletions(job, plan.store, backend, sources, planned, syncer.managed, options):
@@ -519,6 +543,7 @@ def push_target(
                 add(record)
         except StoreError as err:
             report.error = str(err)
+            report.error_retryable = err.retryable
     for record in gone.values():
         add(record)
     return report
@@ -601,7 +626,8 @@ def _deletions(
             backend.delete(key)
             records.append(_record(job, target, key, marker, Action.DELETE, options, "source is gone"))
         except StoreError as err:
-            records.append(_record(job, target, key, marker, Action.ERROR, options, f"delete failed: {err}"))
+            failure = _record(job, target, key, marker, Action.ERROR, options, f"delete failed: {err}")
+            records.append(replace(failure, retryable=err.retryable))
     return records
 
 

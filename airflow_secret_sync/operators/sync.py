@@ -7,24 +7,26 @@ counts only; every value read is masked with :func:`airflow.sdk.log.mask_secret`
 
 from __future__ import annotations
 
+import difflib
 import re
+import threading
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from airflow.sdk.log import mask_secret, redact
 
-from airflow_secret_sync.engine.audit import AuditRecord
+from airflow_secret_sync.engine.audit import AUDIT_EVENT, AuditRecord
 from airflow_secret_sync.engine.plan import PlanError, ResolvedItem, TargetPlan
+from airflow_secret_sync.engine.store import is_retryable
 from airflow_secret_sync.engine.sync import SyncOptions, TargetReport
-from airflow_secret_sync.runtime import JobRun, failed_stores_message
+from airflow_secret_sync.runtime import JobRun, describe_error, failed_stores_message, store_failure
 from airflow_secret_sync.spec.loader import load_config
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-AUDIT_EVENT = "secret-sync audit"
 SUMMARY_EVENT = "secret-sync summary"
 SUMMARY_XCOM_KEY = "summary"
 
@@ -74,6 +76,7 @@ class SecretQueryOperator(_JobOperator):
         self.key_filter = key_filter
 
     def execute(self, context: Context) -> dict[str, Any]:
+        self.refuse_unusable_conf(context)
         key_filter = self.key_filter or None
         if key_filter is not None:
             try:
@@ -81,7 +84,10 @@ class SecretQueryOperator(_JobOperator):
             except re.error as err:
                 raise AirflowFailException(f"invalid keys filter {key_filter!r}: {err}") from None
         with self.job_run() as run:
-            resolved = run.query(key_filter=key_filter, progress=lambda step: self.log.info("%s", step))
+            try:
+                resolved = run.query(key_filter=key_filter, progress=lambda step: self.log.info("%s", step))
+            except Exception as err:
+                raise_for_retry(err, f"reading the source failed, nothing was written: {describe_error(err)}")
         references = sum(len(item.sources) + (1 if item.named else 0) for item in resolved)
         self.log.info(
             "resolved %s plan items to %s source references%s",
@@ -90,6 +96,31 @@ class SecretQueryOperator(_JobOperator):
             f" (keys filter {key_filter!r})" if key_filter else "",
         )
         return {"keyFilter": key_filter, "items": [item.to_json() for item in resolved]}
+
+    def refuse_unusable_conf(self, context: Context) -> None:
+        """Refuse a run whose ``conf`` holds a key the DAG does not declare, or one Airflow did not apply.
+
+        Airflow checks the declared params' types when a run is triggered, but passes unknown keys through:
+        ``{"dry-run": true}`` would otherwise be a real sync. Runs before any store is opened.
+        """
+        conf = context["dag_run"].conf or {}
+        declared = sorted(self.dag.params.keys())
+        problems = []
+        for name in sorted(set(conf) - set(declared)):
+            near = difflib.get_close_matches(name, declared, n=1)
+            problems.append(f"{name!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
+        if problems:
+            raise AirflowFailException(
+                f"unknown trigger parameter{'s' if len(problems) > 1 else ''} {', '.join(problems)}; "
+                f"this job takes {', '.join(declared)}. Nothing was read or written."
+            )
+        params = context["params"]
+        ignored = sorted(name for name in conf if params.get(name) != conf[name])
+        if ignored:  # [core] dag_run_conf_overrides_params = False: a requested dry run would write
+            raise AirflowFailException(
+                f"trigger parameters {', '.join(ignored)} were not applied by Airflow (is "
+                "[core] dag_run_conf_overrides_params off?). Nothing was read or written."
+            )
 
 
 class SecretTransformOperator(_JobOperator):
@@ -165,6 +196,7 @@ class SecretPushOperator(_JobOperator):
         self.target = target
         self.is_dry_run = is_dry_run
         self.transform_task_id = transform_task_id
+        self._stop: threading.Event | None = None
 
     def execute(self, context: Context) -> None:
         ti = context["ti"]
@@ -175,12 +207,14 @@ class SecretPushOperator(_JobOperator):
             )
         plan = TargetPlan.from_json(raw)
         dry_run = as_flag(self.is_dry_run)
+        self._stop = threading.Event()
         options = SyncOptions(
             dry_run=dry_run,
             run_id=context["run_id"],
             allow_deletes=not raw.get("partial"),
             on_value=mask_secret,
             on_record=self.log_record,
+            stop=self._stop,
         )
         if raw.get("partial"):
             self.log.info("the run syncs a subset of the keys (keys filter): deletions are disabled")
@@ -188,12 +222,23 @@ class SecretPushOperator(_JobOperator):
             with self.job_run() as run:
                 report = run.push(plan, options)
         except Exception as err:
-            report = TargetReport(store=self.target, error=f"{type(err).__name__}: {err}")
-            self.publish(ti, report, dry_run)
-            raise
-        self.publish(ti, report, dry_run)
+            report = TargetReport(
+                store=self.target, error=f"{type(err).__name__}: {err}", error_retryable=is_retryable(err)
+            )
+            self.publish(ti, report, options)
+            raise_for_retry(err, f"{failed_stores_message([report])} ({describe_failure(report)})")
+        self.publish(ti, report, options)
         if report.failed:
-            raise AirflowException(f"{failed_stores_message([report])} ({describe_failure(report)})")
+            message = f"{failed_stores_message([report])} ({describe_failure(report)})"
+            if worth_retrying(report):
+                raise AirflowException(message)
+            raise AirflowFailException(f"{message}; not retried: every failure is deterministic")
+
+    def on_kill(self) -> None:
+        """SIGTERM or a timeout: start no more keys; those under way end, so no write is left half-done."""
+        if self._stop is not None:
+            self.log.warning("stopping: no further keys are synced in store %s", self.target)
+            self._stop.set()
 
     def log_record(self, record: AuditRecord) -> None:
         """One audit line per key: a fixed event name and the record's fields as structured key/values."""
@@ -203,12 +248,16 @@ class SecretPushOperator(_JobOperator):
         else:
             self.log.info(AUDIT_EVENT, **fields)
 
-    def publish(self, ti: Any, report: TargetReport, dry_run: bool) -> None:
-        """Log the store's summary and hand it to ``report`` through XCom (counts and key names only)."""
+    def publish(self, ti: Any, report: TargetReport, options: SyncOptions) -> None:
+        """Log the store's failure as an audit record, if it failed as a whole, and its summary; hand the
+        summary to ``report`` through XCom (counts and key names only)."""
+        failure = store_failure(self.job_name, report, options)
+        if failure is not None:
+            self.log_record(failure)
         summary = {
             **report.summary(),
-            "dryRun": dry_run,
-            "failedKeys": sorted(record.target_key for record in report.records if record.failed),
+            "dryRun": options.dry_run,
+            "failedKeys": failed_keys(report),
         }
         self.log.info(SUMMARY_EVENT, **summary)
         # XCom is stored and served unmasked: a last guard in case a provider error echoed a masked value.
@@ -337,8 +386,26 @@ def describe_counts(summary: Mapping[str, Any]) -> str:
     return ", ".join(f"{action} {count}" for action, count in counts.items() if count) or "no keys"
 
 
+def failed_keys(report: TargetReport) -> list[str]:
+    return sorted(record.target_key for record in report.records if record.failed and record.target_key)
+
+
+def worth_retrying(report: TargetReport) -> bool:
+    """Whether any failure of the store's push is transient: then Airflow's retries may help."""
+    if report.error is not None and report.error_retryable:
+        return True
+    return any(record.retryable for record in report.records)
+
+
+def raise_for_retry(err: Exception, message: str) -> NoReturn:
+    """Re-raise ``err`` for Airflow to retry when it is transient; fail the task for good when it is not."""
+    if is_retryable(err):
+        raise err
+    raise AirflowFailException(f"{message}; not retried: the error is deterministic") from err
+
+
 def describe_failure(report: TargetReport) -> str:
-    failed = sorted(record.target_key for record in report.records if record.failed)
+    failed = failed_keys(report)
     parts = [report.error] if report.error else []
     if failed:
         shown = ", ".join(failed[:10]) + (f" and {len(failed) - 10} more" if len(failed) > 10 else "")

@@ -359,6 +359,23 @@ class RetrySpec(SpecModel):
     _check_durations = field_validator("retry_interval", "max_retry_interval")(check_duration)
 
 
+class TimeoutSpec(SpecModel):
+    """How long a run may take; a stuck provider call or run then fails instead of blocking the job."""
+
+    task: str = Field(
+        "30m",
+        description="Longest attempt of one task (query, transform, the push of one target store), as "
+        "Airflow's execution_timeout: the push stops starting keys and fails, and may be retried.",
+    )
+    run: str = Field(
+        "2h",
+        description="Longest DAG run, retries included, as Airflow's dagrun_timeout: the run fails and "
+        "the job's next run can start (a job runs one at a time).",
+    )
+
+    _check_durations = field_validator("task", "run")(check_duration)
+
+
 class UpdatePolicy(StrEnum):
     REPLACE = "Replace"
     IF_NOT_EXISTS = "IfNotExists"
@@ -397,13 +414,16 @@ class SyncJobSpec(SpecModel):
     targets: list[TargetEntry] = Field(min_length=1, description="Store names, or {store, keyTransform}.")
     schedule: str | None = None
     retry: RetrySpec = Field(default_factory=RetrySpec)
+    timeouts: TimeoutSpec = Field(default_factory=TimeoutSpec)
     concurrency: Annotated[int, Field(ge=1, le=256)] = 8
     limits: JobLimits = Field(default_factory=JobLimits)
     update_policy: UpdatePolicy = UpdatePolicy.REPLACE
     conflict_policy: ConflictPolicy = ConflictPolicy.FAIL
     deletion_policy: DeletionPolicy = DeletionPolicy.RETAIN
     max_deletes: int | str = Field(
-        "10%", description="Most deletions in one run: a count or a percentage of the job's managed secrets."
+        "10%",
+        description="Most deletions in one run: a count, or a percentage of the secrets the job manages, "
+        "rounded up (10% of 5 managed secrets allows 1). Above it the run deletes nothing and fails.",
     )
     key_transform: list[KeyRule] = Field(default_factory=list, description="Rules applied to every item.")
     plan: list[PlanItem] = Field(min_length=1)

@@ -119,7 +119,7 @@ def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[
 
 
 def actions(rows: list[dict[str, object]], target: str = "dst") -> dict[str, str]:
-    return {str(row["key"]): str(row["action"]) for row in rows if row["target"] == target}
+    return {str(row["targetKey"]): str(row["action"]) for row in rows if row["targetStore"] == target}
 
 
 def test_full_job_syncs_every_plan_item_kind(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -190,7 +190,7 @@ def test_plan_markdown_is_a_table_per_store(config: Path, capsys: pytest.Capture
 def test_keys_and_targets_narrow_the_run(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, rows = run_json(capsys, "run", "-c", str(config), "full", "--keys", "^game-", "--targets", "dst2")
     assert code == 0
-    assert {row["target"] for row in rows} == {"dst2"}
+    assert {row["targetStore"] for row in rows} == {"dst2"}
     assert actions(rows, "dst2") == {"my_path_abc": "create"}
     assert not (config / "dst").exists()
 
@@ -300,7 +300,7 @@ def test_loop_is_refused(config: Path, capsys: pytest.CaptureFixture[str]) -> No
     code, rows = run_json(capsys, "run", "-c", str(config), "j")
     assert code == 1
     assert actions(rows) == {"came-from-dst": "error", "db-password": "create"}
-    reason = next(str(row["reason"]) for row in rows if row["key"] == "came-from-dst")
+    reason = next(str(row["reason"]) for row in rows if row["targetKey"] == "came-from-dst")
     assert "loop refused" in reason and "'dst'" in reason
     assert not (config / "dst" / "came-from-dst").exists()
 

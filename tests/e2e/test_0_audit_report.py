@@ -46,7 +46,11 @@ def write_log(
 def logs(tmp_path: Path) -> Path:
     write_log(tmp_path, "job-a", RUN, 0, 1, [audit("a", "create"), audit("b", "error", reason="boom")])
     write_log(tmp_path, "job-a", RUN, 0, 2, [audit("a", "unchanged"), audit("b", "create")])
-    guard = {"event": "secret-sync summary", "store": "gcp", "error": "deletion guard: nothing was deleted"}
+    guard = {
+        **audit("", "error", reason="deletion guard: nothing was deleted"),
+        "targetStore": "gcp",
+        "targetKey": None,
+    }
     write_log(tmp_path, "job-a", RUN, 1, 1, [{**audit("c", "unchanged"), "targetStore": "gcp"}, guard])
     write_log(tmp_path, "job-b", RUN, 0, 1, [{**audit("z", "create"), "job": "job-b"}])
     return tmp_path
@@ -61,7 +65,7 @@ def report(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any]:
 def test_the_last_attempt_is_the_outcome(logs: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, rows = report(capsys, str(logs), "--dag", "job-a")
     assert code == 1  # the guard failed store gcp
-    assert [(row["store"], row["key"], row["action"], row["attempt"]) for row in rows] == [
+    assert [(row["targetStore"], row["targetKey"], row["action"], row["attempt"]) for row in rows] == [
         ("aws", "a", "unchanged", 2),
         ("aws", "b", "create", 2),
         ("gcp", "c", "unchanged", 1),
@@ -76,7 +80,9 @@ def test_every_attempt(logs: Path, capsys: pytest.CaptureFixture[str]) -> None:
         capsys, str(logs / "dag_id=job-a" / f"run_id={RUN}" / "task_id=push"), "--all-attempts"
     )
     assert code == 1
-    assert [(row["key"], row["action"], row["attempt"]) for row in rows if row["store"] == "aws"] == [
+    assert [
+        (row["targetKey"], row["action"], row["attempt"]) for row in rows if row["targetStore"] == "aws"
+    ] == [
         ("a", "create", 1),
         ("b", "error", 1),
         ("a", "unchanged", 2),
@@ -87,7 +93,7 @@ def test_every_attempt(logs: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_filters_and_a_clean_run(logs: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, rows = report(capsys, str(logs), "--dag", "job-b", "--run", RUN)
     assert code == 0
-    assert [(row["job"], row["key"]) for row in rows] == [("job-b", "z")]
+    assert [(row["job"], row["targetKey"]) for row in rows] == [("job-b", "z")]
     assert main(["audit", str(logs), "--dag", "job-b"]) == 0
     assert "store aws: 1 create" in capsys.readouterr().out
 

@@ -133,9 +133,11 @@ def test_audit_lines_and_report(e2e: E2E) -> None:
     rows = json.loads(from_files.stdout)
     assert rows == json.loads(from_api.stdout)
     assert len(rows) == 6
-    row = next(row for row in rows if row["store"] == "aws-main" and row["key"] == "team-a/svc-api")
+    row = next(
+        row for row in rows if row["targetStore"] == "aws-main" and row["targetKey"] == "team-a/svc-api"
+    )
     assert row["action"] == "update" and row["sourceVersion"] == "2" and row["reason"] == "value changed"
-    assert row["targetVersion"] == rotated_aws["targetVersion"] and row["run"] == run.run_id
+    assert row["targetVersion"] == rotated_aws["targetVersion"] and row["runId"] == run.run_id
 
     table = secret_sync(
         e2e, "audit", str(logs / "dag_id=vault-to-clouds" / f"run_id={run.run_id}"), name="audit-table.txt"

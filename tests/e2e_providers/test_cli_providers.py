@@ -65,7 +65,7 @@ def console_script(config: Path, job: str) -> dict[str, str]:
 
 
 def actions(rows: list[dict[str, Any]]) -> dict[str, str]:
-    return {row["key"]: row["action"] for row in rows}
+    return {row["targetKey"]: row["action"] for row in rows}
 
 
 def sync_twice(run: Runner, config: Path, scenario: Scenario) -> None:
