@@ -128,6 +128,36 @@ spec:
     - query: {regexp: "^game-"}
       keyTransform:
         - regexp: {source: "^game-.*$", target: "games/all"}
+---
+apiVersion: secret-sync/v1alpha1
+kind: SyncJob
+metadata: {name: t-retry}
+spec:
+  source: src
+  targets: [dst-a]
+  retry: {maxRetries: 2, retryInterval: 1s}
+  plan:
+    - secret: {key: db-password}
+      target: {key: app/db-password}
+    - secret: {key: no-such-key}
+      target: {key: app/typo}
+---
+apiVersion: secret-sync/v1alpha1
+kind: SyncJob
+metadata: {name: t-slow}
+spec:
+  source: src
+  targets: [dst-a]
+  retry: {maxRetries: 0}
+  concurrency: 1
+  timeouts: {task: 5s, run: 10m}
+  plan:
+    - secret: {key: slow-key}
+      target: {key: app/slow}
+    - secret: {key: db-password}
+      target: {key: app/db-password}
+    - secret: {key: game-arena.token}
+      target: {key: app/arena-token}
 """
 
 # What a full run of t-sync writes into dst-a (dst-b gets the same under copy/).

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from airflow_secret_sync.cli import main
@@ -428,3 +429,36 @@ def test_a_store_that_fails_whole_is_not_said_to_have_nothing_to_do(
     assert code == 1
     line = next(line for line in err.splitlines() if line.startswith("dst: "))
     assert line.startswith("dst: FAILED") and "nothing to do" not in line
+
+
+def secret_sync(*args: str) -> subprocess.CompletedProcess[str]:
+    """The installed console script, as a user runs it."""
+    script = Path(sys.executable).parent / "secret-sync"
+    return subprocess.run([str(script), *args], capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_run_and_plan_json_rows_are_audit_records(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    done = secret_sync("schema", "audit")
+    assert done.returncode == 0, done.stderr
+    validator = jsonschema.Draft202012Validator(json.loads(done.stdout))
+    plan = "- query: {path: team-a/}\n- secret: {key: db-password, property: user}\n  target: {key: u}"
+    write_job(config, job("j", plan, extra="deletionPolicy: Delete\nmaxDeletes: 0"))
+    assert run(capsys, "run", "-c", str(config), "j")[0] == 1
+    (config / "src" / "team-a" / "other").unlink()  # the guard (maxDeletes 0) fails the store as a whole
+
+    for command in ("plan", "run"):
+        code, rows = run_json(capsys, command, "-c", str(config), "j", "--run-id", "r-1")
+
+        assert code == 1
+        for row in rows:
+            assert not [error.message for error in validator.iter_errors(row)], (command, row)
+        by_key = {row["targetKey"]: row for row in rows}
+        assert by_key["team-a/svc-beta"]["action"] == "unchanged"
+        assert by_key["team-a/svc-beta"]["retryable"] is None
+        assert by_key["team-a/svc-beta"]["runId"] == "r-1" and by_key["team-a/svc-beta"]["job"] == "j"
+        assert (by_key["u"]["action"], by_key["u"]["retryable"]) == ("error", False)
+        store = by_key[None]  # the store's own failure: targetKey null, after its keys
+        assert rows[-1] == store and store["targetStore"] == "dst"
+        assert (store["action"], store["retryable"]) == ("error", False)
+        assert "deletion guard" in str(store["reason"])
+        assert store["dryRun"] is (command == "plan")

@@ -8,21 +8,10 @@ import os
 import subprocess
 from typing import Any
 
+import jsonschema
+
 from tests.e2e.environment import ADMIN_PASSWORD, BIN, E2E
 
-AUDIT_FIELDS = {
-    "job",
-    "targetStore",
-    "targetKey",
-    "action",
-    "reason",
-    "sourceStore",
-    "sourceKey",
-    "sourceVersion",
-    "targetVersion",
-    "dryRun",
-    "runId",
-}
 ROTATED = {"token": "e2e-svc-api-token-rotated-9z8y7x"}
 
 
@@ -34,6 +23,16 @@ def secret_sync(e2e: E2E, *args: str, name: str) -> subprocess.CompletedProcess[
     )
     e2e.capture(name, done.stdout + done.stderr)
     return done
+
+
+def audit_schema(e2e: E2E) -> jsonschema.Draft202012Validator:
+    done = secret_sync(e2e, "schema", "audit", name="schema-audit.json")
+    assert done.returncode == 0, done.stderr
+    return jsonschema.Draft202012Validator(json.loads(done.stdout))
+
+
+def schema_errors(validator: jsonschema.Draft202012Validator, record: dict[str, Any]) -> list[str]:
+    return [error.message for error in validator.iter_errors(record)]
 
 
 def versions(line: dict[str, Any]) -> tuple[Any, ...]:
@@ -65,10 +64,14 @@ def test_audit_lines_and_report(e2e: E2E) -> None:
         by_store.setdefault(audit[0]["targetStore"], []).extend(audit)
         summaries += [line for line in lines if line.get("event") == "secret-sync summary"]
     assert sorted(by_store) == ["aws-main", "gcp-main"]
+    validator = audit_schema(e2e)
+    fields = validator.schema["properties"]
     for store, lines in by_store.items():
         assert len(lines) == len({line["targetKey"] for line in lines}) == 3, store
         for line in lines:
-            assert set(line) >= AUDIT_FIELDS, line
+            # the line is the audit record plus the log's own fields (timestamp, level, event...)
+            assert not schema_errors(validator, {name: line[name] for name in fields if name in line}), line
+            assert set(fields) - set(line) == set(), line
             assert line["runId"] == run.run_id and line["job"] == "vault-to-clouds"
     actions = {
         (line["targetStore"], line["targetKey"]): line for lines in by_store.values() for line in lines
@@ -133,6 +136,9 @@ def test_audit_lines_and_report(e2e: E2E) -> None:
     rows = json.loads(from_files.stdout)
     assert rows == json.loads(from_api.stdout)
     assert len(rows) == 6
+    for row in rows:
+        assert not schema_errors(validator, row), row
+        assert row["attempt"] == 1
     row = next(
         row for row in rows if row["targetStore"] == "aws-main" and row["targetKey"] == "team-a/svc-api"
     )
