@@ -363,12 +363,12 @@ class TimeoutSpec(SpecModel):
     """How long a run may take; a stuck provider call or run then fails instead of blocking the job."""
 
     task: str = Field(
-        "30m",
+        default="30m",
         description="Longest attempt of one task (query, transform, the push of one target store), as "
         "Airflow's execution_timeout: the push stops starting keys and fails, and may be retried.",
     )
     run: str = Field(
-        "2h",
+        default="2h",
         description="Longest DAG run, retries included, as Airflow's dagrun_timeout: the run fails and "
         "the job's next run can start (a job runs one at a time).",
     )

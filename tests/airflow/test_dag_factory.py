@@ -96,6 +96,26 @@ def test_schedules(schedule: str | None, expected: object) -> None:
     assert airflow_schedule(schedule) == expected
 
 
+def test_timeouts_bound_every_task_and_the_run(tmp_path: Path) -> None:
+    (tmp_path / "stores.yaml").write_text(GOOD_STORES)
+    (tmp_path / "jobs.yaml").write_text(
+        job("default-timeouts") + "---" + job("own-timeouts", extra="  timeouts: {task: 90s, run: 1h30m}")
+    )
+
+    dags = build_dags(tmp_path)
+
+    assert "| Timeouts | task `90s`, run `1h30m` |" in dags["own-timeouts"].doc_md
+    for name, task, run in (
+        ("default-timeouts", timedelta(minutes=30), timedelta(hours=2)),
+        ("own-timeouts", timedelta(seconds=90), timedelta(minutes=90)),
+    ):
+        dag = dags[name]
+        assert dag.dagrun_timeout == run and dag.max_active_runs == 1
+        push = dag.get_task("push")
+        assert push.partial_kwargs["execution_timeout"] == task
+        assert [dag.get_task(t).execution_timeout for t in ("query", "transform", "report")] == [task] * 3
+
+
 def test_a_task_run_builds_only_its_own_dag(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "example-vault-to-aws")
     assert list(build_dags(EXAMPLES)) == ["example-vault-to-aws"]

@@ -10,10 +10,12 @@ import pytest
 import yaml
 
 import airflow_secret_sync
+from airflow_secret_sync.engine.audit import audit_schema
 from airflow_secret_sync.spec.schema import json_schema
 
 REPO = Path(__file__).resolve().parents[3]
 PUBLISHED = Path(airflow_secret_sync.__file__).parent / "schema" / "secret-sync.schema.json"
+PUBLISHED_AUDIT = PUBLISHED.with_name("audit-record.schema.json")
 EXAMPLES = sorted((REPO / "dags" / "secret_sync").glob("*.yaml"))
 MODELINE = "# yaml-language-server: $schema="
 
@@ -23,6 +25,13 @@ def test_published_schema_matches_the_models() -> None:
     assert PUBLISHED.read_text() == json.dumps(json_schema(), indent=2) + "\n", (
         "the published schema is stale: run "
         "`secret-sync schema > airflow_secret_sync/schema/secret-sync.schema.json`"
+    )
+
+
+def test_published_audit_schema_matches_the_record() -> None:
+    assert PUBLISHED_AUDIT.read_text() == json.dumps(audit_schema(), indent=2) + "\n", (
+        "the published audit schema is stale: run "
+        "`secret-sync schema audit > airflow_secret_sync/schema/audit-record.schema.json`"
     )
 
 
