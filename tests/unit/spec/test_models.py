@@ -356,15 +356,12 @@ def test_retry_durations_are_checked(field: str) -> None:
     assert error_locs(err) == [("spec", "retry", field)]
 
 
-def test_timeouts_are_positive_durations() -> None:
-    job = {
-        "apiVersion": "secret-sync/v1alpha1",
-        "kind": "SyncJob",
-        "metadata": {"name": "j"},
-        "spec": {"source": "a", "targets": ["b"], "plan": [{"secret": {"key": "k"}}]},
-    }
-    assert SyncJob.model_validate(job).spec.timeouts.task == "30m"
-    for bad in ({"task": "0s"}, {"run": "soon"}, {"tasks": "1m"}):
-        with pytest.raises(ValidationError) as caught:
-            SyncJob.model_validate({**job, "spec": {**job["spec"], "timeouts": bad}})
-        assert caught.value.errors()[0]["loc"][:2] == ("spec", "timeouts")
+@pytest.mark.parametrize(
+    ("timeouts", "loc"),
+    [({"task": "0s"}, "task"), ({"run": "soon"}, "run"), ({"tasks": "1m"}, "tasks")],
+)
+def test_timeouts_are_positive_durations(timeouts: dict[str, str], loc: str) -> None:
+    assert SyncJob.model_validate(job_doc()).spec.timeouts.run == "2h"
+    with pytest.raises(ValidationError) as err:
+        SyncJob.model_validate(job_doc(timeouts=timeouts))
+    assert error_locs(err) == [("spec", "timeouts", loc)]
