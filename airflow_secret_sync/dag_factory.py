@@ -270,7 +270,7 @@ def describe_job(config: Config, loaded: LoadedJob) -> str:
     lines += [
         "",
         "**Trigger parameters**: `dry_run` (write nothing), `keys` (a regular expression: sync a subset, "
-        "no deletions), `targets` (a subset of the target stores).",
+        "no deletions), `targets` (a subset of the target stores). A run with any other key is refused.",
     ]
     return "\n".join(lines)
 

@@ -44,18 +44,18 @@ def audit_summary(run_id: str) -> None:
         say("\nNo audit lines found in the push logs.")
         return
     say(f'\nAudit summary (the "{AUDIT_EVENT}" lines of the push logs; names and actions only):')
-    stores = sorted({row.store for row in rows})
+    stores = sorted({row.target_store for row in rows})
     width = max(len(store) for store in stores)
     say("  " + "store".ljust(width) + "".join(action.rjust(11) for action in ACTIONS))
     for store in stores:
-        counts = Counter(row.action for row in rows if row.store == store)
+        counts = Counter(row.action for row in rows if row.target_store == store)
         say("  " + store.ljust(width) + "".join(str(counts[action]).rjust(11) for action in ACTIONS))
     for store in stores:
         say(f"\n  {store}:")
-        for row in (row for row in rows if row.store == store):
+        for row in (row for row in rows if row.target_store == store):
             field = f" field {row.target_property}" if row.target_property else ""
             source = f"{row.source_store}:{row.source_key}"
-            say(f"    {row.action:<9} {row.key}{field}  <- {source}  ({row.reason})")
+            say(f"    {row.action:<9} {row.target_key or '(store)'}{field}  <- {source}  ({row.reason})")
     first = next(line for attempt in attempts for line in attempt.lines if line.get("event") == AUDIT_EVENT)
     say("\nOne audit line as written in the log file:")
     say("  " + json.dumps(first, sort_keys=True))

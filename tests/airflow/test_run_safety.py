@@ -97,3 +97,16 @@ def test_a_timed_out_push_ends_the_key_under_way_and_starts_no_other(
     assert "stopping: no further keys are synced in store dst-a" in out
     for value in SECRET_VALUES:
         assert value not in out
+
+
+def test_a_dry_run_airflow_would_ignore_is_refused(
+    dags_folder: Path, stores: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With this setting Airflow drops the run's conf: the run would write for real.
+    monkeypatch.setenv("AIRFLOW__CORE__DAG_RUN_CONF_OVERRIDES_PARAMS", "False")
+
+    run = run_dag(dags_folder, LOADER, "t-sync", {"dry_run": True})
+
+    assert run.state == "failed"
+    assert files_of(stores / "dst-a") == {} and files_of(stores / "dst-b") == {}
+    assert "trigger parameters dry_run were not applied by Airflow" in capfd.readouterr().out
