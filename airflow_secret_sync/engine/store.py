@@ -165,9 +165,12 @@ class Misconfigured(StoreError):
 def is_retryable(err: BaseException) -> bool:
     """Whether another attempt may succeed after ``err``.
 
-    A :class:`StoreError` says so itself; a ``ValueError`` (a template, a value's shape, a plan) is a
-    mistake in the input that no retry fixes; anything else is unknown, so it counts as transient.
+    A typed :class:`StoreError` says so itself; a ``ValueError`` (a template, a value's shape, a plan) is a
+    mistake in the input that no retry fixes. Anything else is unknown and counts as transient, and so does
+    a bare ``StoreError``: a provider error nobody classified yet.
     """
+    if type(err) is StoreError:
+        return True
     if isinstance(err, StoreError):
         return err.retryable
     return not isinstance(err, ValueError)

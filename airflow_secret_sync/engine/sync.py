@@ -58,6 +58,10 @@ class LoopRefused(StoreError):
     """The source secret came through the target store (over any number of hops): pushing it back loops."""
 
 
+class DeletionGuard(StoreError):
+    """More secrets lost their source than ``maxDeletes`` allows: nothing is deleted, a retry won't help."""
+
+
 @dataclass
 class SyncOptions:
     """How one push runs. ``on_value`` sees every value read (the Airflow operators mask it there).
@@ -609,7 +613,7 @@ def _deletions(
             candidates.append((key, marker))
     limit = job.spec.max_deletes_for(managed_count)
     if len(candidates) > limit:
-        raise StoreError(
+        raise DeletionGuard(
             f"deletion guard: {len(candidates)} secrets in store {target!r} lost their source, more than "
             f"maxDeletes allows ({limit} of {managed_count} managed, maxDeletes: {job.spec.max_deletes}); "
             "nothing was deleted"

@@ -16,7 +16,10 @@ import os
 import shutil
 import signal
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
+from airflow_secret_sync.engine.audit import AUDIT_EVENT
 from tests.e2e.environment import (
     E2E,
     FILE_BULK,
@@ -226,3 +229,39 @@ def test_push_killed_mid_run_is_retried_and_converges(e2e: E2E) -> None:
     actions = [line["action"] for line in audit(e2e, run, "push[vault-slow]").values()]
     assert actions.count("create") + actions.count("unchanged") == len(FILE_BULK)
     assert actions.count("unchanged") >= 14  # written by the killed try (the last one may be a marker alone)
+
+
+def test_push_terminated_mid_run_ends_its_keys_and_starts_no_other(e2e: E2E) -> None:
+    # SIGTERM (a task marked failed, a worker shutting down) reaches the task's on_kill: no further key is
+    # started, the keys under way finish their calls, and the attempt fails as a transient failure.
+    # one key at a time (concurrency 1) through a slow proxy: the 120 keys take a while
+    e2e.proxies["vault-slow"].set(Faults(delay=0.1))
+    try:
+        run_id = e2e.trigger("bulk-to-vault")
+
+        def running_push() -> dict[str, Any] | None:
+            ti = e2e.api.task_instances("bulk-to-vault", run_id).get("push[vault-slow]")
+            return ti if ti and ti["state"] == "running" and ti.get("pid") else None
+
+        def audit_lines_so_far(ti: dict[str, Any]) -> int:
+            path = f"/api/v2/dags/bulk-to-vault/dagRuns/{quote(run_id)}/taskInstances/push/logs/1"
+            content = e2e.api.get(path, map_index=ti["map_index"], full_content="true")["content"]
+            return sum(isinstance(line, dict) and line.get("event") == AUDIT_EVENT for line in content)
+
+        ti = wait_until(running_push, 120, "the push task running", interval=0.2)
+        wait_until(lambda: audit_lines_so_far(ti) >= 3, 60, "3 keys synced", interval=0.2)
+        os.kill(int(ti["pid"]), signal.SIGTERM)
+        e2e.proxies["vault-slow"].set(Faults())
+        run = e2e.wait("bulk-to-vault", run_id, timeout=240)
+    finally:
+        e2e.proxies["vault-slow"].set(Faults())
+
+    assert run.state == "success", run.states()
+    assert run.tis["push[vault-slow]"]["try_number"] == 2  # a stopped attempt is worth retrying
+    first = e2e.task_log(run, "push[vault-slow]", try_number=1)
+    records = [line for line in first if line.get("event") == "secret-sync audit"]
+    stop = next(line for line in records if line["targetKey"] is None)
+    assert stop["action"] == "error" and stop["retryable"] is True
+    assert stop["reason"].startswith("stopped: ") and "nothing was deleted" in stop["reason"]
+    assert 3 <= len(records) - 1 < len(FILE_BULK)  # each started key has its record, the others none
+    assert any("stopping: no further keys" in str(line.get("event")) for line in first)

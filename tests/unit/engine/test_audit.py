@@ -7,7 +7,8 @@ import pytest
 from pydantic import ValidationError
 
 from airflow_secret_sync.engine.audit import Action, AuditRecord, audit_schema
-from airflow_secret_sync.engine.store import NotFound, PermissionDenied, Transient, is_retryable
+from airflow_secret_sync.engine.store import NotFound, PermissionDenied, StoreError, Transient, is_retryable
+from airflow_secret_sync.engine.sync import DeletionGuard
 from airflow_secret_sync.engine.templating import TemplateError
 
 
@@ -42,6 +43,8 @@ def test_only_failures_say_whether_they_are_retryable() -> None:
         (ValueError("property 'x' not found"), False),
         (ConnectionResetError("reset by peer"), True),
         (RuntimeError("something we do not know"), True),
+        (StoreError("a provider error nobody classified"), True),
+        (DeletionGuard("deletion guard: nothing was deleted"), False),
     ],
 )
 def test_errors_are_retried_only_when_another_attempt_may_succeed(error: Exception, retryable: bool) -> None:
