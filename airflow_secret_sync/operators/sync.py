@@ -8,7 +8,6 @@ counts only; every value read is masked with :func:`airflow.sdk.log.mask_secret`
 from __future__ import annotations
 
 import difflib
-import re
 import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -18,6 +17,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from airflow.sdk.log import mask_secret, redact
 
 from airflow_secret_sync.engine.audit import AUDIT_EVENT, AuditRecord
+from airflow_secret_sync.engine.patterns import compile_pattern
 from airflow_secret_sync.engine.plan import PlanError, ResolvedItem, TargetPlan
 from airflow_secret_sync.engine.store import is_retryable
 from airflow_secret_sync.engine.sync import SyncOptions, TargetReport
@@ -80,9 +80,9 @@ class SecretQueryOperator(_JobOperator):
         key_filter = self.key_filter or None
         if key_filter is not None:
             try:
-                re.compile(key_filter)
-            except re.error as err:
-                raise AirflowFailException(f"invalid keys filter {key_filter!r}: {err}") from None
+                compile_pattern(key_filter)
+            except ValueError as err:
+                raise AirflowFailException(f"keys filter: {err}; nothing was read or written") from None
         with self.job_run() as run:
             try:
                 resolved = run.query(key_filter=key_filter, progress=lambda step: self.log.info("%s", step))
