@@ -189,7 +189,7 @@ def test_a_hostile_template_fails_its_key_alone_and_fast(config: Path) -> None:
     (config / "sync.yaml").write_text(job("sync") + hostile)
     done = secret_sync("run", "-c", str(config), "sync", "--output", "json")
     assert done.returncode == 1
-    rows = {row["key"]: row for row in json.loads(done.stdout)}
+    rows = {row["targetKey"]: row for row in json.loads(done.stdout)}
     assert rows["db-password"]["action"] == "create"
     assert rows["bomb"]["action"] == "error"
     assert rows["bomb"]["reason"] == (
