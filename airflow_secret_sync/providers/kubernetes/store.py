@@ -150,18 +150,7 @@ class KubernetesSecretStore(SecretStoreBackend):
     # ------------------------------------------------------------------------------------------- keys
 
     def check_key(self, key: str) -> str | None:
-        if self.settings.spans_namespaces:
-            namespace, slash, name = key.partition("/")
-            if not slash:
-                return "this store spans namespaces: keys are '<namespace>/<name>'"
-            if not DNS_LABEL.match(namespace):
-                return f"namespace {namespace!r} is not a lowercase DNS label (at most 63 characters)"
-            allowed = self.settings.namespace
-            if isinstance(allowed, list) and namespace not in allowed:
-                return f"namespace {namespace!r} is not one of the store's ({', '.join(allowed)})"
-        else:
-            name = key
-        return secret_name_problem(name)
+        return key_problem(self.settings, key)
 
     def _locate(self, key: str) -> tuple[str, str]:
         """``(namespace, name)`` of ``key``; :class:`InvalidName` when the key is not a valid name here."""
@@ -543,6 +532,21 @@ class KubernetesSecretStore(SecretStoreBackend):
 
 
 # --------------------------------------------------------------------------------------------- helpers
+
+
+def key_problem(settings: KubernetesProvider, key: str) -> str | None:
+    """Why ``key`` names no Secret of a store with ``settings`` (checked before any call), or ``None``."""
+    name = key
+    if settings.spans_namespaces:
+        namespace, slash, name = key.partition("/")
+        if not slash:
+            return "this store spans namespaces: keys are '<namespace>/<name>'"
+        if not DNS_LABEL.match(namespace):
+            return f"namespace {namespace!r} is not a lowercase DNS label (at most 63 characters)"
+        allowed = settings.namespace
+        if isinstance(allowed, list) and namespace not in allowed:
+            return f"namespace {namespace!r} is not one of the store's ({', '.join(allowed)})"
+    return secret_name_problem(name)
 
 
 def secret_name_problem(name: str) -> str | None:
