@@ -149,7 +149,7 @@ def _staging_modules(go: Path, env: Mapping[str, str], folder: Path, log: IO[str
         )
     info = result.stdout
     go_mod = Path(json.loads(info)["GoMod"]).read_text()
-    return sorted(set(re.findall(r"^\s*(k8s\.io/[\w./-]+) v0\.0\.0\b", go_mod, re.MULTILINE)))
+    return sorted(set(re.findall(r"^\s*(k8s\.io/[\w./-]+) v0\.0\.0[ \t]*$", go_mod, re.MULTILINE)))
 
 
 def build_binaries(target: Path) -> None:
@@ -264,8 +264,11 @@ def _write_certificates(folder: Path) -> None:
     from cryptography.x509.oid import NameOID
 
     def pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
+        # "EC PRIVATE KEY": the form kube-apiserver reads for both serving and signing keys
         return key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
         )
 
     now = datetime.datetime.now(datetime.UTC)
@@ -321,7 +324,13 @@ def _write_certificates(folder: Path) -> None:
     (folder / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     (folder / "apiserver.crt").write_bytes(serving.public_bytes(serialization.Encoding.PEM))
     (folder / "apiserver.key").write_bytes(pem_key(serving_key))
-    (folder / "service-account.key").write_bytes(pem_key(ec.generate_private_key(ec.SECP256R1())))
+    signing_key = ec.generate_private_key(ec.SECP256R1())
+    (folder / "service-account.key").write_bytes(pem_key(signing_key))
+    (folder / "service-account.pub").write_bytes(
+        signing_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
     for name in ("apiserver.key", "service-account.key"):
         (folder / name).chmod(0o600)
 
@@ -436,13 +445,14 @@ class KubernetesServer:
                 f"--etcd-servers={etcd_url}",
                 "--bind-address=127.0.0.1",
                 "--advertise-address=127.0.0.1",
+                "--endpoint-reconciler-type=none",  # no kubernetes Service endpoints: 127.0.0.1 is refused there
                 f"--secure-port={secure_port}",
                 f"--cert-dir={pki}",
                 f"--tls-cert-file={pki / 'apiserver.crt'}",
                 f"--tls-private-key-file={pki / 'apiserver.key'}",
                 f"--token-auth-file={tokens}",
                 "--authorization-mode=RBAC",
-                f"--service-account-key-file={pki / 'service-account.key'}",
+                f"--service-account-key-file={pki / 'service-account.pub'}",
                 f"--service-account-signing-key-file={pki / 'service-account.key'}",
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                 f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
