@@ -625,7 +625,11 @@ def _is_stale(err: Any) -> bool:
     except ValueError:
         return False
     causes = (status.get("details") or {}).get("causes") or []
-    return not any(cause.get("type") == "FieldManagerConflict" for cause in causes)
+    return not any(_is_field_conflict(cause) for cause in causes)
+
+
+def _is_field_conflict(cause: dict[str, Any]) -> bool:
+    return "FieldManagerConflict" in (cause.get("reason"), cause.get("type"))
 
 
 def _api_error(err: Any, verb: str, where: str, namespace: str | None) -> StoreError:
@@ -648,7 +652,7 @@ def _api_error(err: Any, verb: str, where: str, namespace: str | None) -> StoreE
         return NotFound(f"{where}: {verb}: {message}")
     if code == 409:
         causes = details.get("causes") or []
-        conflicts = [cause for cause in causes if cause.get("type") == "FieldManagerConflict"]
+        conflicts = [cause for cause in causes if _is_field_conflict(cause)]
         if conflicts:
             fields = ", ".join(str(cause.get("field")) for cause in conflicts)
             return Conflict(

@@ -173,7 +173,7 @@ class FakeApiError:
         (404, {"message": "not found"}, NotFound, "not found"),
         (
             409,
-            {"details": {"causes": [{"type": "FieldManagerConflict", "field": ".data.k"}]}},
+            {"details": {"causes": [{"reason": "FieldManagerConflict", "field": ".data.k"}]}},
             Conflict,
             ".data.k",
         ),
