@@ -246,7 +246,8 @@ def test_odd_keys_either_round_trip_or_are_refused_with_a_reason(store: SecretSt
     for key in set(ODD_KEYS) - set(accepted):
         reason = store.check_key(key)
         assert isinstance(reason, str) and len(reason) > 10, f"{key!r} refused without a reason"
-    assert {"dash-name", "under_score", "MixedCase-09"} <= set(accepted), "keys valid for every provider"
+    # Kubernetes names are lowercase DNS subdomains: '_' and capitals are refused there, with a reason
+    assert "dash-name" in accepted, "a key valid for every provider"
     for key in accepted:
         put(store, key, f"value of {key}")
     assert sorted(store.list_keys()) == sorted(accepted)
