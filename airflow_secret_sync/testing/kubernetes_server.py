@@ -29,7 +29,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -164,9 +164,11 @@ def build_binaries(target: Path) -> None:
         "GOWORK": "off",
     }
     try:
-        with (work / "build.log").open("w") as log:
+        # next to the cache, so that it outlives a failed build's temporary folder
+        log_path = target.parent / f"{target.name}.build.log"
+        with log_path.open("w") as log:
             _progress(f"building kube-apiserver v{KUBERNETES_VERSION} and etcd v{ETCD_VERSION} with {go}")
-            _progress(f"first build only: minutes of CPU; output in {work / 'build.log'}")
+            _progress(f"first build only: minutes of CPU; output in {log_path}")
             apiserver = work / "apiserver"
             apiserver.mkdir()
             staging = _staging_modules(go, env, apiserver, log)
@@ -360,12 +362,19 @@ class KubernetesServer:
     :param binaries: folder with ``kube-apiserver`` and ``etcd``; :func:`ensure_binaries` when omitted.
     :param workdir: folder for data, certificates and logs; a temporary one (removed at stop) when omitted.
     :param timeout: seconds to wait for ``/readyz``.
+    :param apiserver_args: more ``kube-apiserver`` flags (a later flag wins over an earlier one).
     """
 
     def __init__(
-        self, binaries: Path | None = None, *, workdir: Path | None = None, timeout: float = 60
+        self,
+        binaries: Path | None = None,
+        *,
+        workdir: Path | None = None,
+        timeout: float = 60,
+        apiserver_args: Sequence[str] = (),
     ) -> None:
         self.binaries = binaries
+        self.apiserver_args = list(apiserver_args)
         self.timeout = timeout
         self._given_workdir = workdir
         self.workdir: Path | None = None
@@ -445,7 +454,8 @@ class KubernetesServer:
                 f"--etcd-servers={etcd_url}",
                 "--bind-address=127.0.0.1",
                 "--advertise-address=127.0.0.1",
-                "--endpoint-reconciler-type=none",  # no kubernetes Service endpoints: 127.0.0.1 is refused there
+                # no endpoints for the kubernetes Service: the reconciler refuses a loopback address
+                "--endpoint-reconciler-type=none",
                 f"--secure-port={secure_port}",
                 f"--cert-dir={pki}",
                 f"--tls-cert-file={pki / 'apiserver.crt'}",
@@ -457,7 +467,9 @@ class KubernetesServer:
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                 f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
                 "--allow-privileged=true",
+                "--enable-priority-and-fairness=false",  # its bootstrap costs ~2 s of start-up
                 "--v=1",
+                *self.apiserver_args,
             ],
             workdir,
         )

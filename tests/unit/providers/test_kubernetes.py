@@ -98,7 +98,6 @@ def test_token_connection() -> None:
 
 def test_secret_names() -> None:
     assert secret_name_problem("db-creds.v1") is None
-    bad: dict[str, Any]
     for bad in ("", "Upper", "under_score", "-start", "end-", "a/b", "x" * 254, "with space"):
         assert secret_name_problem(bad) is not None, bad
     store = KubernetesSecretStore(
