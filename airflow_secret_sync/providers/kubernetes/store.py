@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from airflow_secret_sync.engine.store import (
+    MARKER_FIELD_NAMES,
     MARKER_MANAGED_BY,
     Conflict,
     InvalidName,
@@ -56,7 +57,7 @@ FIELD_MANAGER = "airflow-secret-sync"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 ANNOTATION_PREFIX = "airflow-secret-sync/"
 JSON_FIELDS = f"{ANNOTATION_PREFIX}json-fields"
-MARKER_ANNOTATIONS = ("job", "source-store", "source-key", "source-version")
+MARKER_ANNOTATIONS = MARKER_FIELD_NAMES - {"managed-by"}
 MAX_SECRET_BYTES = 1024 * 1024  # the API server's limit on the sum of a Secret's data values
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
