@@ -194,7 +194,8 @@ def test_set_marker_changes_ownership_but_not_the_value_or_version(store: Secret
 def test_a_new_marker_leaves_nothing_of_the_old_ones_provenance_or_properties(
     store: SecretStoreBackend,
 ) -> None:
-    version = put(store, "shared", {"api token": "t", "other": "o"}, FAR_TRAVELLED)
+    # field names every provider accepts (Kubernetes data keys take no spaces); the marker's may be anything
+    version = put(store, "shared", {"api-token": "t", "other": "o"}, FAR_TRAVELLED)
     store.set_marker("shared", OURS)
     assert store.read_marker("shared") == OURS
     put(store, "shared", {"other": "o"}, FAR_TRAVELLED)
