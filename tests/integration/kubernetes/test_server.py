@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from airflow_secret_sync.testing.kubernetes_server import KubernetesServer
+from airflow_secret_sync.testing.kubernetes_server import (
+    KubernetesServer,
+    KubernetesServerError,
+    cache_dir,
+    ensure_binaries,
+)
 from tests.fixtures.kubernetes import grant
 
 pytestmark = pytest.mark.kubernetes
@@ -72,3 +78,32 @@ def test_the_server_started_quickly_and_stops_completely(kubernetes_server: Kube
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_a_server_that_fails_to_start_says_why_and_leaves_no_process(tmp_path: Path) -> None:
+    workdir = tmp_path / "failing"
+    server = KubernetesServer(workdir=workdir, apiserver_args=["--no-such-flag=1"])
+    with pytest.raises(KubernetesServerError, match=r"(?s)kube-apiserver exited with code 1.*no-such-flag"):
+        server.start()
+    assert server.pids == []
+    assert not [pid for pid in Path("/proc").iterdir() if _runs_in(pid, workdir)]
+
+
+def _runs_in(proc: Path, workdir: Path) -> bool:
+    try:
+        return str(workdir) in (proc / "cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+
+
+def test_binaries_come_from_kubebuilder_assets_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KUBEBUILDER_ASSETS", str(tmp_path))
+    with pytest.raises(KubernetesServerError, match="holds no executable kube-apiserver and etcd"):
+        ensure_binaries()
+    for name in ("kube-apiserver", "etcd"):
+        (tmp_path / name).write_text("#!/bin/sh\n")
+        (tmp_path / name).chmod(0o755)
+    assert ensure_binaries() == tmp_path
+    monkeypatch.delenv("KUBEBUILDER_ASSETS")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert cache_dir() == tmp_path / "cache" / "airflow-secret-sync" / "k8s" / "v1.37.2-etcd3.7.3"
