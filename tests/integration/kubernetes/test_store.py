@@ -416,3 +416,40 @@ def test_a_store_across_namespaces_keys_secrets_by_namespace(
     missing = kubernetes_store(namespace="no-such-namespace")
     with pytest.raises(Misconfigured, match="namespace 'no-such-namespace' does not exist"):
         missing.write("x", {"k": "v"}, OURS)
+
+
+def test_the_engine_creates_then_leaves_an_equal_secret_alone(
+    kubernetes_store: KubernetesStoreFactory, tmp_path: Path
+) -> None:
+    source = FileSecretStore(tmp_path / "src")
+    (tmp_path / "src").mkdir()
+    source.write("db-creds", json.dumps({"user": "app", "port": 5432}), Marker("seed", "origin", ""))
+    source.write("api-token", "t0ken-value", Marker("seed", "origin", ""))
+    target = kubernetes_store("k8s")
+    job = SyncJob.model_validate(
+        {
+            "apiVersion": "secret-sync/v1alpha1",
+            "kind": "SyncJob",
+            "metadata": {"name": "to-k8s"},
+            "spec": {
+                "source": "src",
+                "targets": ["k8s"],
+                "plan": [{"secret": {"key": "db-creds"}}, {"secret": {"key": "api-token"}}],
+            },
+        }
+    )
+    sources = {"src": source}
+
+    def run() -> dict[str, str]:
+        plans = map_targets(
+            job, resolve_sources(job, sources), key_problem=lambda store, key: target.check_key(key)
+        )
+        report = push_target(job, plans["k8s"], target, sources)
+        return {record.target_key: record.action.value for record in report.records}
+
+    assert run() == {"db-creds": "create", "api-token": "create"}
+    assert target.read("db-creds").value == {"user": "app", "port": 5432}
+    assert target.read("api-token").value == {"value": "t0ken-value"}
+    versions = {key: target.read(key).version for key in ("db-creds", "api-token")}
+    assert run() == {"db-creds": "unchanged", "api-token": "unchanged"}
+    assert {key: target.read(key).version for key in versions} == versions
