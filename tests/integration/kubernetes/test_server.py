@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -107,3 +110,29 @@ def test_binaries_come_from_kubebuilder_assets_first(tmp_path: Path, monkeypatch
     monkeypatch.delenv("KUBEBUILDER_ASSETS")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     assert cache_dir() == tmp_path / "cache" / "airflow-secret-sync" / "k8s" / "v1.37.2-etcd3.7.3"
+
+
+def test_the_servers_die_with_a_test_run_that_is_killed(kubernetes_server: KubernetesServer) -> None:
+    script = (
+        "import os\n"
+        "from airflow_secret_sync.testing.kubernetes_server import KubernetesServer\n"
+        "server = KubernetesServer()\n"
+        "server.start()\n"
+        "print(*server.pids, flush=True)\n"
+        "os.kill(os.getpid(), 9)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    pids = [int(pid) for pid in result.stdout.split()]
+    assert len(pids) == 2, result.stderr[-2000:]
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in pids)
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting to be reaped."""
+    try:
+        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
