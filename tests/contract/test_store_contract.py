@@ -194,7 +194,8 @@ def test_set_marker_changes_ownership_but_not_the_value_or_version(store: Secret
 def test_a_new_marker_leaves_nothing_of_the_old_ones_provenance_or_properties(
     store: SecretStoreBackend,
 ) -> None:
-    version = put(store, "shared", {"api token": "t", "other": "o"}, FAR_TRAVELLED)
+    # field names every provider accepts (Kubernetes data keys take no spaces); the marker's may be anything
+    version = put(store, "shared", {"api-token": "t", "other": "o"}, FAR_TRAVELLED)
     store.set_marker("shared", OURS)
     assert store.read_marker("shared") == OURS
     put(store, "shared", {"other": "o"}, FAR_TRAVELLED)
@@ -246,7 +247,8 @@ def test_odd_keys_either_round_trip_or_are_refused_with_a_reason(store: SecretSt
     for key in set(ODD_KEYS) - set(accepted):
         reason = store.check_key(key)
         assert isinstance(reason, str) and len(reason) > 10, f"{key!r} refused without a reason"
-    assert {"dash-name", "under_score", "MixedCase-09"} <= set(accepted), "keys valid for every provider"
+    # Kubernetes names are lowercase DNS subdomains: '_' and capitals are refused there, with a reason
+    assert "dash-name" in accepted, "a key valid for every provider"
     for key in accepted:
         put(store, key, f"value of {key}")
     assert sorted(store.list_keys()) == sorted(accepted)

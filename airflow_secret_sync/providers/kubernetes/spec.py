@@ -1,0 +1,83 @@
+"""The ``kubernetes`` provider block of a ``SecretStore``: which Secrets it sees, how it writes them."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, field_validator
+
+from airflow_secret_sync.spec.models import SpecModel
+
+ALL_NAMESPACES = "*"
+SERVICE_ACCOUNT_TOKEN = "kubernetes.io/service-account-token"
+HELM_RELEASE = "helm.sh/release.v1"
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+# the documented syntax of a Secret type: a qualified name (an optional DNS prefix, then a name)
+SECRET_TYPE = re.compile(r"^([a-z0-9.-]{1,253}/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+DATA_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
+
+
+class KubernetesProvider(SpecModel):
+    """Kubernetes Secrets in one namespace, several, or all that the credentials may list."""
+
+    conn_id: str = Field(description="Airflow connection to the cluster (a cncf.kubernetes one works).")
+    namespace: str | list[str] | None = Field(
+        None,
+        description="One namespace, a list of them, or '*' for all the credentials may list; keys are "
+        "'<namespace>/<name>' when the store spans several. Default: the connection's namespace, else "
+        "'default'.",
+    )
+    label_selector: str | None = Field(None, description="Label selector applied to every listing.")
+    field_selector: str | None = Field(None, description="Field selector applied to every listing.")
+    secret_type: str = Field("Opaque", description="Type of the Secrets this store creates.")
+    default_data_key: str = Field(
+        "value", description="Data key that a text value written without a property goes to."
+    )
+    skip_types: list[str] = Field(
+        default_factory=lambda: [SERVICE_ACCOUNT_TOKEN, HELM_RELEASE],
+        description="Secret types that listings leave out (service-account tokens and Helm release records "
+        "by default; [] lists every type).",
+    )
+    eso_source_stores: list[str] | None = Field(
+        None,
+        description="Stores that External Secrets Operator reads into this cluster: a Secret it manages is "
+        "treated as synced from them (never pushed back there). Unset: such Secrets are refused, since "
+        "where they came from is unknown.",
+    )
+    page_size: int = Field(500, ge=1, le=10000, description="Secrets per listing page (limit/continue).")
+
+    @field_validator("namespace")
+    @classmethod
+    def _check_namespace(cls, value: str | list[str] | None) -> str | list[str] | None:
+        names = [value] if isinstance(value, str) else (value or [])
+        if isinstance(value, list) and not value:
+            raise ValueError("give at least one namespace (or '*' for all)")
+        for name in names:
+            if name == ALL_NAMESPACES and isinstance(value, str):
+                continue
+            if not DNS_LABEL.match(name):
+                raise ValueError(f"{name!r} is not a namespace name (lowercase DNS label) nor '*'")
+        if isinstance(value, list) and len(set(value)) != len(value):
+            raise ValueError("namespaces are listed twice")
+        return value
+
+    @field_validator("secret_type")
+    @classmethod
+    def _check_type(cls, value: str) -> str:
+        if not SECRET_TYPE.match(value):
+            raise ValueError(f"{value!r} is not a Secret type (e.g. Opaque, kubernetes.io/tls)")
+        return value
+
+    @field_validator("default_data_key")
+    @classmethod
+    def _check_data_key(cls, value: str) -> str:
+        if not DATA_KEY.match(value):
+            raise ValueError("data keys hold letters, digits, '-', '_' and '.' (1 to 253 characters)")
+        return value
+
+    @property
+    def spans_namespaces(self) -> bool:
+        """Whether keys carry the namespace (``ns/name``)."""
+        return self.namespace == ALL_NAMESPACES or (
+            isinstance(self.namespace, list) and len(self.namespace) > 1
+        )
