@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from airflow.sdk.log import mask_secret, redact
 
@@ -168,6 +169,34 @@ class SecretTransformOperator(_JobOperator):
         return list(plans)
 
 
+class ValueMasker:
+    """Masks every value read (``mask_secret``) and counts those too short for Airflow to mask, so that a
+    task says so in one warning instead of Airflow's note on the first such value."""
+
+    def __init__(self) -> None:
+        self.min_length = conf.getint("logging", "min_length_masked_secret", fallback=5)
+        self.too_short = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, text: str) -> None:
+        if not text:
+            return
+        if len(text) < self.min_length:
+            with self._lock:
+                self.too_short += 1
+            return
+        mask_secret(text)
+
+    def warn_once(self, log: Any) -> None:
+        if self.too_short:
+            log.warning(
+                "%s values read were shorter than %s characters, which Airflow does not mask "
+                "([logging] min_length_masked_secret); this provider never logs a value",
+                self.too_short,
+                self.min_length,
+            )
+
+
 class SecretPushOperator(_JobOperator):
     """Sync one target store: read, compare, write and audit each planned key. Mapped once per target.
 
@@ -208,11 +237,12 @@ class SecretPushOperator(_JobOperator):
         plan = TargetPlan.from_json(raw)
         dry_run = as_flag(self.is_dry_run)
         self._stop = threading.Event()
+        masker = ValueMasker()
         options = SyncOptions(
             dry_run=dry_run,
             run_id=context["run_id"],
             allow_deletes=not raw.get("partial"),
-            on_value=mask_secret,
+            on_value=masker,
             on_record=self.log_record,
             stop=self._stop,
         )
@@ -228,6 +258,7 @@ class SecretPushOperator(_JobOperator):
             self.publish(ti, report, options)
             raise_for_retry(err, f"{failed_stores_message([report])} ({describe_failure(report)})")
         self.publish(ti, report, options)
+        masker.warn_once(self.log)
         if report.failed:
             message = f"{failed_stores_message([report])} ({describe_failure(report)})"
             if worth_retrying(report):
