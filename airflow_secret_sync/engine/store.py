@@ -137,7 +137,13 @@ class Conflict(StoreError):
 
 
 class WriteConflict(Conflict):
-    """The secret changed between our read and our write (check-and-set failed)."""
+    """The secret changed between our read and our write (check-and-set failed).
+
+    Retryable: another attempt reads the secret again and decides afresh (the change may even be our own
+    write whose reply was lost).
+    """
+
+    retryable = True
 
 
 class PermissionDenied(StoreError):

@@ -49,3 +49,10 @@ def test_only_failures_say_whether_they_are_retryable() -> None:
 )
 def test_errors_are_retried_only_when_another_attempt_may_succeed(error: Exception, retryable: bool) -> None:
     assert is_retryable(error) is retryable
+
+
+def test_a_failed_check_and_set_is_retried_but_an_ownership_conflict_is_not() -> None:
+    from airflow_secret_sync.engine.store import Conflict, WriteConflict, is_retryable
+
+    assert is_retryable(WriteConflict("secret changed between read and write"))
+    assert not is_retryable(Conflict("target is owned by another job"))
