@@ -159,7 +159,7 @@ class Servers:
     def start_gcp(self, name: str = "gcp") -> Server:
         process, url = self._spawn_printing_url(
             name,
-            [sys.executable, "-m", "airflow_secret_sync.testing.gcp_secret_manager", "--port", "0"],
+            [sys.executable, "-m", "airflow_secret_sync.testing.gcp", "--port", "0"],
         )
         port = int(url.rsplit(":", 1)[1])
         return self._add(Server(name, "gcp", process, port))

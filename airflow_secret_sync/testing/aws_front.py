@@ -170,7 +170,9 @@ class MotoState:
     def parameter_tags(self, name: str) -> dict[str, str]:
         from moto.ssm.models import ssm_backends
 
-        tags = ssm_backends[self.account_id][self.region]._resource_tags.get("Parameter", {})
+        tags: Mapping[str, Mapping[str, str]] = ssm_backends[self.account_id][self.region]._resource_tags.get(
+            "Parameter", {}
+        )
         return dict(tags.get(name, {}))
 
 

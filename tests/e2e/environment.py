@@ -673,7 +673,7 @@ def start_gcp(work: Path, port: int = 0) -> Server:
         [
             sys.executable,
             "-m",
-            "airflow_secret_sync.testing.gcp_secret_manager",
+            "airflow_secret_sync.testing.gcp",
             "--host",
             "127.0.0.1",
             "--port",
