@@ -24,16 +24,19 @@ from tests.missing import missing
 pytestmark = pytest.mark.packaging
 
 ROOT = Path(__file__).resolve().parents[2]
-CONNECTION_TYPES = {"secret_sync_vault", "secret_sync_aws", "secret_sync_gcp", "secret_sync_file"}
-# The module each extra must make importable.
-EXTRAS = {
-    "": None,
-    "vault": "hvac",
-    "aws": "boto3",
-    "gcp": "google.cloud.secretmanager",
-    "kubernetes": "kubernetes",
-    "azure": "azure.keyvault.secrets",
-    "testing": "moto.server",
+# Each extra, the module it must make importable, and the connection types whose hooks Airflow can then
+# load. A hook imports its client library, so Airflow registers a connection type only where its extra is
+# installed; the file store needs none.
+ALWAYS = {"secret_sync_file"}
+EXTRAS: dict[str, tuple[str | None, set[str]]] = {
+    "": (None, set()),
+    "vault": ("hvac", {"secret_sync_vault"}),
+    "aws": ("boto3", {"secret_sync_aws"}),
+    "gcp": ("google.cloud.secretmanager", {"secret_sync_gcp"}),
+    "kubernetes": ("kubernetes", set()),
+    "azure": ("azure.keyvault.secrets", set()),
+    "testing": ("moto.server", set()),
+    "all": (None, {"secret_sync_vault", "secret_sync_aws", "secret_sync_gcp"}),
 }
 PROBE = """
 import importlib, importlib.metadata, json, sys
@@ -101,18 +104,17 @@ def install(uv: str, wheel: Path, pins: Path, extra: str, where: Path) -> tuple[
 
 
 @pytest.mark.parametrize("extra", list(EXTRAS), ids=[extra or "no-extra" for extra in EXTRAS])
-def test_the_wheel_installs_and_airflow_sees_the_provider(
+def test_the_wheel_installs_with_each_extra_and_airflow_sees_the_provider(
     uv: str, wheel: Path, pins: Path, extra: str, tmp_path: Path
 ) -> None:
     venv, env = install(uv, wheel, pins, extra, tmp_path)
-    seen = json.loads(
-        run(venv / "bin" / "python", "-c", PROBE, EXTRAS[extra] or "", env=env).splitlines()[-1]
-    )
-    version = importlib.metadata.version("airflow-secret-sync")
-    assert seen["installed"] == version == wheel.name.split("-")[1]
+    module, connection_types = EXTRAS[extra]
+    seen = json.loads(run(venv / "bin" / "python", "-c", PROBE, module or "", env=env).splitlines()[-1])
+    version = wheel.name.split("-")[1]
+    assert seen["installed"] == version == importlib.metadata.version("airflow-secret-sync")
     assert seen["provider_version"] == version
-    assert set(seen["hooks"]) >= CONNECTION_TYPES
-    assert all(seen["hooks"].values()), seen["hooks"]
+    loaded = {name for name, hook in seen["hooks"].items() if hook}
+    assert loaded >= ALWAYS | connection_types, seen["hooks"]
     site = run(
         venv / "bin" / "python",
         "-c",
@@ -121,20 +123,20 @@ def test_the_wheel_installs_and_airflow_sees_the_provider(
     ).strip()
     assert (Path(site) / "py.typed").exists()
     assert not Path(site).is_relative_to(ROOT)  # the wheel, not the source tree
+    if extra == "all":
+        the_commands_users_run_see_the_provider(venv, env, version, ALWAYS | connection_types)
 
 
-def test_the_commands_users_run_see_the_provider_and_its_version(
-    uv: str, wheel: Path, pins: Path, tmp_path: Path
+def the_commands_users_run_see_the_provider(
+    venv: Path, env: dict[str, str], version: str, types: set[str]
 ) -> None:
-    venv, env = install(uv, wheel, pins, "", tmp_path)
+    """``airflow providers list`` / ``providers hooks`` and ``secret-sync --version``, as users run them."""
     listed = json.loads(run(venv / "bin" / "airflow", "providers", "list", "-o", "json", env=env))
-    ours = [item for item in listed if item["package_name"] == "airflow-secret-sync"]
-    version = wheel.name.split("-")[1]
-    assert [item["version"] for item in ours] == [version]
+    assert [item["version"] for item in listed if item["package_name"] == "airflow-secret-sync"] == [version]
     hooks = json.loads(run(venv / "bin" / "airflow", "providers", "hooks", "-o", "json", env=env))
-    assert {hook["connection_type"] for hook in hooks if hook["package_name"] == "airflow-secret-sync"} >= (
-        CONNECTION_TYPES
-    )
+    assert {
+        hook["connection_type"] for hook in hooks if hook["package_name"] == "airflow-secret-sync"
+    } >= types
     done = subprocess.run(
         [venv / "bin" / "secret-sync", "--version"], capture_output=True, text=True, env=env, timeout=120
     )
