@@ -20,7 +20,11 @@ Adding a launcher (kube-apiserver, Lowkey Vault, ...): resolve the executable (:
 build cached under the user cache dir), take a :func:`free_port`, and return ``launch(name, argv, ready=...,
 log_dir=...)`` with :func:`http_ready` (or another probe) as the readiness check; the session fixture enters
 it once and yields the :class:`ServerProcess`. Nothing else is needed: the wait, the teardown and the error
-on a failed start come from :func:`launch`.
+on a failed start come from :func:`launch`. Moving an existing launcher (``kubernetes_server.py``,
+``lowkey_vault.py``) onto this API means keeping its build/download step and its configuration, and
+replacing its own port picking, ``Popen``, polling loop and kill with :func:`free_port` and :func:`launch`;
+a launcher that needs two processes (etcd and kube-apiserver) enters two :func:`launch` blocks with
+:class:`contextlib.ExitStack`, so the first is stopped when the second fails to start.
 """
 
 from __future__ import annotations
