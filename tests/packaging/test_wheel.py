@@ -109,7 +109,10 @@ def test_the_wheel_installs_with_each_extra_and_airflow_sees_the_provider(
 ) -> None:
     venv, env = install(uv, wheel, pins, extra, tmp_path)
     module, connection_types = EXTRAS[extra]
-    seen = json.loads(run(venv / "bin" / "python", "-c", PROBE, module or "", env=env).splitlines()[-1])
+    # run from outside the source tree: `python -c` puts the working directory first on sys.path
+    seen = json.loads(
+        run(venv / "bin" / "python", "-c", PROBE, module or "", env=env, cwd=tmp_path).splitlines()[-1]
+    )
     version = wheel.name.split("-")[1]
     assert seen["installed"] == version == importlib.metadata.version("airflow-secret-sync")
     assert seen["provider_version"] == version
@@ -124,21 +127,26 @@ def test_the_wheel_installs_with_each_extra_and_airflow_sees_the_provider(
     assert (Path(site) / "py.typed").exists()
     assert not Path(site).is_relative_to(ROOT)  # the wheel, not the source tree
     if extra == "all":
-        the_commands_users_run_see_the_provider(venv, env, version, ALWAYS | connection_types)
+        the_commands_users_run_see_the_provider(venv, env, version, ALWAYS | connection_types, tmp_path)
 
 
 def the_commands_users_run_see_the_provider(
     venv: Path, env: dict[str, str], version: str, types: set[str]
 ) -> None:
     """``airflow providers list`` / ``providers hooks`` and ``secret-sync --version``, as users run them."""
-    listed = json.loads(run(venv / "bin" / "airflow", "providers", "list", "-o", "json", env=env))
+    listed = json.loads(run(venv / "bin" / "airflow", "providers", "list", "-o", "json", env=env, cwd=cwd))
     assert [item["version"] for item in listed if item["package_name"] == "airflow-secret-sync"] == [version]
-    hooks = json.loads(run(venv / "bin" / "airflow", "providers", "hooks", "-o", "json", env=env))
+    hooks = json.loads(run(venv / "bin" / "airflow", "providers", "hooks", "-o", "json", env=env, cwd=cwd))
     assert {
         hook["connection_type"] for hook in hooks if hook["package_name"] == "airflow-secret-sync"
     } >= types
     done = subprocess.run(
-        [venv / "bin" / "secret-sync", "--version"], capture_output=True, text=True, env=env, timeout=120
+        [venv / "bin" / "secret-sync", "--version"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
     )
     if done.returncode == 0:
         assert version in done.stdout
