@@ -131,7 +131,7 @@ def test_the_wheel_installs_with_each_extra_and_airflow_sees_the_provider(
 
 
 def the_commands_users_run_see_the_provider(
-    venv: Path, env: dict[str, str], version: str, types: set[str]
+    venv: Path, env: dict[str, str], version: str, types: set[str], cwd: Path
 ) -> None:
     """``airflow providers list`` / ``providers hooks`` and ``secret-sync --version``, as users run them."""
     listed = json.loads(run(venv / "bin" / "airflow", "providers", "list", "-o", "json", env=env, cwd=cwd))
