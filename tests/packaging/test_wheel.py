@@ -123,6 +123,7 @@ def test_the_wheel_installs_with_each_extra_and_airflow_sees_the_provider(
         "-c",
         "import airflow_secret_sync, pathlib; print(pathlib.Path(airflow_secret_sync.__file__).parent)",
         env=env,
+        cwd=tmp_path,
     ).strip()
     assert (Path(site) / "py.typed").exists()
     assert not Path(site).is_relative_to(ROOT)  # the wheel, not the source tree
