@@ -11,7 +11,6 @@ import contextlib
 import http.client
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,17 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from airflow_secret_sync.testing.servers import free_port
 from benchmarks.proxy import ProxyControl
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 VAULT_TOKEN = "bench-root-token"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_http(port: int, path: str, timeout: float = 30.0, ok: tuple[int, ...] = (200,)) -> None:
@@ -159,7 +153,7 @@ class Servers:
     def start_gcp(self, name: str = "gcp") -> Server:
         process, url = self._spawn_printing_url(
             name,
-            [sys.executable, "-m", "airflow_secret_sync.testing.gcp_secret_manager", "--port", "0"],
+            [sys.executable, "-m", "airflow_secret_sync.testing.gcp", "--port", "0"],
         )
         port = int(url.rsplit(":", 1)[1])
         return self._add(Server(name, "gcp", process, port))

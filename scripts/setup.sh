@@ -29,4 +29,13 @@ install_chromium() {
     || echo "warning: could not install chromium; the browser test will fail" >&2
 }
 if [ "${SETUP_BROWSER:-0}" = 1 ]; then install_chromium; fi
+# The second test environment: the lowest Airflow we support (constraints/airflow-lowest.txt, resolved by
+# uv pip compile), the package itself installed editable. uv's cache makes a re-run take a few seconds.
+install_lowest_airflow() {
+  local venv=.venv-airflow-lowest
+  [ -x "$venv/bin/python" ] || uv venv --quiet "$venv" --python "$PYTHON"
+  uv pip sync --quiet --python "$venv/bin/python" constraints/airflow-lowest.txt
+  uv pip install --quiet --no-deps --python "$venv/bin/python" -e .
+}
+if [ "${SETUP_LOWEST_AIRFLOW:-0}" = 1 ]; then install_lowest_airflow; fi
 export PATH="$PWD/.venv/bin:$PATH"

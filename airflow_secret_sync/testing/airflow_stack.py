@@ -21,7 +21,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,15 +32,10 @@ from types import TracebackType
 from typing import Any
 
 from airflow_secret_sync.audit_report import AirflowRestClient
+from airflow_secret_sync.testing.servers import free_port
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor")
 FINISHED_STATES = frozenset({"success", "failed"})
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class AirflowApi(AirflowRestClient):

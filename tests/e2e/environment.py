@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_secret_sync.testing.airflow_stack import AirflowApi, AirflowStack
+from airflow_secret_sync.testing.servers import free_port
 from tests.e2e.fault_proxy import FaultProxy
 
 REPO = Path(__file__).resolve().parents[2]
@@ -361,12 +361,6 @@ JOB_NAMES = (
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_until(check: Any, timeout: float, what: str, interval: float = 0.1) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -656,7 +650,9 @@ def start_vault(work: Path) -> tuple[Server, str]:
 def start_moto(work: Path) -> tuple[Server, str]:
     port = free_port()
     server = start_server(
-        "moto", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], work / "moto.log"
+        "moto",
+        [sys.executable, "-m", "airflow_secret_sync.testing.aws_front", "--port", f"{port}"],
+        work / "moto.log",
     )
     url = f"http://127.0.0.1:{port}"
     wait_until(
@@ -673,7 +669,7 @@ def start_gcp(work: Path, port: int = 0) -> Server:
         [
             sys.executable,
             "-m",
-            "airflow_secret_sync.testing.gcp_secret_manager",
+            "airflow_secret_sync.testing.gcp",
             "--host",
             "127.0.0.1",
             "--port",

@@ -29,6 +29,7 @@ from tests.e2e_providers.conftest import (
     vault_to_vault,
     write_config,
 )
+from tests.missing import missing
 
 SECRET_SYNC = Path(sys.executable).parent / "secret-sync"
 Runner = Callable[[Path, str], dict[str, str]]
@@ -108,7 +109,7 @@ def test_vault_to_gcp_with_slash_to_dash_rule_by_the_console_script(
 ) -> None:
     """The real command in its own process: both connections come from ``AIRFLOW_CONN_*`` JSON alone."""
     if not SECRET_SYNC.exists():
-        pytest.skip(f"no console script at {SECRET_SYNC}: install the package into the environment")
+        missing(f"the secret-sync console script at {SECRET_SYNC} (install the package into the environment)")
     assert json.loads(os.environ["AIRFLOW_CONN_E2E_VAULT"])["conn_type"] == "secret_sync_vault"
     assert json.loads(os.environ["AIRFLOW_CONN_E2E_GCP"])["conn_type"] == "secret_sync_gcp"
     sync_twice(console_script, config, vault_to_gcp(vault_side, gcp_side))

@@ -7,11 +7,13 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("boto3", reason="needs the aws extra (boto3)")
+from tests.missing import require_module
 
-from airflow_secret_sync.hooks.aws import AwsParameterStoreHook, AwsSecretsManagerHook
-from airflow_secret_sync.spec.models import AwsParameterStoreProvider, AwsProvider
-from tests.fixtures.moto import MotoServer, boto3_client, moto_connection
+require_module("boto3", "aws")
+
+from airflow_secret_sync.hooks.aws import AwsParameterStoreHook, AwsSecretsManagerHook  # noqa: E402
+from airflow_secret_sync.spec.models import AwsParameterStoreProvider, AwsProvider  # noqa: E402
+from tests.fixtures.moto import MotoServer, boto3_client, moto_connection  # noqa: E402
 
 
 @pytest.fixture

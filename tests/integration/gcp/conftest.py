@@ -7,12 +7,14 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("google.cloud.secretmanager", reason="needs the gcp extra (google-cloud-secret-manager)")
+from tests.missing import require_module
 
-from google.auth.credentials import AnonymousCredentials
-from google.cloud import secretmanager
+require_module("google.cloud.secretmanager", "gcp")
 
-from airflow_secret_sync.testing.gcp_secret_manager import SecretManagerEmulator
+from google.auth.credentials import AnonymousCredentials  # noqa: E402
+from google.cloud import secretmanager  # noqa: E402
+
+from airflow_secret_sync.testing.gcp import SecretManagerEmulator  # noqa: E402
 
 
 @pytest.fixture(scope="session")

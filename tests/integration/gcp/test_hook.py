@@ -14,7 +14,7 @@ from google.cloud import secretmanager
 
 from airflow_secret_sync.engine.store import InvalidName, Marker, StoreError, WriteConflict
 from airflow_secret_sync.hooks.gcp import ANNOTATION_VERSIONS, LABEL_JOB, LABEL_MANAGED_BY
-from airflow_secret_sync.testing.gcp_secret_manager import RestApp
+from airflow_secret_sync.testing.gcp import RestApp
 from tests.fixtures.gcp import GCP_PROJECT, GCP_PROJECT_NUMBER
 
 pytestmark = pytest.mark.gcp

@@ -19,7 +19,7 @@ from airflow_secret_sync.hooks import gcp as gcp_module
 from airflow_secret_sync.hooks.gcp import FILTER_CHARS, GcpSecretManagerHook, marker_annotations
 from airflow_secret_sync.runtime import JobRun
 from airflow_secret_sync.spec.loader import Config, load_config
-from airflow_secret_sync.testing.gcp_secret_manager import ApiError
+from airflow_secret_sync.testing.gcp import ApiError
 from tests.fixtures.gcp import GCP_PROJECT
 
 pytestmark = pytest.mark.gcp

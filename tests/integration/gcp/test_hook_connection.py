@@ -95,7 +95,7 @@ def flaky_proxy(
     loopback: Callable[..., _LoopbackServer], gcp_hook_emulator: Any
 ) -> Callable[..., _LoopbackServer]:
     """A proxy to the emulator that first answers ``failures`` requests with ``status`` itself."""
-    from airflow_secret_sync.testing.gcp_secret_manager import RestApp
+    from airflow_secret_sync.testing.gcp import RestApp
 
     app = RestApp(gcp_hook_emulator.backend)
 

@@ -20,6 +20,7 @@ import pytest
 
 from airflow_secret_sync.engine.store import Marker, StoreError
 from airflow_secret_sync.hooks.vault import VaultConnectionSettings, VaultSecretStoreHook
+from airflow_secret_sync.testing.servers import free_port
 from tests.fixtures.openbao import (
     CONN_ID,
     JWT_ROLE,
@@ -30,7 +31,6 @@ from tests.fixtures.openbao import (
     SECOND_MOUNT,
     USER_PASSWORD,
     USERNAME,
-    free_port,
     set_connection,
 )
 

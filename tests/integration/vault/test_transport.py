@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from airflow_secret_sync.engine.store import Marker, StoreError, WriteConflict
-from tests.fixtures.openbao import free_port, set_connection
+from airflow_secret_sync.testing.servers import free_port
+from tests.fixtures.openbao import set_connection
 
 pytestmark = pytest.mark.vault
 
