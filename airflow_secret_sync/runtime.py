@@ -31,17 +31,17 @@ class JobRun:
 
     :param config: the loaded configuration holding the job and its stores.
     :param job_name: the job to run.
-    :param open_store: builds a store by name; defaults to the Airflow hook of each store's provider.
+    :param open_store: builds a store by name; defaults to the store each ``SecretStore`` document declares.
     """
 
     def __init__(self, config: Config, job_name: str, *, open_store: StoreOpener | None = None) -> None:
         self.config = config
         self.job: SyncJob = config.jobs[job_name].job
-        self._open = open_store or self._open_hook
+        self._open = open_store or self._open_declared
         self._stores: dict[str, SecretStoreBackend] = {}
 
-    def _open_hook(self, name: str) -> SecretStoreBackend:
-        from airflow_secret_sync.hooks.registry import open_store
+    def _open_declared(self, name: str) -> SecretStoreBackend:
+        from airflow_secret_sync.providers.registry import open_store
 
         return open_store(self.config.stores[name])
 

@@ -254,10 +254,10 @@ def write_engine_config(spec: dict[str, Any], folder: Path) -> None:
 
 def import_engine(spec: dict[str, Any]) -> None:
     from airflow_secret_sync import cli, runtime  # noqa: F401
-    from airflow_secret_sync.hooks.registry import hook_class
+    from airflow_secret_sync.providers.registry import provider
 
     for side in ("source", "target"):
-        hook_class(spec[side]["kind"])
+        provider(spec[side]["kind"]).load_store_class()
 
 
 class _ActionCounter(io.TextIOBase):

@@ -187,14 +187,15 @@ class Bench:
     # ------------------------------------------------------------------------------------- contestants
 
     def engine_available(self, kinds: tuple[str, str]) -> bool | str:
-        """Whether the hooks of both sides import (other engineers may still be writing them)."""
+        """Whether the stores of both sides import (other engineers may still be writing them)."""
         for kind in kinds:
             if kind not in self.engine_ok:
                 probe = subprocess.run(
                     [
                         sys.executable,
                         "-c",
-                        f"from airflow_secret_sync.hooks.registry import hook_class; hook_class({kind!r})",
+                        "from airflow_secret_sync.providers.registry import provider; "
+                        f"provider({kind!r}).load_store_class()",
                     ],
                     cwd=ROOT,
                     capture_output=True,

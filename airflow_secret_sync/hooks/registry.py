@@ -1,44 +1,28 @@
-"""Provider kind -> hook class, importing provider clients lazily with a clear message for a missing extra."""
+"""Deprecated: moved to ``airflow_secret_sync.providers``; these names stay importable for one release."""
 
 from __future__ import annotations
 
-import importlib
+import warnings
 from typing import Any
 
-from airflow_secret_sync.hooks.base import SecretStoreHook
-from airflow_secret_sync.spec.loader import LoadedStore
+from airflow_secret_sync.hooks import moved_names
+from airflow_secret_sync.providers.registry import provider
 
-# kind -> (module, class, extra that installs its client)
-HOOKS: dict[str, tuple[str, str, str | None]] = {
-    "file": ("airflow_secret_sync.hooks.file", "FileSecretStoreHook", None),
-    "vault": ("airflow_secret_sync.hooks.vault", "VaultSecretStoreHook", "vault"),
-    "aws": ("airflow_secret_sync.hooks.aws", "AwsSecretsManagerHook", "aws"),
-    "awsParameterStore": ("airflow_secret_sync.hooks.aws", "AwsParameterStoreHook", "aws"),
-    "gcp": ("airflow_secret_sync.hooks.gcp", "GcpSecretManagerHook", "gcp"),
-}
-
-
-class MissingExtra(ImportError):
-    """The client library of a provider is not installed."""
+__getattr__ = moved_names(
+    __name__,
+    {
+        "MissingExtra": "info",
+        "open_store": "registry",
+    },
+)
 
 
-def hook_class(kind: str) -> type[SecretStoreHook]:
-    module_name, class_name, extra = HOOKS[kind]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as err:
-        if extra is None or (err.name or "").startswith("airflow_secret_sync"):
-            raise
-        raise MissingExtra(
-            f"the {kind!r} store needs the {err.name!r} package: pip install 'airflow-secret-sync[{extra}]'"
-        ) from None
-    hook: type[SecretStoreHook] = getattr(module, class_name)
-    return hook
-
-
-def open_store(loaded: LoadedStore, **kwargs: Any) -> SecretStoreHook:
-    """The hook for one declared store (no provider call happens until it is used)."""
-    settings = loaded.store.spec.provider.settings
-    if loaded.kind == "file":
-        kwargs.setdefault("root", loaded.file_root())
-    return hook_class(loaded.kind)(store_name=loaded.name, settings=settings, **kwargs)
+def hook_class(kind: str) -> type[Any]:
+    """Deprecated: ``airflow_secret_sync.providers.registry.provider(kind).load_hook_class()``."""
+    warnings.warn(
+        f"{__name__}.hook_class is deprecated: use "
+        "airflow_secret_sync.providers.registry.provider(kind).load_hook_class()",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return provider(kind).load_hook_class()

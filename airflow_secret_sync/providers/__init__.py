@@ -1,1 +1,1 @@
-"""One package per secret-store provider."""
+"""One package per provider (spec model, store, marker codec, Airflow hook); :mod:`.registry` lists them."""

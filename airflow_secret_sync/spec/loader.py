@@ -19,6 +19,7 @@ import yaml
 from pydantic import ValidationError
 from pydantic.alias_generators import to_camel
 
+from airflow_secret_sync.providers.file.spec import FileProvider
 from airflow_secret_sync.spec.models import API_VERSION, NAME_PATTERN, UNION_TAGS, SecretStore, SyncJob
 
 KINDS: dict[str, type[SecretStore] | type[SyncJob]] = {"SecretStore": SecretStore, "SyncJob": SyncJob}
@@ -70,8 +71,8 @@ class LoadedStore:
 
     def file_root(self) -> Path:
         """The folder of a file store, resolved against the file that declares it."""
-        settings = self.store.spec.provider.file
-        assert settings is not None, "not a file store"
+        settings = self.store.spec.provider.settings
+        assert isinstance(settings, FileProvider), "not a file store"
         return (self.file.parent / settings.path).resolve()
 
 

@@ -9,32 +9,26 @@ from __future__ import annotations
 import math
 import re
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
-from pydantic.alias_generators import to_camel
+from pydantic import Discriminator, Field, Tag, ValidationInfo, create_model, field_validator, model_validator
 
 from airflow_secret_sync.engine.keys import undefined_groups
 from airflow_secret_sync.engine.templating import DEFAULT_OUTPUT_BYTES
+from airflow_secret_sync.providers.aws_parameter_store.spec import (
+    AwsParameterStoreProvider as AwsParameterStoreProvider,
+)
+from airflow_secret_sync.providers.aws_secrets_manager.spec import AwsProvider as AwsProvider
+from airflow_secret_sync.providers.file.spec import FileProvider as FileProvider
+from airflow_secret_sync.providers.gcp.spec import GcpProvider as GcpProvider
+from airflow_secret_sync.providers.gcp.spec import GcpReplication as GcpReplication
+from airflow_secret_sync.providers.registry import PROVIDERS, provider
+from airflow_secret_sync.providers.vault.spec import VaultProvider as VaultProvider
+from airflow_secret_sync.spec.base import SpecModel as SpecModel
 from airflow_secret_sync.spec.checks import check_duration, check_regex, check_schedule, check_template
 
 API_VERSION = "secret-sync/v1alpha1"
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$"
-
-
-class SpecModel(BaseModel):
-    """Base of every spec model: camelCase keys in YAML, unknown fields refused."""
-
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
 
 
 # --------------------------------------------------------------------------------------------- stores
@@ -54,141 +48,37 @@ class Permissions(StrEnum):
         return self in (Permissions.WRITE, Permissions.READ_WRITE)
 
 
-class VaultProvider(SpecModel):
-    """HashiCorp Vault / OpenBao KV secrets engine."""
-
-    conn_id: str = Field(description="Airflow connection holding the Vault URL and credentials.")
-    mount: str = Field("secret", description="Mount point of the KV secrets engine.")
-    kv_version: Literal[1, 2] = Field(2, description="KV engine version of the mount.")
-    path_prefix: str = Field("", description="Prefix below the mount; keys are paths below it.")
-    delete_mode: Literal["Destroy", "SoftDelete"] = Field(
-        "Destroy",
-        description="KV v2: Destroy removes every version and the metadata, SoftDelete the latest version.",
-    )
-
-
-class AwsProvider(SpecModel):
-    """AWS Secrets Manager."""
-
-    conn_id: str = Field(description="Airflow connection holding AWS credentials.")
-    region: str | None = Field(None, description="AWS region; defaults to the connection's region.")
-    prefix: str = Field("", description="Prepended to every key to form the secret name.")
-    kms_key_id: str | None = Field(None, description="KMS key used to encrypt new secrets.")
-    tags: dict[str, str] = Field(default_factory=dict, description="Tags added to every secret written.")
-    recovery_window_days: Annotated[int, Field(ge=7, le=30)] | None = Field(
-        30, description="Recovery window on delete (7-30 days); null force-deletes without recovery."
-    )
-    description: str | None = Field(None, max_length=2048, description="Description given to new secrets.")
-
-
-class AwsParameterStoreProvider(SpecModel):
-    """AWS Systems Manager Parameter Store."""
-
-    conn_id: str = Field(description="Airflow connection holding AWS credentials.")
-    region: str | None = Field(None, description="AWS region; defaults to the connection's region.")
-    path_prefix: str = Field("", description="Prepended to every key to form the parameter name, e.g. /apps/")
-    parameter_type: Literal["SecureString", "String"] = Field(
-        "SecureString", description="Type of parameters written; SecureString encrypts them with KMS."
-    )
-    kms_key_id: str | None = Field(None, description="KMS key of SecureString parameters (null: AWS's).")
-    tier: Literal["Standard", "Advanced", "Intelligent-Tiering"] | None = Field(
-        None, description="Parameter tier (values above 4 KB need Advanced); the account default if null."
-    )
-    description: str | None = Field(None, max_length=1024, description="Description of parameters written.")
-    tags: dict[str, str] = Field(default_factory=dict, description="Tags added to every parameter written.")
+class _ProviderBlock(SpecModel):
+    """The ``provider`` block of a SecretStore: exactly one key, naming the provider; see :data:`Provider`."""
 
     @model_validator(mode="after")
-    def _kms_needs_secure_string(self) -> AwsParameterStoreProvider:
-        if self.kms_key_id is not None and self.parameter_type != "SecureString":
-            raise ValueError("kmsKeyId applies only to parameterType SecureString")
-        return self
-
-
-class GcpReplication(SpecModel):
-    automatic: dict[str, Any] | None = None
-    locations: list[str] | None = None
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> GcpReplication:
-        if (self.automatic is None) == (self.locations is None):
-            raise ValueError("give exactly one of 'automatic' or 'locations'")
-        if self.locations is not None and not self.locations:
-            raise ValueError("'locations' needs at least one location")
-        return self
-
-
-class GcpProvider(SpecModel):
-    """Google Cloud Secret Manager."""
-
-    conn_id: str = Field(description="Airflow connection holding the Google credentials.")
-    project_id: str | None = Field(None, description="Project; defaults to the connection's project.")
-    replication: GcpReplication = Field(default_factory=lambda: GcpReplication(automatic={}))
-    labels: dict[str, str] = Field(default_factory=dict, description="Labels added to every secret written.")
-    keep_versions: Annotated[int, Field(ge=1)] | None = Field(
-        None, description="Disable enabled versions beyond the newest N that this tool wrote."
-    )
-    destroy_old_versions: bool = Field(False, description="Destroy instead of disable with keepVersions.")
-    location: str | None = Field(
-        None,
-        pattern=r"^[a-z0-9-]+$",
-        description="Regional secrets: keep them in this location (e.g. europe-west1), reached through its "
-        "regional endpoint; replication does not apply.",
-    )
-
-    @field_validator("labels")
-    @classmethod
-    def _check_labels(cls, value: dict[str, str]) -> dict[str, str]:
-        for key, text in value.items():
-            if not re.fullmatch(r"[a-z][a-z0-9_-]{0,62}", key) or not re.fullmatch(r"[a-z0-9_-]{0,63}", text):
-                raise ValueError(
-                    f"label {key!r}: GCP label keys start with a lowercase letter; keys and values hold "
-                    "lowercase letters, digits, '_' and '-' (at most 63 characters)"
-                )
-            if key.startswith("secret_sync_"):
-                raise ValueError(f"label {key!r}: labels starting with 'secret_sync_' are reserved")
-        return value
-
-    @model_validator(mode="after")
-    def _regional(self) -> GcpProvider:
-        if self.location is not None and "replication" in self.model_fields_set:
-            raise ValueError("regional secrets (location) take no replication")
-        return self
-
-
-class FileProvider(SpecModel):
-    """A folder of files: a key is a relative path, the value is the file's content."""
-
-    path: str = Field(description="Folder holding the secrets, relative to the file that declares the store.")
-
-
-PROVIDER_KINDS = ("vault", "aws", "awsParameterStore", "gcp", "file")
-
-
-class Provider(SpecModel):
-    vault: VaultProvider | None = None
-    aws: AwsProvider | None = None
-    aws_parameter_store: AwsParameterStoreProvider | None = None
-    gcp: GcpProvider | None = None
-    file: FileProvider | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> Provider:
-        given = [kind for kind in PROVIDER_KINDS if getattr(self, _field_of(kind)) is not None]
+    def _exactly_one(self) -> _ProviderBlock:
+        given = [info.kind for info in PROVIDERS if getattr(self, info.field_name) is not None]
         if len(given) != 1:
             raise ValueError(f"give exactly one provider of {', '.join(PROVIDER_KINDS)} (got {len(given)})")
         return self
 
     @property
     def kind(self) -> str:
-        return next(kind for kind in PROVIDER_KINDS if getattr(self, _field_of(kind)) is not None)
+        return next(info.kind for info in PROVIDERS if getattr(self, info.field_name) is not None)
 
     @property
     def settings(self) -> SpecModel:
-        return getattr(self, _field_of(self.kind))
+        settings: SpecModel = getattr(self, provider(self.kind).field_name)
+        return settings
 
 
-def _field_of(kind: str) -> str:
-    return re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), kind)
+PROVIDER_KINDS = tuple(info.kind for info in PROVIDERS)
+
+if TYPE_CHECKING:
+    Provider = _ProviderBlock
+else:
+    # one optional field per registered provider, so the JSON Schema lists exactly the registered ones
+    Provider = create_model(
+        "Provider",
+        __base__=_ProviderBlock,
+        **{info.field_name: (info.spec_model | None, None) for info in PROVIDERS},
+    )
 
 
 class SecretStoreSpec(SpecModel):

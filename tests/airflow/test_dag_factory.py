@@ -188,7 +188,7 @@ def test_an_unreadable_config_folder_gives_an_error_dag(tmp_path: Path) -> None:
 
 def test_parsing_reads_yaml_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """No connection lookup, no hook, no provider client at parse time."""
-    import airflow_secret_sync.hooks.registry as registry
+    import airflow_secret_sync.providers.registry as registry
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("a store was opened while parsing")

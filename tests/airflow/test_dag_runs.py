@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from airflow_secret_sync.engine.file_store import FileSecretStore
 from airflow_secret_sync.engine.store import Marker
+from airflow_secret_sync.providers.file.store import FileSecretStore
 from tests.airflow.conftest import (
     EXPECTED_TARGET,
     FOREIGN_VALUE,

@@ -12,8 +12,8 @@ import jsonschema
 import pytest
 
 from airflow_secret_sync.cli import main
-from airflow_secret_sync.engine.file_store import FileSecretStore
 from airflow_secret_sync.engine.store import Marker
+from airflow_secret_sync.providers.file.store import FileSecretStore
 
 SECRETS = {
     "db-password": "hunter2-very-secret-password",

@@ -405,7 +405,7 @@ def vault_to_files(vault: VaultSide, config: Path) -> Scenario:
 
 
 def vault_to_aws(vault: VaultSide, aws: AwsSide) -> Scenario:
-    from airflow_secret_sync.hooks.aws import marker_from_tags
+    from airflow_secret_sync.providers.aws.marker import marker_from_tags
 
     job = "e2e-vault-to-aws"
     names = {f"{vault.prefix}/{key}": key for key in VAULT_SECRETS}
@@ -425,7 +425,7 @@ def vault_to_aws(vault: VaultSide, aws: AwsSide) -> Scenario:
 
 
 def files_to_ssm(aws: AwsSide, prefix: str) -> Scenario:
-    from airflow_secret_sync.hooks.aws import marker_from_tags
+    from airflow_secret_sync.providers.aws.marker import marker_from_tags
 
     job = "e2e-files-to-ssm"
 
@@ -445,7 +445,7 @@ def files_to_ssm(aws: AwsSide, prefix: str) -> Scenario:
 
 
 def vault_to_gcp(vault: VaultSide, gcp: GcpSide) -> Scenario:
-    from airflow_secret_sync.hooks.gcp import marker_of
+    from airflow_secret_sync.providers.gcp.marker import marker_of
 
     job = "e2e-vault-to-gcp"
 

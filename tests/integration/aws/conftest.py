@@ -1,4 +1,4 @@
-"""Fixtures of the AWS store tests: hooks built from an Airflow connection to the session's moto server."""
+"""Fixtures of the AWS store tests: stores built from an Airflow connection to the session's moto server."""
 
 from __future__ import annotations
 
@@ -11,49 +11,51 @@ from tests.missing import require_module
 
 require_module("boto3", "aws")
 
-from airflow_secret_sync.hooks.aws import AwsParameterStoreHook, AwsSecretsManagerHook  # noqa: E402
-from airflow_secret_sync.spec.models import AwsParameterStoreProvider, AwsProvider  # noqa: E402
+from airflow_secret_sync.providers.aws_parameter_store.spec import AwsParameterStoreProvider  # noqa: E402
+from airflow_secret_sync.providers.aws_parameter_store.store import AwsParameterStore  # noqa: E402
+from airflow_secret_sync.providers.aws_secrets_manager.spec import AwsProvider  # noqa: E402
+from airflow_secret_sync.providers.aws_secrets_manager.store import AwsSecretsManagerStore  # noqa: E402
 from tests.fixtures.moto import MotoServer, boto3_client, moto_connection  # noqa: E402
 
 
 @pytest.fixture
 def make_sm(moto: MotoServer,
-            monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., AwsSecretsManagerHook]]:
-    """Build Secrets Manager hooks on moto; ``settings`` go to the store's ``aws`` block."""
-    hooks: list[AwsSecretsManagerHook] = []
+            monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., AwsSecretsManagerStore]]:
+    """Build Secrets Manager stores on moto; ``settings`` go to the store's ``aws`` block."""
+    stores: list[AwsSecretsManagerStore] = []
 
-    def make(**settings: Any) -> AwsSecretsManagerHook:
+    def make(**settings: Any) -> AwsSecretsManagerStore:
         settings.setdefault("conn_id", moto_connection(monkeypatch, moto))
-        hook = AwsSecretsManagerHook(store_name="aws-test", settings=AwsProvider(**settings))
-        hooks.append(hook)
-        return hook
+        store = AwsSecretsManagerStore(store_name="aws-test", settings=AwsProvider(**settings))
+        stores.append(store)
+        return store
 
     yield make
-    for hook in hooks:
-        hook.close()
+    for store in stores:
+        store.close()
 
 
 @pytest.fixture
 def make_ssm(moto: MotoServer,
-             monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., AwsParameterStoreHook]]:
-    """Build Parameter Store hooks on moto; ``settings`` go to the store's ``awsParameterStore`` block."""
-    hooks: list[AwsParameterStoreHook] = []
+             monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., AwsParameterStore]]:
+    """Build Parameter Store stores on moto; ``settings`` go to the store's ``awsParameterStore`` block."""
+    stores: list[AwsParameterStore] = []
 
-    def make(**settings: Any) -> AwsParameterStoreHook:
+    def make(**settings: Any) -> AwsParameterStore:
         settings.setdefault("conn_id", moto_connection(monkeypatch, moto))
         settings.setdefault("path_prefix", "/apps/")
-        hook = AwsParameterStoreHook(store_name="ssm-test", settings=AwsParameterStoreProvider(**settings))
-        hooks.append(hook)
-        return hook
+        store = AwsParameterStore(store_name="ssm-test", settings=AwsParameterStoreProvider(**settings))
+        stores.append(store)
+        return store
 
     yield make
-    for hook in hooks:
-        hook.close()
+    for store in stores:
+        store.close()
 
 
 @pytest.fixture
 def sm(moto: MotoServer) -> Any:
-    """A plain boto3 Secrets Manager client on moto, to look behind the hook's back."""
+    """A plain boto3 Secrets Manager client on moto, to look behind the store's back."""
     return boto3_client(moto, "secretsmanager")
 
 

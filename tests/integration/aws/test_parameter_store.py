@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from airflow_secret_sync.engine.store import InvalidName, Marker, StoreError, WriteConflict
-from airflow_secret_sync.hooks.aws import TAG_PREFIX, marker_from_tags
+from airflow_secret_sync.providers.aws.marker import TAG_PREFIX, marker_from_tags
 from tests.fixtures.moto import boto3_client, closed_port_endpoint, moto_connection
 from tests.integration.aws.conftest import record_calls
 

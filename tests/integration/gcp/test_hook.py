@@ -1,4 +1,4 @@
-"""GcpSecretManagerHook against the emulator, through the real google-cloud-secret-manager client (REST).
+"""The GCP store against the emulator, through the real google-cloud-secret-manager client (REST).
 
 The emulator reports names with the project number (``projects/123456789012/...``) for ``sync-project``,
 as Google does, so every test here also proves the hook never compares resource names by project id.
@@ -13,7 +13,7 @@ import pytest
 from google.cloud import secretmanager
 
 from airflow_secret_sync.engine.store import InvalidName, Marker, StoreError, WriteConflict
-from airflow_secret_sync.hooks.gcp import ANNOTATION_VERSIONS, LABEL_JOB, LABEL_MANAGED_BY
+from airflow_secret_sync.providers.gcp.marker import ANNOTATION_VERSIONS, LABEL_JOB, LABEL_MANAGED_BY
 from airflow_secret_sync.testing.gcp import RestApp
 from tests.fixtures.gcp import GCP_PROJECT, GCP_PROJECT_NUMBER
 

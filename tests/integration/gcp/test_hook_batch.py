@@ -15,8 +15,9 @@ import pytest
 
 from airflow_secret_sync.engine.store import Marker, StoreError
 from airflow_secret_sync.engine.sync import SyncOptions, TargetReport
-from airflow_secret_sync.hooks import gcp as gcp_module
-from airflow_secret_sync.hooks.gcp import FILTER_CHARS, GcpSecretManagerHook, marker_annotations
+from airflow_secret_sync.providers.gcp import store as gcp_module
+from airflow_secret_sync.providers.gcp.marker import marker_annotations
+from airflow_secret_sync.providers.gcp.store import FILTER_CHARS, GcpSecretManagerStore
 from airflow_secret_sync.runtime import JobRun
 from airflow_secret_sync.spec.loader import Config, load_config
 from airflow_secret_sync.testing.gcp import ApiError
@@ -327,7 +328,7 @@ def test_a_no_op_resync_reads_each_target_key_once(
     assert len(batch_filters) == 3 and all(text.count(" OR ") == 15 for text in batch_filters)
 
     # what it cost without batch reads: the metadata and the value of each key
-    monkeypatch.setattr(GcpSecretManagerHook, "read_batch_size", 1)
+    monkeypatch.setattr(GcpSecretManagerStore, "read_batch_size", 1)
     calls.reset()
     assert run(config).counts()["unchanged"] == KEYS
     assert calls.count("get_secret") == KEYS and calls.count("access_version") == KEYS

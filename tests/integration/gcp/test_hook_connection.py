@@ -1,4 +1,4 @@
-"""How GcpSecretManagerHook reaches Secret Manager: connections, credentials, transports, retries.
+"""How the GCP store reaches Secret Manager: connections, credentials, transports, retries.
 
 Offline limits: Google's real token endpoint (oauth2.googleapis.com) and TLS to secretmanager.googleapis.com
 cannot be reached here. Service-account keys are therefore checked up to a real token exchange against a
@@ -25,8 +25,8 @@ from google.auth.transport.requests import Request
 from google.oauth2 import service_account
 
 from airflow_secret_sync.engine.store import Marker, StoreError
-from airflow_secret_sync.hooks import gcp as gcp_module
-from airflow_secret_sync.hooks.gcp import GcpConnectionSettings, build_credentials
+from airflow_secret_sync.providers.gcp import store as gcp_module
+from airflow_secret_sync.providers.gcp.conn import GcpConnectionSettings, build_credentials
 from tests.fixtures.gcp import GCP_PROJECT
 
 pytestmark = pytest.mark.gcp
@@ -139,7 +139,7 @@ def test_connection_in_uri_form(
     query = urllib.parse.urlencode({"project": GCP_PROJECT, "api_endpoint": gcp_hook_emulator.url})
     monkeypatch.setenv("AIRFLOW_CONN_GCP_URI", f"google-cloud-platform://?{query}")
     store = gcp_store(connId="gcp_uri")
-    assert store.test_connection()[0]
+    assert store.check_connection()[0]
     assert store.parent == f"projects/{GCP_PROJECT}"
 
 
@@ -177,16 +177,16 @@ def test_grpc_transport(
     assert store.list_marked("job-a") == {"over-grpc": OURS}
     with pytest.raises(StoreError, match="changed since it was read"):
         store.write("over-grpc", "three", OURS, expected_version="1")
-    assert store.test_connection()[0]
-    gcp_module.GcpSecretManagerHook.delete(store, "over-grpc")
+    assert store.check_connection()[0]
+    gcp_module.GcpSecretManagerStore.delete(store, "over-grpc")
     assert store.list_keys() == []
 
 
 def test_test_connection(gcp_store: Callable[..., Any], gcp_connection: Callable[..., str]) -> None:
-    ok, message = gcp_store().test_connection()
+    ok, message = gcp_store().check_connection()
     assert ok and f"projects/{GCP_PROJECT}" in message
     closed = gcp_connection("closed_port", api_endpoint="http://127.0.0.1:9")
-    ok, message = gcp_store(connId=closed).test_connection()
+    ok, message = gcp_store(connId=closed).check_connection()
     assert not ok and "cannot reach Secret Manager" in message
 
 
@@ -387,7 +387,7 @@ def test_a_broken_key_is_reported_without_its_content() -> None:
 
 def test_hook_built_from_a_connection_id_alone(gcp_connection: Callable[..., str]) -> None:
     """Airflow's "Test connection" button builds the hook with ``conn_id`` only."""
-    from airflow_secret_sync.hooks.gcp import GcpSecretManagerHook
+    from airflow_secret_sync.providers.gcp.hook import GcpSecretManagerHook
 
     conn_id = gcp_connection()
     ok, message = GcpSecretManagerHook(conn_id=conn_id).test_connection()

@@ -19,7 +19,8 @@ import hvac
 import pytest
 
 from airflow_secret_sync.engine.store import Marker, StoreError
-from airflow_secret_sync.hooks.vault import VaultConnectionSettings, VaultSecretStoreHook
+from airflow_secret_sync.providers.vault.conn import VaultConnectionSettings
+from airflow_secret_sync.providers.vault.hook import VaultSecretStoreHook
 from airflow_secret_sync.testing.servers import free_port
 from tests.fixtures.openbao import (
     CONN_ID,
@@ -42,7 +43,7 @@ MARKER = Marker(job="auth-test", source_store="s", source_key="k")
 def round_trip(store) -> None:
     store.write("probe", {"v": "1"}, MARKER)
     assert store.read("probe").value == {"v": "1"}
-    ok, message = store.test_connection()
+    ok, message = store.check_connection()
     assert ok, message
 
 
@@ -141,7 +142,7 @@ def test_hashicorp_connection_in_uri_form(openbao, monkeypatch, vault_store):
 
 def test_a_wrong_token_gives_a_clear_value_free_error(openbao, connect):
     store = connect(openbao.connection(password="not-a-valid-token"))
-    ok, message = store.test_connection()
+    ok, message = store.check_connection()
     assert not ok and "permission denied" in message
     with pytest.raises(StoreError, match="permission denied") as caught:
         store.write("k", {"password": "never-in-messages"}, MARKER)
@@ -154,16 +155,16 @@ def test_a_failed_login_names_the_method_not_the_credentials(openbao, connect):
     with pytest.raises(StoreError, match="log in with approle auth") as caught:
         store.read("k")
     assert "wrong-secret-id" not in str(caught.value)
-    ok, message = store.test_connection()
+    ok, message = store.check_connection()
     assert not ok and "approle" in message
 
 
 def test_test_connection_reports_a_kv_version_mismatch_and_an_unreachable_server(openbao, connect):
-    ok, message = connect(openbao.connection(), mount=KV1_MOUNT).test_connection()
+    ok, message = connect(openbao.connection(), mount=KV1_MOUNT).check_connection()
     assert not ok and "KV v1" in message
     unreachable = connect({"conn_type": "secret_sync_vault", "host": f"http://127.0.0.1:{free_port()}",
                            "password": "whatever-token", "extra": {"retries": 0}})
-    ok, message = unreachable.test_connection()
+    ok, message = unreachable.check_connection()
     assert not ok and "cannot reach Vault" in message
 
 
@@ -236,7 +237,7 @@ def test_tls_with_a_ca_bundle_or_without_verification(tls_server, connect):
     base = {"conn_type": "secret_sync_vault", "host": tls_server.url, "password": "tls-root-token"}
     round_trip(connect({**base, "extra": {"ca_bundle": tls_server.ca}}))
     round_trip(connect({**base, "extra": {"verify": False}}))
-    ok, message = connect({**base, "extra": {"retries": 0}}).test_connection()
+    ok, message = connect({**base, "extra": {"retries": 0}}).check_connection()
     assert not ok and "CERTIFICATE_VERIFY_FAILED" in message
 
 

@@ -231,5 +231,5 @@ def test_the_documented_policy_is_enough(openbao, vault_store, monkeypatch, sett
     assert set(store.list_marked("copy-db")) == {"app/db"}
     store.delete("app/db")
     assert not store.exists("app/db")
-    ok, message = store.test_connection()
+    ok, message = store.check_connection()
     assert ok, message

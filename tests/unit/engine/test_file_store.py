@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from airflow_secret_sync.engine import file_store
-from airflow_secret_sync.engine.file_store import SIDECAR_DIR, FileSecretStore
 from airflow_secret_sync.engine.store import InvalidName, Marker, Misconfigured, StoreError, WriteConflict
+from airflow_secret_sync.providers.file import store as file_store
+from airflow_secret_sync.providers.file.store import SIDECAR_DIR, FileSecretStore
 
 MARKER = Marker(job="job-1", source_store="vault", source_key="db/password", source_version="7")
 

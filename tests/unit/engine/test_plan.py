@@ -8,8 +8,6 @@ from typing import Any
 
 import pytest
 
-from airflow_secret_sync.engine.file_store import FileSecretStore
-from airflow_secret_sync.engine.naming import key_problem
 from airflow_secret_sync.engine.plan import (
     KeyMapping,
     PlanError,
@@ -20,6 +18,8 @@ from airflow_secret_sync.engine.plan import (
     resolve_sources,
 )
 from airflow_secret_sync.engine.store import Marker, StoreError
+from airflow_secret_sync.providers.file.store import FileSecretStore
+from airflow_secret_sync.providers.gcp.spec import secret_id_problem
 from airflow_secret_sync.spec.models import SyncJob
 
 MARKER = Marker(job="seed", source_store="", source_key="")
@@ -251,7 +251,7 @@ def test_keys_a_store_refuses_are_set_aside_and_the_rest_planned(sources: dict[s
     job = make_job([{"query": {"path": "team-a/"}}], targets=["gsm"])
 
     def gcp(store: str, key: str) -> str | None:
-        return key_problem("gcp", key)
+        return secret_id_problem(key)
 
     plans = map_targets(job, resolve_sources(job, sources), key_problem=gcp)
     assert plans["gsm"].mappings == []

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from airflow_secret_sync.engine.audit import Action, AuditRecord
-from airflow_secret_sync.engine.file_store import FileSecretStore
-from airflow_secret_sync.engine.naming import key_problem
 from airflow_secret_sync.engine.plan import map_targets, resolve_sources
 from airflow_secret_sync.engine.store import Marker, SecretRecord, SecretStoreBackend, StoreError
 from airflow_secret_sync.engine.sync import SyncOptions, TargetReport, chunk_size, push_target, scrub
 from airflow_secret_sync.engine.values import Value
+from airflow_secret_sync.providers.file.spec import file_key_problem
+from airflow_secret_sync.providers.file.store import FileSecretStore
 from airflow_secret_sync.spec.models import SyncJob
 
 ORIGIN = Marker(job="seed", source_store="origin", source_key="")
@@ -130,7 +130,7 @@ def sync(
 ) -> TargetReport:
     """query -> transform -> push for the job's first target, as one DAG run does."""
     plans = map_targets(
-        job, resolve_sources(job, sources), key_problem=lambda store, key: key_problem("file", key)
+        job, resolve_sources(job, sources), key_problem=lambda store, key: file_key_problem(key)
     )
     return push_target(job, plans[job.spec.target_specs[0].store], target, sources, options)
 
@@ -936,7 +936,7 @@ def test_a_partial_run_never_removes_the_properties_outside_its_filter(
     plans = map_targets(
         job,
         resolve_sources(job, {"src": src}, key_filter=r"\.def$"),
-        key_problem=lambda store, key: key_problem("file", key),
+        key_problem=lambda store, key: file_key_problem(key),
     )
     push_target(job, plans["dst"], dst, {"src": src}, SyncOptions(allow_deletes=False))
     assert json.loads(value_of(dst, "my/path/abc")) == {

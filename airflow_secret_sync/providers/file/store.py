@@ -16,52 +16,49 @@ import stat
 import threading
 from collections.abc import Collection
 from pathlib import Path
-from typing import Any
 
 from airflow_secret_sync.engine.store import (
     InvalidName,
     Marker,
     Misconfigured,
     SecretRecord,
-    SecretStoreBackend,
     StoreError,
     WriteConflict,
 )
 from airflow_secret_sync.engine.values import Value, as_text
+from airflow_secret_sync.providers.base import ProviderStore
+from airflow_secret_sync.providers.file.spec import SIDECAR_DIR, FileProvider, file_key_problem
 
-SIDECAR_DIR = ".secret-sync"
 LOCK_STRIPES = 64
 
 
-def file_key_problem(key: str) -> str | None:
-    """Why ``key`` cannot name a file inside a file store, or ``None``."""
-    if not key or key.endswith("/"):
-        return "a key must name a file, not be empty or end with '/'"
-    if "\x00" in key or "\\" in key:
-        return "a key cannot hold NUL or backslash characters"
-    if key.startswith("/"):
-        return "an absolute path would leave the store's folder"
-    parts = key.split("/")
-    if any(part in ("..", ".", "") for part in parts):
-        return "'..', '.' and empty path segments are not allowed (the key would leave the store's folder)"
-    if parts[0] == SIDECAR_DIR:
-        return f"{SIDECAR_DIR}/ is reserved for the store's metadata"
-    return None
-
-
-class FileSecretStore(SecretStoreBackend):
+class FileSecretStore(ProviderStore):
     """Secrets as files below ``root``."""
 
     value_kind = "text"
 
-    def __init__(self, root: str | os.PathLike[str], *, create: bool = True, **kwargs: Any) -> None:
-        super().__init__(**kwargs)  # cooperative: the Airflow hook mixes this class in
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        create: bool = True,
+        store_name: str = "file",
+        settings: FileProvider | None = None,
+    ) -> None:
         self.root = Path(root)
+        self.store_name = store_name
+        self.settings = settings
         self._create = create
         # A lock per stripe of keys: each key's check-and-set stays atomic, while writes of different keys
         # (two fsyncs each) overlap up to the job's concurrency instead of queueing behind one lock.
         self._locks = tuple(threading.Lock() for _ in range(LOCK_STRIPES))
         self._resolved_bases: dict[str, Path] = {}
+
+    def check_connection(self) -> tuple[bool, str]:
+        """Whether the folder is there: ``(ok, message)``, as Airflow's connection test shows it."""
+        if self.root.is_dir():
+            return True, f"folder {str(self.root)!r} is readable"
+        return False, f"folder {str(self.root)!r} does not exist"
 
     def _lock(self, key: str) -> threading.Lock:
         return self._locks[hash(key) % LOCK_STRIPES]

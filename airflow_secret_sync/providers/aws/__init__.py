@@ -1,0 +1,1 @@
+"""What the AWS providers (Secrets Manager, Parameter Store) share: the connection, the client, the tags."""

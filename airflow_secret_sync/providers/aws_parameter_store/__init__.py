@@ -1,0 +1,18 @@
+"""AWS Systems Manager Parameter Store (the connection type is Secrets Manager's: one AWS connection)."""
+
+from __future__ import annotations
+
+from airflow_secret_sync.providers.aws_parameter_store import spec
+from airflow_secret_sync.providers.info import ProviderInfo
+
+INFO = ProviderInfo(
+    kind="awsParameterStore",
+    spec_model=spec.AwsParameterStoreProvider,
+    store_class="airflow_secret_sync.providers.aws_parameter_store.store:AwsParameterStore",
+    hook_class="airflow_secret_sync.providers.aws_parameter_store.hook:AwsParameterStoreHook",
+    key_problem=spec.key_problem,
+    value_limit=spec.value_limit,
+    extra="aws",
+    connection=None,
+    contract_fixture="awsParameterStore_contract_store",
+)

@@ -1,0 +1,41 @@
+"""The ``aws`` block of a SecretStore (Secrets Manager), and its naming rules (no client needed)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import Field
+
+from airflow_secret_sync.spec.base import SpecModel
+
+_SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
+
+
+class AwsProvider(SpecModel):
+    """AWS Secrets Manager."""
+
+    conn_id: str = Field(description="Airflow connection holding AWS credentials.")
+    region: str | None = Field(None, description="AWS region; defaults to the connection's region.")
+    prefix: str = Field("", description="Prepended to every key to form the secret name.")
+    kms_key_id: str | None = Field(None, description="KMS key used to encrypt new secrets.")
+    tags: dict[str, str] = Field(default_factory=dict, description="Tags added to every secret written.")
+    recovery_window_days: Annotated[int, Field(ge=7, le=30)] | None = Field(
+        30, description="Recovery window on delete (7-30 days); null force-deletes without recovery."
+    )
+    description: str | None = Field(None, max_length=2048, description="Description given to new secrets.")
+
+
+def secret_name_problem(name: str) -> str | None:
+    """Why ``name`` is not a valid Secrets Manager secret name, or ``None``."""
+    if not _SECRET_NAME.match(name):
+        return "AWS secret names allow letters, digits and /_+=.@- (1 to 512 characters)"
+    return None
+
+
+def key_problem(settings: AwsProvider | None, key: str) -> str | None:
+    return secret_name_problem((settings.prefix if settings else "") + key)
+
+
+def value_limit(settings: AwsProvider | None) -> int | None:
+    return None

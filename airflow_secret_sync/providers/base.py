@@ -1,0 +1,120 @@
+"""Plumbing every provider store shares, written once: the connection lookup, lazy clients, extra parsing.
+
+Airflow-free: a store gets the function that looks a connection up (Airflow's by default, imported only when
+a connection is first needed), so the engine and the CLI can use stores without loading Airflow early.
+"""
+
+from __future__ import annotations
+
+import abc
+import threading
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from airflow_secret_sync.engine.store import Misconfigured, SecretStoreBackend, StoreError
+
+ClientT = TypeVar("ClientT")
+ConnectionLookup = Callable[[str], Any]
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
+def airflow_connection(conn_id: str) -> Any:
+    """Airflow's connection ``conn_id`` (environment, secrets backends, metadata database)."""
+    from airflow.sdk import BaseHook
+
+    return BaseHook.get_connection(conn_id)
+
+
+def boolean(value: Any, *, default: bool) -> bool:
+    """A connection extra read as a boolean: ``true``/``1``/``yes``/``on`` (any case) or a JSON boolean."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in TRUE_WORDS
+
+
+def first_given(*values: Any) -> Any:
+    """The first value that is set (``0`` and ``False`` count as set)."""
+    return next((value for value in values if value not in (None, "")), None)
+
+
+class Lazy(Generic[ClientT]):
+    """A client built on first use, once, whichever thread asks first.
+
+    A failed build is remembered until :meth:`reset`: a failed login is not repeated for every key (Vault,
+    for one, may lock the user out).
+    """
+
+    def __init__(
+        self, build: Callable[[], ClientT], release: Callable[[ClientT], None] | None = None
+    ) -> None:
+        self._build = build
+        self._release = release
+        self._lock = threading.Lock()
+        self._value: ClientT | None = None
+        self._failure: StoreError | None = None
+
+    def get(self) -> ClientT:
+        with self._lock:
+            if self._failure is not None:
+                raise type(self._failure)(str(self._failure))
+            if self._value is None:
+                try:
+                    self._value = self._build()
+                except StoreError as err:
+                    self._failure = err
+                    raise
+            return self._value
+
+    def reset(self) -> None:
+        """Release the client (if built) and forget a failure: the next :meth:`get` builds anew."""
+        with self._lock:
+            if self._value is not None and self._release is not None:
+                self._release(self._value)
+            self._value = None
+            self._failure = None
+
+
+class ProviderStore(SecretStoreBackend):
+    """A store of a registered provider: the engine's interface plus the check behind Airflow's connection
+    test."""
+
+    @abc.abstractmethod
+    def check_connection(self) -> tuple[bool, str]:
+        """Check credentials and access without writing: ``(ok, message)``, as Airflow's connection test
+        shows it."""
+
+
+class ConnectedStore(ProviderStore):
+    """A store on a provider client made from an Airflow connection.
+
+    :param store_name: the ``SecretStore`` document's name, used in messages and audit records.
+    :param settings: the store's provider block (``spec.provider.<kind>``).
+    :param get_connection: looks a connection up by id; Airflow's by default.
+    """
+
+    label: str = "store"
+    """How messages name the provider: ``"<label> 'store-name', key 'k': ..."``."""
+
+    def __init__(
+        self, *, store_name: str, settings: Any, get_connection: ConnectionLookup = airflow_connection
+    ) -> None:
+        self.store_name = store_name
+        self.settings = settings
+        self.conn_id: str = settings.conn_id
+        self._get_connection = get_connection
+
+    def where(self, key: str | None = None) -> str:
+        """The store (and key) in the words every message of this store starts with."""
+        return f"{self.label} {self.store_name!r}" + (f", key {key!r}" if key is not None else "")
+
+    def connection(self) -> Any:
+        """The store's Airflow connection; this makes no provider call."""
+        try:
+            return self._get_connection(self.conn_id)
+        except Exception as err:  # not found, or an unreadable AIRFLOW_CONN_* value
+            detail = " not found" if type(err).__name__ == "AirflowNotFoundException" else f": {err}"
+            raise Misconfigured(f"{self.where()}: Airflow connection {self.conn_id!r}{detail}") from None

@@ -1,0 +1,81 @@
+"""The ``gcp`` block of a SecretStore (Secret Manager), and its naming rules (no client needed)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator, model_validator
+
+from airflow_secret_sync.spec.base import SpecModel
+
+_SECRET_ID = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+RESERVED_LABEL_PREFIX = "secret_sync_"
+
+
+class GcpReplication(SpecModel):
+    automatic: dict[str, Any] | None = None
+    locations: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> GcpReplication:
+        if (self.automatic is None) == (self.locations is None):
+            raise ValueError("give exactly one of 'automatic' or 'locations'")
+        if self.locations is not None and not self.locations:
+            raise ValueError("'locations' needs at least one location")
+        return self
+
+
+class GcpProvider(SpecModel):
+    """Google Cloud Secret Manager."""
+
+    conn_id: str = Field(description="Airflow connection holding the Google credentials.")
+    project_id: str | None = Field(None, description="Project; defaults to the connection's project.")
+    replication: GcpReplication = Field(default_factory=lambda: GcpReplication(automatic={}))
+    labels: dict[str, str] = Field(default_factory=dict, description="Labels added to every secret written.")
+    keep_versions: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="Disable enabled versions beyond the newest N that this tool wrote."
+    )
+    destroy_old_versions: bool = Field(False, description="Destroy instead of disable with keepVersions.")
+    location: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9-]+$",
+        description="Regional secrets: keep them in this location (e.g. europe-west1), reached through its "
+        "regional endpoint; replication does not apply.",
+    )
+
+    @field_validator("labels")
+    @classmethod
+    def _check_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, text in value.items():
+            if not re.fullmatch(r"[a-z][a-z0-9_-]{0,62}", key) or not re.fullmatch(r"[a-z0-9_-]{0,63}", text):
+                raise ValueError(
+                    f"label {key!r}: GCP label keys start with a lowercase letter; keys and values hold "
+                    "lowercase letters, digits, '_' and '-' (at most 63 characters)"
+                )
+            if key.startswith(RESERVED_LABEL_PREFIX):
+                raise ValueError(
+                    f"label {key!r}: labels starting with {RESERVED_LABEL_PREFIX!r} are reserved"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _regional(self) -> GcpProvider:
+        if self.location is not None and "replication" in self.model_fields_set:
+            raise ValueError("regional secrets (location) take no replication")
+        return self
+
+
+def secret_id_problem(key: str) -> str | None:
+    """Why ``key`` is not a valid Secret Manager secret id, or ``None``."""
+    if not _SECRET_ID.match(key):
+        return "GCP secret ids allow only letters, digits, '_' and '-' (1 to 255 characters)"
+    return None
+
+
+def key_problem(settings: GcpProvider | None, key: str) -> str | None:
+    return secret_id_problem(key)
+
+
+def value_limit(settings: GcpProvider | None) -> int | None:
+    return None

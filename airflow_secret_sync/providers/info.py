@@ -1,0 +1,97 @@
+"""What the rest of the package knows about a provider: one :class:`ProviderInfo` per provider package.
+
+Nothing here imports Airflow or a provider client: the spec, the CLI's ``validate`` and Airflow's providers
+manager read this without loading either. Hooks and stores are named as ``module:Class`` and imported on
+first use, with a message naming the extra to install when the client library is missing.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_secret_sync.spec.base import SpecModel
+
+KeyRule = Callable[[Any, str], "str | None"]
+"""``rule(settings, key)``: why ``key`` cannot name a secret in a store with these settings, or ``None``."""
+
+ValueLimit = Callable[[Any], "int | None"]
+"""``limit(settings)``: the largest value (bytes) a store with these settings accepts; ``None``: no limit."""
+
+
+class MissingExtra(ImportError):
+    """The client library of a provider is not installed."""
+
+
+@dataclass(frozen=True)
+class ProviderInfo:
+    """One provider, as the spec, the engine, the CLI, Airflow and the contract suite see it.
+
+    :param kind: the key of the provider block in a ``SecretStore`` (``spec.provider.<kind>``).
+    :param spec_model: the pydantic model of that block.
+    :param store_class: ``module:Class`` of the store (a :class:`SecretStoreBackend`).
+    :param hook_class: ``module:Class`` of the Airflow hook that has a store.
+    :param key_problem: the naming rules, checked before any provider call.
+    :param value_limit: the provider's size limit for one value, checked before any provider call.
+    :param extra: the ``pip install 'airflow-secret-sync[extra]'`` extra holding the client, if any.
+    :param connection: the connection type's entry of ``get_provider_info()["connection-types"]``
+        (``None`` when the provider shares another's connection type).
+    :param contract_fixture: the pytest fixture giving a fresh, empty store to the contract suite.
+    """
+
+    kind: str
+    spec_model: type[SpecModel]
+    store_class: str
+    hook_class: str
+    key_problem: KeyRule
+    value_limit: ValueLimit
+    extra: str | None
+    connection: dict[str, Any] | None = field(default=None, repr=False)
+    contract_fixture: str = ""
+
+    @property
+    def field_name(self) -> str:
+        """The snake_case attribute of the ``Provider`` model holding this block."""
+        return "".join(f"_{char.lower()}" if char.isupper() else char for char in self.kind)
+
+    def load_store_class(self) -> type[Any]:
+        return self._load(self.store_class)
+
+    def load_hook_class(self) -> type[Any]:
+        return self._load(self.hook_class)
+
+    def _load(self, path: str) -> type[Any]:
+        module_name, _, class_name = path.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            if self.extra is None or (err.name or "").startswith("airflow_secret_sync"):
+                raise
+            raise MissingExtra(
+                f"the {self.kind!r} store needs the {err.name!r} package: "
+                f"pip install 'airflow-secret-sync[{self.extra}]'"
+            ) from None
+        loaded: type[Any] = getattr(module, class_name)
+        return loaded
+
+
+def form_field(label: str, kind: str | list[str], description: str = "", **schema: Any) -> dict[str, Any]:
+    """One extra field of a connection form; ``schema`` adds JSON Schema keywords (default, enum, format)."""
+    entry: dict[str, Any] = {"label": label, "schema": {"type": kind, **schema}}
+    if description:
+        entry["description"] = description
+    return entry
+
+
+def text_field(label: str, description: str = "", **schema: Any) -> dict[str, Any]:
+    return form_field(label, ["string", "null"], description, **schema)
+
+
+def secret_field(label: str, description: str = "") -> dict[str, Any]:
+    return form_field(label, ["string", "null"], description, format="password")
+
+
+def integer_field(label: str, description: str = "", **schema: Any) -> dict[str, Any]:
+    return form_field(label, ["integer", "null"], description, **schema)
