@@ -82,3 +82,24 @@ def test_a_provider_registered_without_its_contract_fixture_fails_the_suite() ->
 
     assert done.returncode == 1, done.stdout + done.stderr
     assert "provider 'fakeVault' names contract fixture 'nowhere_contract_store'" in done.stdout
+
+
+def test_the_spec_and_validate_load_neither_airflow_nor_a_provider_client() -> None:
+    """The registry names hooks and stores as strings: validating a config imports no hvac, boto3, Google."""
+    code = """
+        import contextlib, io, json, sys
+        from airflow_secret_sync.cli import main
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            code = main(["validate", "dags/secret_sync"])
+        heavy = ("airflow", "hvac", "boto3", "botocore", "google.cloud")
+        below = tuple(name + "." for name in heavy)
+        loaded = sorted(name for name in sys.modules if name in heavy or name.startswith(below))
+        print(json.dumps({"code": code, "loaded": loaded}))
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"code": 0, "loaded": []}
