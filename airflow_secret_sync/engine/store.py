@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from airflow_secret_sync.engine.values import Value, ValueKind
 
 MARKER_MANAGED_BY = "airflow-secret-sync"
+MASK = "***"
 
 
 PROVENANCE_LIMIT = 8
@@ -126,6 +127,14 @@ class StoreError(Exception):
     """
 
     retryable: bool = False
+
+
+def scrub(text: str, values: Iterable[str]) -> str:
+    """Replace any value in ``text`` by ``***``: a last guard for provider errors that echo input."""
+    for value in sorted(set(values), key=len, reverse=True):
+        if len(value) >= 3:
+            text = text.replace(value, MASK)
+    return text
 
 
 class NotFound(StoreError):

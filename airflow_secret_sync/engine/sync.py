@@ -23,6 +23,7 @@ from airflow_secret_sync.engine.store import (
     StoreError,
     is_retryable,
     provenance_of,
+    scrub,
 )
 from airflow_secret_sync.engine.templating import TemplateError, TemplateLimits, render
 from airflow_secret_sync.engine.values import (
@@ -38,8 +39,6 @@ from airflow_secret_sync.engine.values import (
     to_kind,
 )
 from airflow_secret_sync.spec.models import ConflictPolicy, DeletionPolicy, SyncJob, UpdatePolicy
-
-MASK = "***"
 
 log = logging.getLogger(__name__)
 
@@ -425,14 +424,6 @@ def _describe(err: Exception) -> str:
     if isinstance(err, StoreError | ValueError):
         return str(err)
     return f"{type(err).__name__}: {err}"
-
-
-def scrub(text: str, values: Iterable[str]) -> str:
-    """Replace any value in ``text`` by ``***``: a last guard for provider errors that echo input."""
-    for value in sorted(set(values), key=len, reverse=True):
-        if len(value) >= 3:
-            text = text.replace(value, MASK)
-    return text
 
 
 def group_by_key(mappings: Iterable[KeyMapping]) -> dict[str, list[KeyMapping]]:

@@ -25,7 +25,6 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from airflow_secret_sync.engine.file_store import SIDECAR_DIR
 from airflow_secret_sync.importers.gotemplate import (
     Expr,
     Part,
@@ -46,6 +45,7 @@ from airflow_secret_sync.importers.report import (
     store_document,
     yaml_problem,
 )
+from airflow_secret_sync.providers.file.spec import SIDECAR_DIR
 from airflow_secret_sync.spec.checks import check_schedule
 from airflow_secret_sync.spec.models import API_VERSION
 

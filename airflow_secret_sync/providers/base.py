@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 from airflow_secret_sync.engine.store import Misconfigured, SecretStoreBackend, StoreError
@@ -39,6 +39,19 @@ def boolean(value: Any, *, default: bool) -> bool:
 def first_given(*values: Any) -> Any:
     """The first value that is set (``0`` and ``False`` count as set)."""
     return next((value for value in values if value not in (None, "")), None)
+
+
+def merge_marker(
+    current: Mapping[str, str], ours: Mapping[str, str], is_ours: Callable[[str], bool]
+) -> dict[str, str]:
+    """``current`` metadata (tags, labels, custom metadata) with our marker fields replaced by ``ours``.
+
+    Fields for which ``is_ours`` is false are everyone else's and stay as they are; ours that ``ours`` no
+    longer holds go.
+    """
+    merged = {name: text for name, text in current.items() if not is_ours(name)}
+    merged.update(ours)
+    return merged
 
 
 class Lazy(Generic[ClientT]):

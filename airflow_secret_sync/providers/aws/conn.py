@@ -22,7 +22,7 @@ from botocore.credentials import (
     DeferredRefreshableCredentials,
 )
 
-from airflow_secret_sync.engine.store import StoreError
+from airflow_secret_sync.engine.store import Misconfigured
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -35,6 +35,9 @@ DEFAULT_CONN_NAME = "secret_sync_aws_default"
 DEFAULT_ROLE_SESSION_NAME = "airflow-secret-sync"
 RETRY_MODES = ("standard", "adaptive", "legacy")
 DEFAULT_MAX_POOL_CONNECTIONS = 50  # jobs push with up to `concurrency` threads; botocore's default is 10
+# Seconds; botocore's defaults are 60 each, per attempt: a hung endpoint would hold a key for minutes.
+DEFAULT_CONNECT_TIMEOUT = 10
+DEFAULT_READ_TIMEOUT = 30
 
 # Extras we read. Ours: region_name, aws_session_token, role_arn, external_id, role_session_name,
 # profile_name, endpoint_url, retry_mode, max_attempts. The Amazon provider's names we also honour:
@@ -88,7 +91,7 @@ class AwsConnectionSettings:
         conn_id = conn.conn_id
         conn_type = conn.conn_type or CONN_TYPE
         if conn_type not in (CONN_TYPE, AMAZON_CONN_TYPE):
-            raise StoreError(
+            raise Misconfigured(
                 f"connection {conn_id!r} has type {conn_type!r}; AWS stores need a connection "
                 f"of type {CONN_TYPE!r} or {AMAZON_CONN_TYPE!r}"
             )
@@ -103,7 +106,7 @@ class AwsConnectionSettings:
             access_key_id = extra.get("aws_access_key_id")
             secret_access_key = extra.get("aws_secret_access_key")
         if bool(access_key_id) != bool(secret_access_key):
-            raise StoreError(
+            raise Misconfigured(
                 f"connection {conn_id!r}: give both the access key id (login) and the secret "
                 "access key (password), or neither to use the default credential chain"
             )
@@ -111,7 +114,7 @@ class AwsConnectionSettings:
         role_arn = extra.get("role_arn") or None
         method = extra.get("assume_role_method") or "assume_role"
         if role_arn and method != "assume_role":
-            raise StoreError(
+            raise Misconfigured(
                 f"connection {conn_id!r}: assume_role_method {method!r} is not supported; "
                 "only 'assume_role' is"
             )
@@ -170,15 +173,17 @@ def _config_kwargs(conn_id: str, extra: Mapping[str, Any]) -> dict[str, Any]:
         try:
             retries["total_max_attempts"] = int(extra["max_attempts"])
         except (TypeError, ValueError):
-            raise StoreError(f"connection {conn_id!r}: max_attempts must be a whole number") from None
+            raise Misconfigured(f"connection {conn_id!r}: max_attempts must be a whole number") from None
     retries.setdefault("mode", "standard")
     if retries["mode"] not in RETRY_MODES:
-        raise StoreError(
+        raise Misconfigured(
             f"connection {conn_id!r}: retry_mode must be one of {', '.join(RETRY_MODES)}, "
             f"not {retries['mode']!r}"
         )
     kwargs["retries"] = retries
     kwargs.setdefault("max_pool_connections", DEFAULT_MAX_POOL_CONNECTIONS)
+    kwargs.setdefault("connect_timeout", DEFAULT_CONNECT_TIMEOUT)
+    kwargs.setdefault("read_timeout", DEFAULT_READ_TIMEOUT)
     return kwargs
 
 
@@ -223,7 +228,7 @@ def aws_session(settings: AwsConnectionSettings, region: str | None) -> boto3.se
         return source
     credentials = source.get_credentials()
     if credentials is None:
-        raise StoreError(
+        raise Misconfigured(
             f"connection {settings.conn_id!r}: no credentials found to assume role {settings.role_arn!r} with"
         )
     sts_client = functools.partial(

@@ -13,6 +13,7 @@ import string
 from collections.abc import Iterable, Mapping
 
 from airflow_secret_sync.engine.store import Marker
+from airflow_secret_sync.providers.base import merge_marker
 
 TAG_PREFIX = "secret-sync:"
 TAG_VALUE_LIMIT = 256
@@ -72,6 +73,7 @@ def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
 
 def tag_changes(current: Mapping[str, str], desired: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
     """Tags to set, and our own tags to remove; other tags are never touched."""
-    changed = {key: value for key, value in desired.items() if current.get(key) != value}
-    stale = sorted(key for key in current if key.startswith(TAG_PREFIX) and key not in desired)
+    merged = merge_marker(current, desired, lambda key: key.startswith(TAG_PREFIX))
+    changed = {key: value for key, value in merged.items() if current.get(key) != value}
+    stale = sorted(key for key in current if key not in merged)
     return changed, stale

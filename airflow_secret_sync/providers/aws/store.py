@@ -10,15 +10,76 @@ from collections.abc import Iterator
 from typing import Any
 
 import boto3
+import botocore.exceptions
 from botocore.exceptions import BotoCoreError, ClientError
 
-from airflow_secret_sync.engine.store import Marker, StoreError
+from airflow_secret_sync.engine.store import (
+    Conflict,
+    InvalidName,
+    Marker,
+    Misconfigured,
+    NotFound,
+    PermissionDenied,
+    StoreError,
+    Transient,
+    scrub,
+)
 from airflow_secret_sync.engine.values import Value, as_text
 from airflow_secret_sync.providers.aws.conn import AwsConnectionSettings, aws_session
 from airflow_secret_sync.providers.aws.marker import marker_tags
 from airflow_secret_sync.providers.base import ConnectedStore, ConnectionLookup, airflow_connection
 
 log = logging.getLogger(__name__)
+
+
+# What each AWS error code means for the engine: retry (Transient) or not, and why not. Codes not listed
+# here are deterministic StoreErrors, but for HTTP 429 and 5xx answers, which are transient.
+ERROR_CODES: dict[str, type[StoreError]] = {
+    "ResourceNotFoundException": NotFound,
+    "ParameterNotFound": NotFound,
+    "ParameterVersionNotFound": NotFound,
+    "AccessDeniedException": PermissionDenied,
+    "AccessDenied": PermissionDenied,
+    "UnrecognizedClientException": PermissionDenied,
+    "InvalidClientTokenId": PermissionDenied,
+    "InvalidSignatureException": PermissionDenied,
+    "SignatureDoesNotMatch": PermissionDenied,
+    "ExpiredTokenException": PermissionDenied,
+    "ResourceExistsException": Conflict,
+    "ParameterAlreadyExists": Conflict,
+    "InvalidRequestException": Conflict,  # e.g. a secret scheduled for deletion
+    "ParameterMaxVersionLimitExceeded": Conflict,
+    "HierarchyTypeMismatchException": Conflict,
+    "HierarchyLevelLimitExceededException": InvalidName,
+    "ThrottlingException": Transient,
+    "Throttling": Transient,
+    "TooManyRequestsException": Transient,
+    "InternalServiceError": Transient,
+    "InternalServerError": Transient,
+    "InternalFailure": Transient,
+    "ServiceUnavailable": Transient,
+    "RequestTimeout": Transient,
+}
+# botocore errors raised before any answer: a broken connection is worth another try, missing settings not
+CLIENT_ERRORS: tuple[tuple[type[Exception], type[StoreError]], ...] = (
+    (botocore.exceptions.ConnectionError, Transient),
+    (botocore.exceptions.HTTPClientError, Transient),  # read timeouts, connections closed mid-answer
+    (botocore.exceptions.NoCredentialsError, Misconfigured),
+    (botocore.exceptions.PartialCredentialsError, Misconfigured),
+    (botocore.exceptions.NoRegionError, Misconfigured),
+    (botocore.exceptions.ProfileNotFound, Misconfigured),
+)
+
+
+def error_type_of(err: Exception) -> type[StoreError]:
+    """The :class:`StoreError` subclass an AWS or botocore error maps to."""
+    if isinstance(err, ClientError):
+        listed = ERROR_CODES.get(error_code(err))
+        if listed is not None:
+            return listed
+        status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        return Transient if status == 429 or status >= 500 else StoreError
+    return next((mapped for cause, mapped in CLIENT_ERRORS if isinstance(err, cause)), StoreError)
 
 
 def error_code(err: ClientError) -> str:
@@ -77,7 +138,7 @@ class AwsStore(ConnectedStore):
                         verify=settings.verify,
                     )
                 except BotoCoreError as err:
-                    raise StoreError(
+                    raise Misconfigured(
                         f"store {self.store_name!r}: cannot create the {service} client: {err} "
                         "(set region_name in the connection's extra or region in the store)"
                     ) from None
@@ -98,7 +159,7 @@ class AwsStore(ConnectedStore):
             self._connection = self._session = None
 
     def _failure(self, action: str, name: str, err: Exception, value: Value | None = None) -> StoreError:
-        """A :class:`StoreError` naming the store, action, name and AWS error; ``value`` is scrubbed out."""
+        """A typed :class:`StoreError` naming the store, action, name and AWS error (``value`` scrubbed)."""
         if isinstance(err, ClientError):
             error = err.response.get("Error", {})
             detail = f"{error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
@@ -107,9 +168,8 @@ class AwsStore(ConnectedStore):
         text = as_text(value) if value is not None else None
         if isinstance(text, bytes):
             text = text.decode(errors="ignore")
-        if text and len(text) >= 3:
-            detail = detail.replace(text, "***")
-        return StoreError(f"store {self.store_name!r}: cannot {action} {name!r}: {detail}")
+        message = f"store {self.store_name!r}: cannot {action} {name!r}: {detail}"
+        return error_type_of(err)(scrub(message, [text or ""]))
 
     @contextlib.contextmanager
     def _calling(self, action: str, name: str, value: Value | None = None) -> Iterator[None]:

@@ -8,7 +8,14 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from airflow_secret_sync.engine.store import InvalidName, Marker, SecretRecord, StoreError, WriteConflict
+from airflow_secret_sync.engine.store import (
+    InvalidName,
+    Marker,
+    NotFound,
+    SecretRecord,
+    StoreError,
+    WriteConflict,
+)
 from airflow_secret_sync.engine.values import Value, as_text
 from airflow_secret_sync.providers.aws.marker import (
     TAG_PREFIX,
@@ -247,7 +254,7 @@ class AwsParameterStore(AwsStore):
         name = self._name(key)
         current = self._tags(name)
         if current is None:
-            raise StoreError(f"store {self.store_name!r}: cannot mark {name!r}: no such parameter")
+            raise NotFound(f"store {self.store_name!r}: cannot mark {name!r}: no such parameter")
         self._apply_tags(name, current, self._desired_tags(marker))
 
     def delete(self, key: str) -> None:

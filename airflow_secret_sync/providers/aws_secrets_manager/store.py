@@ -10,7 +10,14 @@ from typing import Any
 import botocore
 from botocore.exceptions import BotoCoreError, ClientError
 
-from airflow_secret_sync.engine.store import InvalidName, Marker, SecretRecord, StoreError, WriteConflict
+from airflow_secret_sync.engine.store import (
+    InvalidName,
+    Marker,
+    NotFound,
+    SecretRecord,
+    StoreError,
+    WriteConflict,
+)
 from airflow_secret_sync.engine.values import Value, as_text
 from airflow_secret_sync.providers.aws.marker import (
     TAG_PREFIX,
@@ -361,7 +368,7 @@ class AwsSecretsManagerStore(AwsStore):
         name = self._name(key)
         described = self._live(name)
         if described is None:
-            raise StoreError(f"store {self.store_name!r}: cannot mark {name!r}: no such secret")
+            raise NotFound(f"store {self.store_name!r}: cannot mark {name!r}: no such secret")
         self._apply_tags(name, tag_dict(described.get("Tags")), self._desired_tags(marker))
 
     def delete(self, key: str) -> None:

@@ -106,7 +106,7 @@ class FileSecretStore(ProviderStore):
     def _ensure_root(self) -> None:
         if not self.root.is_dir():
             if not self._create:
-                raise StoreError(f"folder {str(self.root)!r} does not exist")
+                raise Misconfigured(f"folder {str(self.root)!r} does not exist")
             self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     # ----------------------------------------------------------------------------------------- interface
@@ -114,7 +114,7 @@ class FileSecretStore(ProviderStore):
     def list_keys(self, path: str = "", *, recursive: bool = True) -> list[str]:
         """Keys starting with ``path``; without ``recursive``, only those with no ``/`` after it."""
         if not self.root.is_dir():
-            raise StoreError(f"cannot list: folder {str(self.root)!r} does not exist")
+            raise Misconfigured(f"cannot list: folder {str(self.root)!r} does not exist")
         folder = self.root / path.rpartition("/")[0] if "/" in path else self.root
         if not folder.resolve().is_relative_to(self.root.resolve()):
             raise InvalidName(f"path {path!r} resolves outside the store's folder")

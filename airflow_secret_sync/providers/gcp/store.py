@@ -31,15 +31,28 @@ from google.cloud import secretmanager
 
 from airflow_secret_sync.engine.store import (
     MARKER_MANAGED_BY,
+    Conflict,
     InvalidName,
     Marker,
+    Misconfigured,
+    NotFound,
+    PermissionDenied,
     SecretRecord,
     StoreError,
+    TooLarge,
+    Transient,
     WriteConflict,
 )
 from airflow_secret_sync.engine.values import Value, as_text
-from airflow_secret_sync.providers.base import ConnectedStore, ConnectionLookup, Lazy, airflow_connection
+from airflow_secret_sync.providers.base import (
+    ConnectedStore,
+    ConnectionLookup,
+    Lazy,
+    airflow_connection,
+    merge_marker,
+)
 from airflow_secret_sync.providers.gcp.conn import (
+    TRANSIENT_ERRORS,
     GcpConnectionSettings,
     build_client,
     build_credentials,
@@ -60,6 +73,21 @@ from airflow_secret_sync.providers.gcp.marker import (
 from airflow_secret_sync.providers.gcp.spec import GcpProvider, secret_id_problem
 
 log = logging.getLogger(__name__)
+
+# What Google's canonical status codes mean for the engine; transient HTTP answers (429, 5xx) are retried
+# by the client within its deadline and are Transient if they still come back.
+STATUS_ERRORS: dict[str, type[StoreError]] = {
+    "NOT_FOUND": NotFound,
+    "PERMISSION_DENIED": PermissionDenied,
+    "UNAUTHENTICATED": PermissionDenied,
+    "ALREADY_EXISTS": Conflict,
+    "FAILED_PRECONDITION": Conflict,
+    "ABORTED": Conflict,
+    "RESOURCE_EXHAUSTED": Transient,
+    "UNAVAILABLE": Transient,
+    "DEADLINE_EXCEEDED": Transient,
+    "INTERNAL": Transient,
+}
 
 ANNOTATIONS_LIMIT_BYTES = 16 * 1024
 PAYLOAD_LIMIT_BYTES = 64 * 1024
@@ -147,7 +175,7 @@ class GcpSecretManagerStore(ConnectedStore):
         credentials, credentials_project = build_credentials(settings)
         project = self.settings.project_id or settings.project or credentials_project
         if not project:
-            raise StoreError(
+            raise Misconfigured(
                 f"{self.where()}: no project: set projectId on the store or extra 'project' on "
                 f"connection {self.conn_id!r}"
             )
@@ -187,16 +215,22 @@ class GcpSecretManagerStore(ConnectedStore):
         except google_errors.RetryError as err:
             cause = err.cause
             detail = _message(cause) if isinstance(cause, google_errors.GoogleAPICallError) else str(cause)
-            raise StoreError(f"{where}: {action} failed after retrying transient errors: {detail}") from None
+            raise Transient(f"{where}: {action} failed after retrying transient errors: {detail}") from None
         except google_errors.GoogleAPICallError as err:
             status = _status(err)
             if conflict is not None and status in ("FAILED_PRECONDITION", "ABORTED"):
                 raise WriteConflict(f"{where}: {conflict} ({status}: {_message(err)})") from None
-            raise StoreError(f"{where}: {action} failed: {status}: {_message(err)}") from None
+            transient = isinstance(err, TRANSIENT_ERRORS)
+            error_type = STATUS_ERRORS.get(status, Transient if transient else StoreError)
+            raise error_type(f"{where}: {action} failed: {status}: {_message(err)}") from None
+        except auth_errors.TransportError as err:  # the token endpoint could not be reached
+            raise Transient(f"{where}: {action} failed: Google credentials: {err}") from None
         except auth_errors.GoogleAuthError as err:
-            raise StoreError(f"{where}: {action} failed: Google credentials: {err}") from None
+            raise PermissionDenied(f"{where}: {action} failed: Google credentials: {err}") from None
+        except requests.exceptions.SSLError as err:  # a ConnectionError, but no retry will fix a certificate
+            raise Misconfigured(f"{where}: {action} failed: TLS: {err}") from None
         except requests.RequestException as err:
-            raise StoreError(f"{where}: {action} failed: cannot reach Secret Manager: {err}") from None
+            raise Transient(f"{where}: {action} failed: cannot reach Secret Manager: {err}") from None
 
     # ------------------------------------------------------------------------------------------- names
 
@@ -445,7 +479,7 @@ class GcpSecretManagerStore(ConnectedStore):
                 f"{self.where(key)}: the value is empty, and Secret Manager cannot store an empty payload"
             )
         if len(data) > PAYLOAD_LIMIT_BYTES:
-            raise StoreError(
+            raise TooLarge(
                 f"{self.where(key)}: the value has {len(data)} bytes; Secret Manager stores at "
                 f"most {PAYLOAD_LIMIT_BYTES} bytes per version"
             )
@@ -455,7 +489,7 @@ class GcpSecretManagerStore(ConnectedStore):
         """Refuse before writing anything when Google would refuse the marker after the version is added."""
         size = sum(len(k.encode()) + len(v.encode()) for k, v in marker_annotations(marker).items())
         if size > ANNOTATIONS_LIMIT_BYTES // 2:
-            raise StoreError(
+            raise TooLarge(
                 f"{self.where(key)}: the ownership marker needs {size} bytes of annotations; "
                 f"Secret Manager allows {ANNOTATIONS_LIMIT_BYTES} for all annotations together"
             )
@@ -529,7 +563,7 @@ class GcpSecretManagerStore(ConnectedStore):
         self._check_annotations(key, marker)
         secret = self._get_secret(key, name)
         if secret is None:
-            raise StoreError(f"{self.where(key)}: cannot record the ownership marker: no such secret")
+            raise NotFound(f"{self.where(key)}: cannot record the ownership marker: no such secret")
         self._stamp(key, name, secret, marker)
 
     def _stamp(
@@ -552,8 +586,9 @@ class GcpSecretManagerStore(ConnectedStore):
             labels = dict(secret.labels)
             annotations = dict(secret.annotations)
             new_labels = {**labels, **self.settings.labels, **marker_labels(marker)}
-            new_annotations = {k: v for k, v in annotations.items() if k not in MARKER_ANNOTATIONS}
-            new_annotations.update(marker_annotations(marker))
+            new_annotations = merge_marker(
+                annotations, marker_annotations(marker), MARKER_ANNOTATIONS.__contains__
+            )
             if tracked is not None:
                 # keep the versions another writer of ours recorded since ``tracked`` was computed
                 others = [item for item in tracked_versions(secret) if item not in based_on + tracked]
@@ -584,7 +619,7 @@ class GcpSecretManagerStore(ConnectedStore):
             except WriteConflict:
                 secret = self._get_secret(key, name)
                 if secret is None:
-                    raise StoreError(f"{self.where(key)}: deleted while its marker was recorded") from None
+                    raise NotFound(f"{self.where(key)}: deleted while its marker was recorded") from None
         raise WriteConflict(
             f"{self.where(key)}: metadata kept changing; the ownership marker was not recorded"
         )
@@ -597,9 +632,7 @@ class GcpSecretManagerStore(ConnectedStore):
         if secret is None:
             return
         if marker_of(secret) is None:
-            raise StoreError(
-                f"{self.where(key)}: not deleted: the secret carries no ownership marker of ours"
-            )
+            raise Conflict(f"{self.where(key)}: not deleted: the secret carries no ownership marker of ours")
         with self._calling("delete", key, conflict="changed since it was read; not deleted"):
             try:
                 self._call("delete_secret", {"name": name, "etag": secret.etag})

@@ -21,19 +21,45 @@ from hvac import exceptions as vault_errors
 
 from airflow_secret_sync.engine.store import (
     MARKER_FIELD_NAMES,
+    Conflict,
     InvalidName,
     Marker,
+    Misconfigured,
+    NotFound,
+    PermissionDenied,
     SecretRecord,
     StoreError,
+    TooLarge,
+    Transient,
     WriteConflict,
 )
 from airflow_secret_sync.engine.values import Value, as_map
-from airflow_secret_sync.providers.base import ConnectedStore, ConnectionLookup, Lazy, airflow_connection
+from airflow_secret_sync.providers.base import (
+    ConnectedStore,
+    ConnectionLookup,
+    Lazy,
+    airflow_connection,
+    merge_marker,
+)
 from airflow_secret_sync.providers.vault.conn import VaultConnectionSettings, authenticate, client_for
 from airflow_secret_sync.providers.vault.spec import SIDECAR_DIR, VaultProvider, vault_key_problem
 
 log = logging.getLogger(__name__)
 
+# What each hvac error means for the engine: retry (Transient) or not, and why not.
+VAULT_ERRORS: dict[type[vault_errors.VaultError], type[StoreError]] = {
+    vault_errors.InvalidRequest: StoreError,
+    vault_errors.Unauthorized: PermissionDenied,
+    vault_errors.Forbidden: PermissionDenied,
+    vault_errors.InvalidPath: NotFound,
+    vault_errors.UnsupportedOperation: Misconfigured,
+    vault_errors.PreconditionFailed: Conflict,
+    vault_errors.RateLimitExceeded: Transient,
+    vault_errors.InternalServerError: Transient,
+    vault_errors.VaultNotInitialized: Misconfigured,
+    vault_errors.BadGateway: Transient,
+    vault_errors.VaultDown: Transient,
+}
 # Vault refuses custom_metadata values longer than this (bytes); checked before anything is written.
 CUSTOM_METADATA_VALUE_LIMIT = 512
 MARKER_FIELDS = MARKER_FIELD_NAMES
@@ -89,7 +115,9 @@ class VaultStore(ConnectedStore):
         try:
             settings = VaultConnectionSettings.from_connection(conn)
         except (TypeError, ValueError) as err:
-            raise StoreError(f"{self.where()}: connection {self.conn_id!r}: unusable extra: {err}") from None
+            raise Misconfigured(
+                f"{self.where()}: connection {self.conn_id!r}: unusable extra: {err}"
+            ) from None
         self._merge_location(settings)
         client = client_for(settings)
         with self._calling(f"log in with {settings.auth_type} auth at {settings.url}"):
@@ -123,14 +151,14 @@ class VaultStore(ConnectedStore):
                     ours,
                 )
         if self._kv_version not in (1, 2):
-            raise StoreError(f"{self.where()}: KV version must be 1 or 2, not {self._kv_version!r}")
+            raise Misconfigured(f"{self.where()}: KV version must be 1 or 2, not {self._kv_version!r}")
 
     def close(self) -> None:
         self._client.reset()
 
     @contextmanager
     def _calling(self, action: str, key: str | None = None) -> Iterator[None]:
-        """Turn hvac and transport errors into value-free :class:`StoreError` messages."""
+        """Turn hvac and transport errors into typed, value-free :class:`StoreError` messages."""
         where = self.where(key)
         try:
             yield
@@ -139,9 +167,12 @@ class VaultStore(ConnectedStore):
             detail = "; ".join(errors) or "no error text from Vault"
             if any("check-and-set" in text for text in errors):
                 raise WriteConflict(f"{where}: {action}: changed since it was read ({detail})") from None
-            raise StoreError(f"{where}: {action} failed: {type(err).__name__}: {detail}") from None
+            error_type = VAULT_ERRORS.get(type(err), StoreError)
+            raise error_type(f"{where}: {action} failed: {type(err).__name__}: {detail}") from None
+        except requests.exceptions.SSLError as err:  # a ConnectionError, but no retry will fix a certificate
+            raise Misconfigured(f"{where}: {action} failed: TLS: {err}") from None
         except requests.RequestException as err:
-            raise StoreError(f"{where}: {action} failed: cannot reach Vault: {err}") from None
+            raise Transient(f"{where}: {action} failed: cannot reach Vault: {err}") from None
 
     # ------------------------------------------------------------------------------------------- paths
 
@@ -222,7 +253,7 @@ class VaultStore(ConnectedStore):
 
     def _read_v1(self, key: str, path: str, version: str | None) -> SecretRecord | None:
         if version is not None:
-            raise StoreError(
+            raise NotFound(
                 f"{self.where(key)}: version {version} asked for, but a KV v1 mount keeps no versions"
             )
         data = self._get_v1(path, key)
@@ -345,13 +376,12 @@ class VaultStore(ConnectedStore):
             return
         metadata = self._metadata(key)
         if metadata is None:
-            raise StoreError(f"{self.where(key)}: cannot record the marker: no such secret")
+            raise NotFound(f"{self.where(key)}: cannot record the marker: no such secret")
         self._stamp(key, self._path(key), metadata.get("custom_metadata") or {}, marker)
 
     def _stamp(self, key: str, path: str, current: dict[str, str], marker: Marker) -> None:
         """Replace our marker fields in ``custom_metadata``, keeping everyone else's fields."""
-        fields = {name: text for name, text in current.items() if name not in MARKER_FIELDS}
-        fields.update(marker.as_fields())
+        fields = merge_marker(current, marker.as_fields(), MARKER_FIELDS.__contains__)
         if fields != current:
             with self._calling("record the ownership marker", key):
                 self.client.secrets.kv.v2.update_metadata(
@@ -392,7 +422,7 @@ class VaultStore(ConnectedStore):
             return
         for name, text in marker.as_fields().items():
             if len(text.encode()) > CUSTOM_METADATA_VALUE_LIMIT:
-                raise StoreError(
+                raise TooLarge(
                     f"{self.where(key)}: marker field {name!r} is longer than Vault's "
                     f"custom_metadata limit of {CUSTOM_METADATA_VALUE_LIMIT} bytes"
                 )
@@ -441,7 +471,7 @@ def _version_number(key: str, version: str) -> int:
     except ValueError:
         number = 0
     if number < 1:
-        raise StoreError(f"key {key!r}: KV v2 versions are positive numbers, not {version!r}")
+        raise NotFound(f"key {key!r}: KV v2 versions are positive numbers, not {version!r}")
     return number
 
 
