@@ -23,7 +23,7 @@ __getattr__ = moved_names(
         "LISTING_PAGE_SIZE": "gcp.store",
         "MARKER_ANNOTATIONS": "gcp.marker",
         "METADATA_ATTEMPTS": "gcp.store",
-        "PAYLOAD_LIMIT_BYTES": "gcp.store",
+        "PAYLOAD_LIMIT_BYTES": "gcp.spec",
         "TRACKED_VERSIONS_CAP": "gcp.marker",
         "TRANSIENT_ERRORS": "gcp.conn",
         "TRANSPORTS": "gcp.conn",

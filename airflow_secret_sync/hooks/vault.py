@@ -12,7 +12,6 @@ __getattr__ = moved_names(
         "DEFAULT_KUBERNETES_JWT_PATH": "vault.conn",
         "FALSE_WORDS": "base",
         "HASHICORP_CONN_TYPES": "vault.conn",
-        "MARKER_FIELDS": "vault.store",
         "RETRY_METHODS": "vault.conn",
         "RETRY_STATUSES": "vault.conn",
         "SIDECAR_DIR": "vault.spec",

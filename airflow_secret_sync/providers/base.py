@@ -7,11 +7,14 @@ a connection is first needed), so the engine and the CLI can use stores without 
 from __future__ import annotations
 
 import abc
+import json
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
-from airflow_secret_sync.engine.store import Misconfigured, SecretStoreBackend, StoreError
+from airflow_secret_sync.engine.store import Misconfigured, SecretStoreBackend, StoreError, TooLarge
+from airflow_secret_sync.engine.values import Value
+from airflow_secret_sync.providers.registry import provider
 
 ClientT = TypeVar("ClientT")
 ConnectionLookup = Callable[[str], Any]
@@ -91,9 +94,37 @@ class Lazy(Generic[ClientT]):
             self._failure = None
 
 
+def value_size(value: Value) -> int:
+    """The bytes a value takes at the provider: text as UTF-8, a map as compact JSON."""
+    if isinstance(value, dict):
+        value = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return len(value.encode() if isinstance(value, str) else value)
+
+
 class ProviderStore(SecretStoreBackend):
-    """A store of a registered provider: the engine's interface plus the check behind Airflow's connection
-    test."""
+    """A store of a registered provider: the engine's interface, the size check every write makes first, and
+    the check behind Airflow's connection test."""
+
+    kind: ClassVar[str] = ""
+    """The provider's registry kind: its size limit comes from there."""
+    label: str = "store"
+    """How messages name the provider: ``"<label> 'store-name', key 'k': ..."``."""
+    store_name: str
+    settings: Any
+
+    def where(self, key: str | None = None) -> str:
+        """The store (and key) in the words every message of this store starts with."""
+        return f"{self.label} {self.store_name!r}" + (f", key {key!r}" if key is not None else "")
+
+    def check_value_size(self, key: str, value: Value) -> None:
+        """Refuse a value above the provider's size limit before any call: nothing is written."""
+        limit = provider(self.kind).value_limit(self.settings)
+        size = value_size(value)
+        if limit is not None and size > limit:
+            raise TooLarge(
+                f"{self.where(key)}: the value has {size} bytes, above the provider's limit of {limit} "
+                "bytes; nothing was written"
+            )
 
     @abc.abstractmethod
     def check_connection(self) -> tuple[bool, str]:
@@ -109,9 +140,6 @@ class ConnectedStore(ProviderStore):
     :param get_connection: looks a connection up by id; Airflow's by default.
     """
 
-    label: str = "store"
-    """How messages name the provider: ``"<label> 'store-name', key 'k': ..."``."""
-
     def __init__(
         self, *, store_name: str, settings: Any, get_connection: ConnectionLookup = airflow_connection
     ) -> None:
@@ -119,10 +147,6 @@ class ConnectedStore(ProviderStore):
         self.settings = settings
         self.conn_id: str = settings.conn_id
         self._get_connection = get_connection
-
-    def where(self, key: str | None = None) -> str:
-        """The store (and key) in the words every message of this store starts with."""
-        return f"{self.label} {self.store_name!r}" + (f", key {key!r}" if key is not None else "")
 
     def connection(self) -> Any:
         """The store's Airflow connection; this makes no provider call."""

@@ -73,7 +73,7 @@ def test_dry_run_writes_nothing_and_other_jobs_sync(e2e: E2E) -> None:
     assert {key: secret["data"] for key, secret in vault.items()} == {
         key: {"value": value} for key, value in FILE_SEED.items()
     }
-    assert all(secret["custom"]["job"] == "file-to-vault" for secret in vault.values())
+    assert all(secret["custom"]["secret-sync.job"] == "file-to-vault" for secret in vault.values())
     assert all(secret["version"] == 1 for secret in vault.values())
 
     # a composed template: one rendered value, and one map rendered field by field

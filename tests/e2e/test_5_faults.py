@@ -111,7 +111,7 @@ def test_flaky_servers_converge_without_duplicate_versions(e2e: E2E) -> None:
     vault = e2e.vault_secrets("flaky-copy/")
     assert {key: secret["data"] for key, secret in vault.items()} == expected
     assert {key: secret["versions"] for key, secret in vault.items()} == versions
-    assert all(secret["custom"]["job"] == "flaky-vault-to-aws" for secret in vault.values())
+    assert all(secret["custom"]["secret-sync.job"] == "flaky-vault-to-aws" for secret in vault.values())
     for store in ("aws-flaky", "vault-flaky-copy"):
         assert {line["action"] for line in audit(e2e, again, f"push[{store}]").values()} == {"unchanged"}
 
@@ -224,7 +224,8 @@ def test_push_killed_mid_run_is_retried_and_converges(e2e: E2E) -> None:
         key: {"value": value} for key, value in FILE_BULK.items()
     }
     assert all(
-        secret["versions"] == 1 and secret["custom"]["job"] == "bulk-to-vault" for secret in vault.values()
+        secret["versions"] == 1 and secret["custom"]["secret-sync.job"] == "bulk-to-vault"
+        for secret in vault.values()
     )
     actions = [line["action"] for line in audit(e2e, run, "push[vault-slow]").values()]
     assert actions.count("create") + actions.count("unchanged") == len(FILE_BULK)

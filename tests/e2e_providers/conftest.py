@@ -375,6 +375,8 @@ def expect_marker(marker: Marker | None, job: str, source_store: str, source_key
 
 
 def vault_to_vault(vault: VaultSide) -> Scenario:
+    from airflow_secret_sync.providers.vault.marker import marker_in
+
     job = "e2e-vault-to-vault"
 
     def check_written() -> None:
@@ -382,8 +384,8 @@ def vault_to_vault(vault: VaultSide) -> Scenario:
         for key, fields in VAULT_SECRETS.items():
             assert vault.data(SECOND_MOUNT, "dst", key) == fields
             custom = vault.metadata(SECOND_MOUNT, "dst", key)["custom_metadata"]
-            expect_marker(Marker.from_fields(custom), job, "vault-src", key)
-            assert custom["source-version"] == "1"
+            expect_marker(marker_in(custom), job, "vault-src", key)
+            assert custom["secret-sync.source-version"] == "1"
 
     return Scenario(job, sorted(VAULT_SECRETS), check_written, lambda: vault.versions(SECOND_MOUNT, "dst"))
 

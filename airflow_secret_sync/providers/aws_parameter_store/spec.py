@@ -14,6 +14,8 @@ _CHARACTERS = re.compile(r"^[A-Za-z0-9/_.-]+$")
 # partition, region and account, so we reserve the length of one with a long commercial region.
 NAME_LIMIT = 1011 - len("arn:aws:ssm:ap-southeast-2:123456789012:parameter/")
 MAX_LEVELS = 15
+STANDARD_VALUE_LIMIT = 4096
+ADVANCED_VALUE_LIMIT = 8192
 
 
 class AwsParameterStoreProvider(SpecModel):
@@ -71,4 +73,9 @@ def key_problem(settings: AwsParameterStoreProvider | None, key: str) -> str | N
 
 
 def value_limit(settings: AwsParameterStoreProvider | None) -> int | None:
-    return None
+    """4 KiB (Standard, the account default) or 8 KiB: ``Advanced``, or ``Intelligent-Tiering``, where AWS
+    makes a larger parameter Advanced by itself. A Standard store never becomes Advanced behind your back
+    (Advanced parameters cost money)."""
+    if settings is not None and settings.tier in ("Advanced", "Intelligent-Tiering"):
+        return ADVANCED_VALUE_LIMIT
+    return STANDARD_VALUE_LIMIT

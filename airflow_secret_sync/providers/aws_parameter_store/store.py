@@ -44,6 +44,7 @@ class AwsParameterStore(AwsStore):
     conflict after the fact).
     """
 
+    kind = "awsParameterStore"
     service_name = "ssm"
     service_label = "Parameter Store"
     settings: AwsParameterStoreProvider
@@ -190,6 +191,7 @@ class AwsParameterStore(AwsStore):
             raise StoreError(
                 f"store {self.store_name!r}: key {key!r}: Parameter Store cannot hold an empty value"
             )
+        self.check_value_size(key, data)
         return data
 
     def _apply_tags(self, name: str, current: Mapping[str, str], desired: Mapping[str, str]) -> None:

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from airflow_secret_sync.spec.base import SpecModel
 
+VALUE_LIMIT = 65_536  # bytes of SecretString or SecretBinary
 _SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 
 
@@ -38,4 +39,4 @@ def key_problem(settings: AwsProvider | None, key: str) -> str | None:
 
 
 def value_limit(settings: AwsProvider | None) -> int | None:
-    return None
+    return VALUE_LIMIT

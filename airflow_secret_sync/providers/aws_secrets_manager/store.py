@@ -45,6 +45,7 @@ class AwsSecretsManagerStore(AwsStore):
     ``PutSecretValue`` cannot be detected; both versions stay in the secret's history.
     """
 
+    kind = "aws"
     service_name = "secretsmanager"
     service_label = "Secrets Manager"
     settings: AwsProvider
@@ -268,6 +269,7 @@ class AwsSecretsManagerStore(AwsStore):
             raise StoreError(
                 f"store {self.store_name!r}: key {key!r}: Secrets Manager cannot hold an empty value"
             )
+        self.check_value_size(key, data)
         return {"SecretBinary": data} if isinstance(data, bytes) else {"SecretString": data}
 
     def _apply_tags(self, name: str, current: Mapping[str, str], desired: Mapping[str, str]) -> None:

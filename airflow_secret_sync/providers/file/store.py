@@ -35,6 +35,8 @@ LOCK_STRIPES = 64
 class FileSecretStore(ProviderStore):
     """Secrets as files below ``root``."""
 
+    kind = "file"
+    label = "file store"
     value_kind = "text"
 
     def __init__(

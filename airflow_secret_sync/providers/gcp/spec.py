@@ -11,6 +11,7 @@ from airflow_secret_sync.spec.base import SpecModel
 
 _SECRET_ID = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 RESERVED_LABEL_PREFIX = "secret_sync_"
+PAYLOAD_LIMIT_BYTES = 64 * 1024
 
 
 class GcpReplication(SpecModel):
@@ -78,4 +79,4 @@ def key_problem(settings: GcpProvider | None, key: str) -> str | None:
 
 
 def value_limit(settings: GcpProvider | None) -> int | None:
-    return None
+    return PAYLOAD_LIMIT_BYTES

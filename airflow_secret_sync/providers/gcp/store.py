@@ -90,7 +90,6 @@ STATUS_ERRORS: dict[str, type[StoreError]] = {
 }
 
 ANNOTATIONS_LIMIT_BYTES = 16 * 1024
-PAYLOAD_LIMIT_BYTES = 64 * 1024
 # Attempts at a metadata update when the etag keeps changing under us (optimistic concurrency).
 METADATA_ATTEMPTS = 3
 _SECRET_ID_CHARS = re.compile(r"^[A-Za-z0-9_-]*$")
@@ -139,6 +138,7 @@ class GcpSecretManagerStore(ConnectedStore):
     :param get_connection: looks the connection up; Airflow's by default.
     """
 
+    kind = "gcp"
     label = "GCP store"
     value_kind = "text"
     list_page_size = 1000
@@ -478,11 +478,7 @@ class GcpSecretManagerStore(ConnectedStore):
             raise StoreError(
                 f"{self.where(key)}: the value is empty, and Secret Manager cannot store an empty payload"
             )
-        if len(data) > PAYLOAD_LIMIT_BYTES:
-            raise TooLarge(
-                f"{self.where(key)}: the value has {len(data)} bytes; Secret Manager stores at "
-                f"most {PAYLOAD_LIMIT_BYTES} bytes per version"
-            )
+        self.check_value_size(key, data)
         return data
 
     def _check_annotations(self, key: str, marker: Marker) -> None:

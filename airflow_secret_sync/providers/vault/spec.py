@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from airflow_secret_sync.spec.base import SpecModel
 
+DEFAULT_MAX_VALUE_BYTES = 1024 * 1024
 SIDECAR_DIR = ".secret-sync"
 """KV v1 keeps the marker of ``<key>`` in ``<pathPrefix>.secret-sync/<key>``: never a key of ours."""
 
@@ -19,6 +20,11 @@ class VaultProvider(SpecModel):
     mount: str = Field("secret", description="Mount point of the KV secrets engine.")
     kv_version: Literal[1, 2] = Field(2, description="KV engine version of the mount.")
     path_prefix: str = Field("", description="Prefix below the mount; keys are paths below it.")
+    max_value_bytes: Annotated[int, Field(ge=1)] = Field(
+        DEFAULT_MAX_VALUE_BYTES,
+        description="Largest value written (its JSON, in bytes); larger ones are refused before any call. "
+        "Vault's own limit is the server's max_request_size (32 MiB by default).",
+    )
     delete_mode: Literal["Destroy", "SoftDelete"] = Field(
         "Destroy",
         description="KV v2: Destroy removes every version and the metadata, SoftDelete the latest version.",
@@ -41,4 +47,4 @@ def key_problem(settings: VaultProvider | None, key: str) -> str | None:
 
 
 def value_limit(settings: VaultProvider | None) -> int | None:
-    return None
+    return settings.max_value_bytes if settings is not None else DEFAULT_MAX_VALUE_BYTES

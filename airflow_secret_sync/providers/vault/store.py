@@ -20,7 +20,6 @@ import requests
 from hvac import exceptions as vault_errors
 
 from airflow_secret_sync.engine.store import (
-    MARKER_FIELD_NAMES,
     Conflict,
     InvalidName,
     Marker,
@@ -39,9 +38,9 @@ from airflow_secret_sync.providers.base import (
     ConnectionLookup,
     Lazy,
     airflow_connection,
-    merge_marker,
 )
 from airflow_secret_sync.providers.vault.conn import VaultConnectionSettings, authenticate, client_for
+from airflow_secret_sync.providers.vault.marker import marker_fields, marker_in, with_marker
 from airflow_secret_sync.providers.vault.spec import SIDECAR_DIR, VaultProvider, vault_key_problem
 
 log = logging.getLogger(__name__)
@@ -62,7 +61,6 @@ VAULT_ERRORS: dict[type[vault_errors.VaultError], type[StoreError]] = {
 }
 # Vault refuses custom_metadata values longer than this (bytes); checked before anything is written.
 CUSTOM_METADATA_VALUE_LIMIT = 512
-MARKER_FIELDS = MARKER_FIELD_NAMES
 
 
 class VaultStore(ConnectedStore):
@@ -73,6 +71,7 @@ class VaultStore(ConnectedStore):
     :param get_connection: looks the connection up; Airflow's by default.
     """
 
+    kind = "vault"
     label = "Vault store"
     value_kind = "map"
     settings: VaultProvider
@@ -89,6 +88,7 @@ class VaultStore(ConnectedStore):
         self.prefix = f"{prefix}/" if prefix else ""
         self._mount = settings.mount.strip("/")
         self._kv_version: int = settings.kv_version
+        self._mount_version: int | None = None  # as Vault says, once connected
         self._client = Lazy(self._connect, lambda client: client.adapter.close())
 
     @property
@@ -122,6 +122,7 @@ class VaultStore(ConnectedStore):
         client = client_for(settings)
         with self._calling(f"log in with {settings.auth_type} auth at {settings.url}"):
             authenticate(client, settings)
+        self._check_mount(client)
         log.info(
             "Vault store %s: %s auth at %s, mount %s (KV v%s), prefix %r",
             self.store_name,
@@ -152,6 +153,31 @@ class VaultStore(ConnectedStore):
                 )
         if self._kv_version not in (1, 2):
             raise Misconfigured(f"{self.where()}: KV version must be 1 or 2, not {self._kv_version!r}")
+
+    def _check_mount(self, client: hvac.Client) -> None:
+        """Refuse a store whose KV version is not its mount's, before anything is read or written.
+
+        A KV v2 store on a v1 mount would write ``<mount>/data/<key>`` as plain v1 secrets and list nothing;
+        a v1 store on a v2 mount would list nothing: either way a run would report "nothing to do". A token
+        that may not read the mount's options (Vault lets any token with a capability below the mount) gets
+        a warning, and its store is used as declared.
+        """
+        try:
+            with self._calling(f"read the options of mount {self._mount!r}"):
+                mount = client.adapter.get(f"/v1/sys/internal/ui/mounts/{self._mount}")["data"]
+        except PermissionDenied as err:
+            log.warning("%s: the KV version of mount %r is not checked: %s", self.where(), self._mount, err)
+            return
+        if mount.get("type") not in ("kv", "generic"):
+            raise Misconfigured(
+                f"{self.where()}: mount {self._mount} is a {mount.get('type')!r} engine, not KV"
+            )
+        self._mount_version = int((mount.get("options") or {}).get("version") or 1)
+        if self._mount_version != self._kv_version:
+            raise Misconfigured(
+                f"{self.where()}: mount {self._mount} is KV v{self._mount_version}, store {self.store_name} "
+                f"declares kvVersion {self._kv_version}"
+            )
 
     def close(self) -> None:
         self._client.reset()
@@ -247,7 +273,7 @@ class VaultStore(ConnectedStore):
             key=key,
             value=data["data"],
             version=str(data["metadata"]["version"]),
-            marker=Marker.from_fields(custom),
+            marker=marker_in(custom),
             metadata=custom,
         )
 
@@ -289,7 +315,7 @@ class VaultStore(ConnectedStore):
             self._path(key)
             return Marker.from_fields(self._sidecar_fields(key))
         metadata = self._metadata(key)
-        return Marker.from_fields(metadata.get("custom_metadata")) if metadata else None
+        return marker_in(_strings(metadata.get("custom_metadata"))) if metadata else None
 
     def exists(self, key: str) -> bool:
         """Whether ``key`` holds a readable value (a soft-deleted latest version does not count)."""
@@ -319,7 +345,7 @@ class VaultStore(ConnectedStore):
             metadata = self._metadata(key)
             if metadata is None or not _latest_is_live(metadata):
                 continue
-            marker = Marker.from_fields(metadata.get("custom_metadata"))
+            marker = marker_in(_strings(metadata.get("custom_metadata")))
             if marker is not None and marker.job == job:
                 owned[key] = marker
         return owned
@@ -334,6 +360,7 @@ class VaultStore(ConnectedStore):
         write, then the marker sidecar."""
         path = self._path(key)
         data = as_map(value)
+        self.check_value_size(key, data)
         self._check_marker(key, marker)
         if self.kv_version == 1:
             with self._calling("write", key):
@@ -381,7 +408,7 @@ class VaultStore(ConnectedStore):
 
     def _stamp(self, key: str, path: str, current: dict[str, str], marker: Marker) -> None:
         """Replace our marker fields in ``custom_metadata``, keeping everyone else's fields."""
-        fields = merge_marker(current, marker.as_fields(), MARKER_FIELDS.__contains__)
+        fields = with_marker(current, marker)
         if fields != current:
             with self._calling("record the ownership marker", key):
                 self.client.secrets.kv.v2.update_metadata(
@@ -420,7 +447,7 @@ class VaultStore(ConnectedStore):
         """Refuse before writing anything when Vault would refuse the marker after the value is written."""
         if self.kv_version == 1:
             return
-        for name, text in marker.as_fields().items():
+        for name, text in marker_fields(marker).items():
             if len(text.encode()) > CUSTOM_METADATA_VALUE_LIMIT:
                 raise TooLarge(
                     f"{self.where(key)}: marker field {name!r} is longer than Vault's "
@@ -443,25 +470,22 @@ class VaultStore(ConnectedStore):
     # ------------------------------------------------------------------------------------------- checks
 
     def check_connection(self) -> tuple[bool, str]:
-        """Check the credentials (token lookup-self), the mount (type and KV version) and listing access."""
+        """Check the credentials (token lookup-self), the mount (type and KV version, checked on connecting)
+        and listing access."""
         try:
             client = self.client
             with self._calling("look up the token"):
                 token = client.auth.token.lookup_self()["data"]
-            with self._calling(f"read mount {self.mount!r}"):
-                mount = client.adapter.get(f"/v1/sys/internal/ui/mounts/{self.mount}")["data"]
-            version = str((mount.get("options") or {}).get("version") or "1")
-            if mount.get("type") not in ("kv", "generic"):
-                return False, f"mount {self.mount!r} is a {mount.get('type')!r} engine, not KV"
-            if version != str(self.kv_version):
-                return False, f"mount {self.mount!r} is KV v{version}; the store says v{self.kv_version}"
             count = len(self.list_keys("", recursive=False))
         except StoreError as err:
             return False, str(err)
         policies = ", ".join(token.get("policies") or []) or "none"
+        version = (
+            f"KV v{self._mount_version}" if self._mount_version else f"KV v{self.kv_version} (not checked)"
+        )
         return True, (
             f"authenticated as {token.get('display_name')!r} (policies: {policies}); mount "
-            f"{self.mount!r} is KV v{version}; {count} keys at the top of prefix {self.prefix!r}"
+            f"{self.mount!r} is {version}; {count} keys at the top of prefix {self.prefix!r}"
         )
 
 

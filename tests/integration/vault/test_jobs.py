@@ -136,8 +136,8 @@ def test_files_to_vault_kv2_and_kv1_then_unchanged_then_deleted(openbao, config_
     v2 = openbao.client().secrets.kv.v2
     db = v2.read_secret_version(f"{prefix}/a/app/db", raise_on_deleted_version=True)["data"]
     assert db["data"] == {"user": "app", "password": "db-pass-1"}
-    assert db["metadata"]["custom_metadata"]["job"] == "files-to-vault"
-    assert db["metadata"]["custom_metadata"]["source-key"] == "app/db"
+    assert db["metadata"]["custom_metadata"]["secret-sync.job"] == "files-to-vault"
+    assert db["metadata"]["custom_metadata"]["secret-sync.source-key"] == "app/db"
     api_key = v2.read_secret_version(f"{prefix}/a/app/api-key", raise_on_deleted_version=True)["data"]["data"]
     assert api_key == {"value": "api-key-value-1"}
     v1 = openbao.client().secrets.kv.v1
@@ -165,8 +165,8 @@ def test_vault_to_vault_across_two_mounts(openbao, config_dir, tmp_path):
     copied = target.read_secret_version(f"{prefix}/b/copied/db", mount_point=SECOND_MOUNT,
                                         raise_on_deleted_version=True)["data"]
     assert copied["data"] == {"user": "app", "password": "db-pass-1"}
-    assert copied["metadata"]["custom_metadata"]["source-store"] == "vault-a"
-    assert copied["metadata"]["custom_metadata"]["source-version"] == "1"
+    assert copied["metadata"]["custom_metadata"]["secret-sync.source-store"] == "vault-a"
+    assert copied["metadata"]["custom_metadata"]["secret-sync.source-version"] == "1"
     merged = target.read_secret_version(f"{prefix}/b/merged", mount_point=SECOND_MOUNT,
                                         raise_on_deleted_version=True)["data"]["data"]
     assert merged == {"db_password": "db-pass-1"}

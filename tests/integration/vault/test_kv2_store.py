@@ -29,8 +29,9 @@ def test_write_keeps_the_marker_in_custom_metadata_and_returns_versions(openbao,
     assert secret["data"] == {"password": "n3w-value"}
     assert secret["metadata"]["version"] == 2
     assert secret["metadata"]["custom_metadata"] == {
-        "managed-by": "airflow-secret-sync", "job": "copy-db", "source-store": "files",
-        "source-key": "db/password", "source-version": "4",
+        "secret-sync.managed-by": "airflow-secret-sync", "secret-sync.job": "copy-db",
+        "secret-sync.source-store": "files", "secret-sync.source-key": "db/password",
+        "secret-sync.source-version": "4",
     }
     record = store.read("db/password")
     assert (record.value, record.version, record.marker) == ({"password": "n3w-value"}, "2", OURS)
@@ -92,7 +93,7 @@ def test_set_marker_writes_no_version_and_keeps_other_custom_metadata(openbao, v
     metadata = api.read_secret_metadata(f"{prefix}adopted")["data"]
     assert metadata["current_version"] == 1
     assert metadata["custom_metadata"]["team"] == "payments"
-    assert "source-version" not in metadata["custom_metadata"]
+    assert "secret-sync.source-version" not in metadata["custom_metadata"]
     assert store.read_marker("adopted") == newer
     with pytest.raises(StoreError, match="no such secret"):
         store.set_marker("absent", OURS)

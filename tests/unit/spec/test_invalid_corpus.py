@@ -89,6 +89,10 @@ CASES: dict[str, Expected] = {
         "spec.plan[0]",
         "target key 'prod/db.password' is not valid in store 'gsm' (gcp): GCP secret ids allow only letters",
     ),
+    "vault-reserved-target-key.yaml": Expected(
+        "spec.plan[0]",
+        "target key '.secret-sync/db-password' is not valid in store 'legacy' (vault): .secret-sync/ is reserved",
+    ),
     "path-escaping-target.yaml": Expected(
         "spec.plan[0]", "target key '../x' is not valid in store 'dst' (file)"
     ),
