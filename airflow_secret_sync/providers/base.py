@@ -94,6 +94,14 @@ class Lazy(Generic[ClientT]):
             self._failure = None
 
 
+def payload_value(data: bytes) -> Value:
+    """A payload read from a store: text when it is UTF-8, else the bytes themselves."""
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        return data
+
+
 def value_size(value: Value) -> int:
     """The bytes a value takes at the provider: text as UTF-8, a map as compact JSON."""
     if isinstance(value, dict):

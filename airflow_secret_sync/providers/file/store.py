@@ -26,7 +26,7 @@ from airflow_secret_sync.engine.store import (
     WriteConflict,
 )
 from airflow_secret_sync.engine.values import Value, as_text
-from airflow_secret_sync.providers.base import ProviderStore
+from airflow_secret_sync.providers.base import ProviderStore, payload_value
 from airflow_secret_sync.providers.file.spec import SIDECAR_DIR, FileProvider, file_key_problem
 
 LOCK_STRIPES = 64
@@ -164,13 +164,12 @@ class FileSecretStore(ProviderStore):
             raise StoreError(
                 f"key {key!r}: version {version} is not available (the file store keeps only the latest)"
             )
-        value: Value
-        try:
-            value = data.decode()
-        except UnicodeDecodeError:
-            value = data
         return SecretRecord(
-            key=key, value=value, version=current, marker=Marker.from_fields(meta), metadata=meta
+            key=key,
+            value=payload_value(data),
+            version=current,
+            marker=Marker.from_fields(meta),
+            metadata=meta,
         )
 
     def list_marked(self, job: str, path: str = "", *, skip: Collection[str] = ()) -> dict[str, Marker]:

@@ -50,6 +50,7 @@ from airflow_secret_sync.providers.base import (
     Lazy,
     airflow_connection,
     merge_marker,
+    payload_value,
 )
 from airflow_secret_sync.providers.gcp.conn import (
     TRANSIENT_ERRORS,
@@ -368,14 +369,9 @@ class GcpSecretManagerStore(ConnectedStore):
         expected_crc = response.payload.data_crc32c
         if expected_crc and google_crc32c.value(data) != expected_crc:
             raise StoreError(f"{self.where(key)}: the payload read does not match its CRC32C checksum")
-        value: Value
-        try:
-            value = data.decode()
-        except UnicodeDecodeError:
-            value = data
         return SecretRecord(
             key=key,
-            value=value,
+            value=payload_value(data),
             version=_last(response.name),
             marker=marker_of(secret),
             metadata=_metadata(secret),
