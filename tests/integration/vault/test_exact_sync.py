@@ -146,7 +146,7 @@ def test_a_revoked_property_leaves_vault_and_a_shared_secret_keeps_the_fields_of
     shared = vault_a(openbao, prefix, "shared")["data"]
     client.patch(f"{prefix}/a/shared", {"owner-field": "theirs-value"})
     custom = client.read_secret_metadata(f"{prefix}/a/shared")["data"]["custom_metadata"]
-    assert json.loads(custom["properties"]) == ["ci", "deploy"]
+    assert json.loads(custom["secret-sync.properties"]) == ["ci", "deploy"]
 
     (folder / "secrets" / "app" / "api").write_text(json.dumps({"user": "svc"}))
     (folder / "secrets" / "tokens" / "deploy").unlink()
@@ -167,7 +167,7 @@ def test_a_query_made_cycle_over_three_stores_is_refused_at_run_time(openbao, se
     metadata = openbao.client().secrets.kv.v2.read_secret_metadata(
         f"{prefix}/b/app/db", mount_point=SECOND_MOUNT
     )["data"]["custom_metadata"]
-    assert (metadata["source-store"], metadata["provenance"]) == ("vault-a", "files")
+    assert (metadata["secret-sync.source-store"], metadata["secret-sync.provenance"]) == ("vault-a", "files")
 
     # files -> vault-a -> vault-b -> files: the third hop would bring the value back where it came from
     record = run_job(folder / "config", "b-to-files")["back/db"]

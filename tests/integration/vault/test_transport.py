@@ -99,7 +99,7 @@ def test_transient_statuses_are_retried_and_the_write_happens_once(openbao, thro
 
 def test_listing_with_the_list_verb_is_retried(through_proxy):
     store, proxy = through_proxy(status=503)
-    store.client  # connected: the mount's options are read
+    store.client  # noqa: B018 - connected: the mount's options are read
     proxy.failures = len(proxy.seen) + 1  # the next request fails
     assert store.list_keys() == []
     assert proxy.seen[-2:] == ["LIST", "LIST"]

@@ -91,7 +91,8 @@ CASES: dict[str, Expected] = {
     ),
     "vault-reserved-target-key.yaml": Expected(
         "spec.plan[0]",
-        "target key '.secret-sync/db-password' is not valid in store 'legacy' (vault): .secret-sync/ is reserved",
+        "target key '.secret-sync/db-password' is not valid in store 'legacy' (vault): "
+        ".secret-sync/ is reserved",
     ),
     "path-escaping-target.yaml": Expected(
         "spec.plan[0]", "target key '../x' is not valid in store 'dst' (file)"
