@@ -257,7 +257,7 @@ def import_engine(spec: dict[str, Any]) -> None:
     from airflow_secret_sync.providers.registry import provider
 
     for side in ("source", "target"):
-        provider(spec[side]["kind"]).load_store_class()
+        provider(spec[side]["kind"]).load_store_factory()
 
 
 class _ActionCounter(io.TextIOBase):

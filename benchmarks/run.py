@@ -195,7 +195,7 @@ class Bench:
                         sys.executable,
                         "-c",
                         "from airflow_secret_sync.providers.registry import provider; "
-                        f"provider({kind!r}).load_store_class()",
+                        f"provider({kind!r}).load_store_factory()",
                     ],
                     cwd=ROOT,
                     capture_output=True,

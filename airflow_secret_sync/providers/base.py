@@ -10,7 +10,7 @@ import abc
 import json
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, overload
 
 from airflow_secret_sync.engine.store import Misconfigured, SecretStoreBackend, StoreError, TooLarge
 from airflow_secret_sync.engine.values import Value
@@ -37,6 +37,20 @@ def boolean(value: Any, *, default: bool) -> bool:
     if isinstance(value, bool):
         return value
     return str(value).strip().lower() in TRUE_WORDS
+
+
+@overload
+def tls_verify(value: Any, *, default: bool) -> bool | str: ...
+@overload
+def tls_verify(value: Any, *, default: None) -> bool | str | None: ...
+def tls_verify(value: Any, *, default: bool | None) -> bool | str | None:
+    """TLS verification from a connection extra: a boolean (or its text), or the path of a CA bundle;
+    ``default`` when unset."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    if isinstance(value, str) and value.strip().lower() not in TRUE_WORDS | FALSE_WORDS:
+        return value
+    return boolean(value, default=True)
 
 
 def first_given(*values: Any) -> Any:

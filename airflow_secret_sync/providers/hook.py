@@ -41,7 +41,7 @@ class SecretStoreHook(BaseHook):
         self.store_name = store_name
         self.settings = settings
         self.conn_id: str | None = getattr(settings, "conn_id", None) or conn_id or self.default_conn_name
-        self._store_class = info.load_store_class()
+        self._store_factory = info.load_store_factory()
         self._store_kwargs = store_kwargs
         self._store: ProviderStore | None = None
 
@@ -52,7 +52,7 @@ class SecretStoreHook(BaseHook):
             kwargs = dict(self._store_kwargs)
             if self.conn_id is not None:
                 kwargs.setdefault("get_connection", self.get_connection)
-            self._store = self._store_class(store_name=self.store_name, settings=self.settings, **kwargs)
+            self._store = self._store_factory(store_name=self.store_name, settings=self.settings, **kwargs)
         return self._store
 
     def get_conn(self) -> ProviderStore:

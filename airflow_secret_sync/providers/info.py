@@ -31,7 +31,8 @@ class ProviderInfo:
 
     :param kind: the key of the provider block in a ``SecretStore`` (``spec.provider.<kind>``).
     :param spec_model: the pydantic model of that block.
-    :param store_class: ``module:Class`` of the store (a :class:`SecretStoreBackend`).
+    :param store_factory: ``module:name`` of what makes the store (a :class:`ProviderStore`): its class, or a
+        function taking the same keywords (``store_name``, ``settings``, optionally ``get_connection``).
     :param hook_class: ``module:Class`` of the Airflow hook that has a store.
     :param key_problem: the naming rules, checked before any provider call.
     :param value_limit: the provider's size limit for one value, checked before any provider call.
@@ -43,7 +44,7 @@ class ProviderInfo:
 
     kind: str
     spec_model: type[SpecModel]
-    store_class: str
+    store_factory: str
     hook_class: str
     key_problem: KeyRule
     value_limit: ValueLimit
@@ -56,14 +57,14 @@ class ProviderInfo:
         """The snake_case attribute of the ``Provider`` model holding this block."""
         return "".join(f"_{char.lower()}" if char.isupper() else char for char in self.kind)
 
-    def load_store_class(self) -> type[Any]:
-        return self._load(self.store_class)
+    def load_store_factory(self) -> Callable[..., Any]:
+        return self._load(self.store_factory)
 
     def load_hook_class(self) -> type[Any]:
         return self._load(self.hook_class)
 
-    def _load(self, path: str) -> type[Any]:
-        module_name, _, class_name = path.partition(":")
+    def _load(self, path: str) -> Any:
+        module_name, _, name = path.partition(":")
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as err:
@@ -73,8 +74,7 @@ class ProviderInfo:
                 f"the {self.kind!r} store needs the {err.name!r} package: "
                 f"pip install 'airflow-secret-sync[{self.extra}]'"
             ) from None
-        loaded: type[Any] = getattr(module, class_name)
-        return loaded
+        return getattr(module, name)
 
 
 def form_field(label: str, kind: str | list[str], description: str = "", **schema: Any) -> dict[str, Any]:

@@ -38,8 +38,8 @@ def open_store(loaded: LoadedStore, **kwargs: Any) -> SecretStoreBackend:
     """The store one ``SecretStore`` document declares (no provider call happens until it is used)."""
     if loaded.kind == "file":
         kwargs.setdefault("root", loaded.file_root())
-    store_class = provider(loaded.kind).load_store_class()
-    store: SecretStoreBackend = store_class(
+    make_store = provider(loaded.kind).load_store_factory()
+    store: SecretStoreBackend = make_store(
         store_name=loaded.name, settings=loaded.store.spec.provider.settings, **kwargs
     )
     return store

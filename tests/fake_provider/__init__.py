@@ -13,7 +13,7 @@ from tests.fake_provider import spec
 INFO = ProviderInfo(
     kind="fakeVault",
     spec_model=spec.FakeVaultProvider,
-    store_class="tests.fake_provider.store:FakeVaultStore",
+    store_factory="tests.fake_provider.store:FakeVaultStore",
     hook_class="tests.fake_provider.hook:FakeVaultHook",
     key_problem=spec.key_problem,
     value_limit=spec.value_limit,

@@ -23,6 +23,7 @@ from botocore.credentials import (
 )
 
 from airflow_secret_sync.engine.store import Misconfigured
+from airflow_secret_sync.providers.base import tls_verify
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -143,7 +144,7 @@ class AwsConnectionSettings:
             role_arn=role_arn,
             assume_role_kwargs=assume_role_kwargs if role_arn else {},
             config_kwargs=_config_kwargs(conn_id, extra),
-            verify=_as_verify(extra.get("verify")),
+            verify=tls_verify(extra.get("verify"), default=None),
         )
 
     def endpoint_for(self, service: str) -> str | None:
@@ -185,13 +186,6 @@ def _config_kwargs(conn_id: str, extra: Mapping[str, Any]) -> dict[str, Any]:
     kwargs.setdefault("connect_timeout", DEFAULT_CONNECT_TIMEOUT)
     kwargs.setdefault("read_timeout", DEFAULT_READ_TIMEOUT)
     return kwargs
-
-
-def _as_verify(value: Any) -> bool | str | None:
-    """``verify`` from JSON (bool or CA bundle path) or from a URI (text ``true``/``false``)."""
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    return value if value not in ("", None) else None
 
 
 class _AssumedRoleCredentials(CredentialProvider):

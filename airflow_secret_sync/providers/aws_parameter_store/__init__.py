@@ -8,7 +8,7 @@ from airflow_secret_sync.providers.info import ProviderInfo
 INFO = ProviderInfo(
     kind="awsParameterStore",
     spec_model=spec.AwsParameterStoreProvider,
-    store_class="airflow_secret_sync.providers.aws_parameter_store.store:AwsParameterStore",
+    store_factory="airflow_secret_sync.providers.aws_parameter_store.store:AwsParameterStore",
     hook_class="airflow_secret_sync.providers.aws_parameter_store.hook:AwsParameterStoreHook",
     key_problem=spec.key_problem,
     value_limit=spec.value_limit,

@@ -17,7 +17,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util import Retry
 
 from airflow_secret_sync.engine.store import Misconfigured
-from airflow_secret_sync.providers.base import FALSE_WORDS, TRUE_WORDS, boolean, first_given
+from airflow_secret_sync.providers.base import boolean, first_given, tls_verify
 
 AUTH_TYPES = ("token", "approle", "userpass", "kubernetes", "jwt")
 DEFAULT_KUBERNETES_JWT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"
@@ -68,7 +68,7 @@ class VaultConnectionSettings:
             raise Misconfigured(
                 f"auth_type {auth_type!r} is not supported (use one of {', '.join(AUTH_TYPES)})"
             )
-        verify = _verify(first_given(pick("verify"), client_kwargs.get("verify")))
+        verify = tls_verify(first_given(pick("verify"), client_kwargs.get("verify")), default=True)
         ca_bundle = pick("ca_bundle")
         if ca_bundle and verify is not False:
             verify = str(ca_bundle)
@@ -92,13 +92,6 @@ class VaultConnectionSettings:
             mount=(conn.schema or None) if hashicorp else None,
             kv_version=int(kv_version) if kv_version is not None else None,
         )
-
-
-def _verify(value: Any) -> bool | str:
-    """TLS verification: a boolean (or its text), or the path of a CA bundle."""
-    if isinstance(value, str) and value.strip() and value.strip().lower() not in TRUE_WORDS | FALSE_WORDS:
-        return value
-    return boolean(value, default=True)
 
 
 def _url(conn: Any, extra: dict[str, Any], hashicorp: bool) -> str:
