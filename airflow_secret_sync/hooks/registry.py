@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from airflow_secret_sync.hooks import moved_names
+from airflow_secret_sync.providers.moved import moved_names
 from airflow_secret_sync.providers.registry import provider
 
 __getattr__ = moved_names(

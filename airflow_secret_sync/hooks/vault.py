@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from airflow_secret_sync.hooks import moved_names
+from airflow_secret_sync.providers.moved import moved_names
 
 __getattr__ = moved_names(
     __name__,

@@ -1,4 +1,4 @@
-"""The hooks' old import paths keep working for one release, each with a DeprecationWarning."""
+"""Old import paths (hooks, the file store) keep working for one release, with a DeprecationWarning."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from airflow_secret_sync.providers.aws.marker import marker_from_tags
 from airflow_secret_sync.providers.aws_parameter_store.hook import AwsParameterStoreHook
 from airflow_secret_sync.providers.aws_secrets_manager.hook import AwsSecretsManagerHook
 from airflow_secret_sync.providers.file.hook import FileSecretStoreHook
+from airflow_secret_sync.providers.file.store import FileSecretStore
 from airflow_secret_sync.providers.gcp.conn import GcpConnectionSettings
 from airflow_secret_sync.providers.gcp.hook import GcpSecretManagerHook
 from airflow_secret_sync.providers.hook import SecretStoreHook
@@ -28,6 +29,7 @@ MOVED = [
     ("airflow_secret_sync.hooks.gcp", "GcpConnectionSettings", GcpConnectionSettings),
     ("airflow_secret_sync.hooks.file", "FileSecretStoreHook", FileSecretStoreHook),
     ("airflow_secret_sync.hooks.base", "SecretStoreHook", SecretStoreHook),
+    ("airflow_secret_sync.engine.file_store", "FileSecretStore", FileSecretStore),
 ]
 
 
