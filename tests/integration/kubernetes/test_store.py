@@ -11,8 +11,6 @@ from typing import Any
 
 import pytest
 
-from airflow_secret_sync.engine.file_store import FileSecretStore
-from airflow_secret_sync.engine.naming import key_problem
 from airflow_secret_sync.engine.plan import map_targets, resolve_sources
 from airflow_secret_sync.engine.store import (
     Conflict,
@@ -24,6 +22,8 @@ from airflow_secret_sync.engine.store import (
     WriteConflict,
 )
 from airflow_secret_sync.engine.sync import push_target
+from airflow_secret_sync.providers.file.spec import file_key_problem
+from airflow_secret_sync.providers.file.store import FileSecretStore
 from airflow_secret_sync.providers.kubernetes.store import (
     FIELD_MANAGER,
     ImmutableSecret,
@@ -349,7 +349,7 @@ def test_a_secret_managed_by_external_secrets_is_refused_as_a_loop_source(
     target = FileSecretStore(tmp_path / "vault-prod")
     sources = {"k8s": source}
     plans = map_targets(
-        job, resolve_sources(job, sources), key_problem=lambda store, key: key_problem("file", key)
+        job, resolve_sources(job, sources), key_problem=lambda store, key: file_key_problem(key)
     )
     report = push_target(job, plans["vault-prod"], target, sources)
     assert [record.action.value for record in report.records] == ["error"]
