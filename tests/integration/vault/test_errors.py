@@ -7,7 +7,8 @@ import time
 import pytest
 
 from airflow_secret_sync.engine.store import Marker, Misconfigured, PermissionDenied, Transient
-from tests.fixtures.openbao import READ_ONLY_POLICY, free_port, set_connection
+from airflow_secret_sync.testing.servers import free_port
+from tests.fixtures.openbao import READ_ONLY_POLICY, set_connection
 from tests.integration.silent_server import silent_server
 
 pytestmark = pytest.mark.vault
