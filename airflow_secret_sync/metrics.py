@@ -33,7 +33,8 @@ def record_push(job: str, report: TargetReport, *, dry_run: bool, complete: bool
     """The outcome of one target store's push: a count per action, failure, duration, managed keys.
 
     :param complete: the plan covered every key of the job (no keys filter): only then is the count of
-        managed keys the store's, and it is sent as a gauge.
+        managed keys the store's, and it is sent as a gauge. A key in error may or may not hold our marker:
+        a store with one sends no gauge rather than a wrong count.
     """
     tags = {"job": job, "store": report.store}
     for action, count in report.counts().items():
@@ -42,7 +43,8 @@ def record_push(job: str, report: TargetReport, *, dry_run: bool, complete: bool
     if report.failed:
         stats.incr(PUSH_FAILED, tags=tags)
     stats.timing(PUSH_DURATION, seconds * 1000, tags=tags)
-    if complete and not dry_run and not report.error:
+    unknown = report.error is not None or any(record.action is Action.ERROR for record in report.records)
+    if complete and not dry_run and not unknown:
         managed = sum(1 for record in report.records if record.action in MANAGED_ACTIONS)
         stats.gauge(MANAGED_KEYS, managed, tags=tags)
 

@@ -17,8 +17,9 @@ from tests.fixtures.moto import MotoServer, boto3_client, moto_connection  # noq
 
 
 @pytest.fixture
-def make_sm(moto: MotoServer,
-            monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., AwsSecretsManagerHook]]:
+def make_sm(
+    moto: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., AwsSecretsManagerHook]]:
     """Build Secrets Manager hooks on moto; ``settings`` go to the store's ``aws`` block."""
     hooks: list[AwsSecretsManagerHook] = []
 
@@ -34,8 +35,9 @@ def make_sm(moto: MotoServer,
 
 
 @pytest.fixture
-def make_ssm(moto: MotoServer,
-             monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., AwsParameterStoreHook]]:
+def make_ssm(
+    moto: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., AwsParameterStoreHook]]:
     """Build Parameter Store hooks on moto; ``settings`` go to the store's ``awsParameterStore`` block."""
     hooks: list[AwsParameterStoreHook] = []
 
@@ -74,5 +76,6 @@ def record_requests(client: Any) -> list[str]:
     """The API operation of every HTTP request ``client`` sends from now on, retries included."""
     requests: list[str] = []
     client.meta.events.register(
-        "before-send.*.*", lambda event_name, **_: requests.append(event_name.rsplit(".", 1)[-1]))
+        "before-send.*.*", lambda event_name, **_: requests.append(event_name.rsplit(".", 1)[-1])
+    )
     return requests

@@ -48,10 +48,13 @@ def test_registry_finds_both_hooks_with_their_connection_type() -> None:
 
 
 def test_connection_from_json_environment_variable(monkeypatch: pytest.MonkeyPatch, moto: Any) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_MY_AWS", (
-        f'{{"conn_type": "secret_sync_aws", "login": "{ACCESS_KEY_ID}", "password": "{SECRET_ACCESS_KEY}", '
-        f'"extra": {{"region_name": "{REGION}", "endpoint_url": "{moto.endpoint}"}}}}'
-    ))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MY_AWS",
+        (
+            f'{{"conn_type": "secret_sync_aws", "login": "{ACCESS_KEY_ID}", "password": "{SECRET_ACCESS_KEY}", '
+            f'"extra": {{"region_name": "{REGION}", "endpoint_url": "{moto.endpoint}"}}}}'
+        ),
+    )
     hook = sm_hook("my_aws")
     hook.write("from-json", "value", MARKER)
     stored = boto3_client(moto, "secretsmanager").get_secret_value(SecretId="from-json")
@@ -59,25 +62,33 @@ def test_connection_from_json_environment_variable(monkeypatch: pytest.MonkeyPat
     assert hook.client().meta.region_name == REGION and hook.client().meta.endpoint_url == moto.endpoint
 
 
-def test_amazon_provider_connection_with_its_conventional_extras(monkeypatch: pytest.MonkeyPatch,
-                                                                 moto: Any) -> None:
-    set_connection(monkeypatch, "aws_default", conn_type="aws", extra={
-        "aws_access_key_id": ACCESS_KEY_ID,
-        "aws_secret_access_key": SECRET_ACCESS_KEY,
-        "region_name": REGION,
-        "endpoint_url": closed_port_endpoint(),
-        "service_config": {name: {"endpoint_url": moto.endpoint} for name in ("secretsmanager", "ssm",
-                                                                              "sts")},
-        "config_kwargs": {"retries": {"mode": "adaptive", "max_attempts": 7}, "connect_timeout": 5},
-    })
+def test_amazon_provider_connection_with_its_conventional_extras(
+    monkeypatch: pytest.MonkeyPatch, moto: Any
+) -> None:
+    set_connection(
+        monkeypatch,
+        "aws_default",
+        conn_type="aws",
+        extra={
+            "aws_access_key_id": ACCESS_KEY_ID,
+            "aws_secret_access_key": SECRET_ACCESS_KEY,
+            "region_name": REGION,
+            "endpoint_url": closed_port_endpoint(),
+            "service_config": {
+                name: {"endpoint_url": moto.endpoint} for name in ("secretsmanager", "ssm", "sts")
+            },
+            "config_kwargs": {"retries": {"mode": "adaptive", "max_attempts": 7}, "connect_timeout": 5},
+        },
+    )
     sm = sm_hook("aws_default")
     sm.write("amazon-style", "value", MARKER)
     assert sm.read("amazon-style").value == "value"
     # botocore's Config counts retries in max_attempts: 7 retries are 8 attempts
     assert sm.client().meta.config.retries == {"mode": "adaptive", "total_max_attempts": 8}
     assert sm.client().meta.config.connect_timeout == 5
-    ssm = AwsParameterStoreHook(store_name="ssm", settings=AwsParameterStoreProvider(conn_id="aws_default",
-                                                                                     path_prefix="/x/"))
+    ssm = AwsParameterStoreHook(
+        store_name="ssm", settings=AwsParameterStoreProvider(conn_id="aws_default", path_prefix="/x/")
+    )
     ssm.write("amazon-style", "value", MARKER)
     assert ssm.test_connection()[0]
 
@@ -96,8 +107,9 @@ def test_retry_mode_and_attempts_go_to_botocore(monkeypatch: pytest.MonkeyPatch,
     assert default.client().meta.config.retries == {"mode": "standard"}
     assert default.client().meta.config.max_pool_connections == 50
 
-    tuned = sm_hook(moto_connection(monkeypatch, moto, conn_id="tuned", retry_mode="adaptive",
-                                    max_attempts="5"))
+    tuned = sm_hook(
+        moto_connection(monkeypatch, moto, conn_id="tuned", retry_mode="adaptive", max_attempts="5")
+    )
     assert tuned.client().meta.config.retries == {"mode": "adaptive", "total_max_attempts": 5}
     assert tuned.client("sts").meta.config.retries == {"mode": "adaptive", "total_max_attempts": 5}
 
@@ -116,8 +128,9 @@ def test_store_region_overrides_the_connection_region(monkeypatch: pytest.Monkey
 
 def test_assume_role_with_external_id_and_session_name(monkeypatch: pytest.MonkeyPatch, moto: Any) -> None:
     role = "arn:aws:iam::123456789012:role/secret-sync"
-    conn_id = moto_connection(monkeypatch, moto, role_arn=role, external_id="ext-42",
-                              role_session_name="nightly-sync")
+    conn_id = moto_connection(
+        monkeypatch, moto, role_arn=role, external_id="ext-42", role_session_name="nightly-sync"
+    )
     hook = sm_hook(conn_id)
 
     identity = hook.client("sts").get_caller_identity()
@@ -125,12 +138,17 @@ def test_assume_role_with_external_id_and_session_name(monkeypatch: pytest.Monke
     hook.write("as-role", "value", MARKER)
     assumed = moto.state("sts")["AssumedRole"]
     assert [(item["role_arn"], item["external_id"], item["session_name"]) for item in assumed] == [
-        (role, "ext-42", "nightly-sync")]
+        (role, "ext-42", "nightly-sync")
+    ]
 
 
 def test_assume_role_kwargs_of_the_amazon_provider(monkeypatch: pytest.MonkeyPatch, moto: Any) -> None:
-    conn_id = moto_connection(monkeypatch, moto, role_arn="arn:aws:iam::123456789012:role/r",
-                              assume_role_kwargs={"ExternalId": "from-kwargs", "DurationSeconds": 900})
+    conn_id = moto_connection(
+        monkeypatch,
+        moto,
+        role_arn="arn:aws:iam::123456789012:role/r",
+        assume_role_kwargs={"ExternalId": "from-kwargs", "DurationSeconds": 900},
+    )
     hook = sm_hook(conn_id)
     assert hook.client("sts").get_caller_identity()["Arn"].endswith(":assumed-role/r/airflow-secret-sync")
     assert moto.state("sts")["AssumedRole"][0]["external_id"] == "from-kwargs"
@@ -138,7 +156,8 @@ def test_assume_role_kwargs_of_the_amazon_provider(monkeypatch: pytest.MonkeyPat
 
 def test_profile_and_session_token(monkeypatch: pytest.MonkeyPatch, moto: Any, tmp_path: Path) -> None:
     (tmp_path / "credentials").write_text(
-        "[sync]\naws_access_key_id = profile-key\naws_secret_access_key = profile-secret\n")
+        "[sync]\naws_access_key_id = profile-key\naws_secret_access_key = profile-secret\n"
+    )
     (tmp_path / "config").write_text(f"[profile sync]\nregion = {REGION}\n")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
@@ -149,14 +168,20 @@ def test_profile_and_session_token(monkeypatch: pytest.MonkeyPatch, moto: Any, t
     hook.write("by-profile", "value", MARKER)
     assert hook.client().meta.region_name == REGION
 
-    set_connection(monkeypatch, "temporary", login="ASIATEMP", password="secret",
-                   extra={"aws_session_token": "session-token", "region_name": REGION})
+    set_connection(
+        monkeypatch,
+        "temporary",
+        login="ASIATEMP",
+        password="secret",
+        extra={"aws_session_token": "session-token", "region_name": REGION},
+    )
     frozen = aws_session(sm_hook("temporary").connection_settings(), None).get_credentials()
     assert (frozen.access_key, frozen.token) == ("ASIATEMP", "session-token")
 
 
-def test_connection_problems_are_clear(monkeypatch: pytest.MonkeyPatch, moto: Any,
-                                       caplog: pytest.LogCaptureFixture) -> None:
+def test_connection_problems_are_clear(
+    monkeypatch: pytest.MonkeyPatch, moto: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     with pytest.raises(StoreError, match="Airflow connection 'missing' not found"):
         sm_hook("missing").read("x")
     set_connection(monkeypatch, "vaultish", conn_type="vault", login="x", password="y")
@@ -165,8 +190,13 @@ def test_connection_problems_are_clear(monkeypatch: pytest.MonkeyPatch, moto: An
     set_connection(monkeypatch, "half", login="only-the-key-id")
     with pytest.raises(StoreError, match="give both the access key id"):
         sm_hook("half").read("x")
-    moto_connection(monkeypatch, moto, conn_id="saml", role_arn="arn:aws:iam::1:role/r",
-                    assume_role_method="assume_role_with_saml")
+    moto_connection(
+        monkeypatch,
+        moto,
+        conn_id="saml",
+        role_arn="arn:aws:iam::1:role/r",
+        assume_role_method="assume_role_with_saml",
+    )
     with pytest.raises(StoreError, match="assume_role_method 'assume_role_with_saml' is not supported"):
         sm_hook("saml").read("x")
 
@@ -182,8 +212,13 @@ def test_connection_problems_are_clear(monkeypatch: pytest.MonkeyPatch, moto: An
 
 
 def test_credentials_stay_out_of_repr(monkeypatch: pytest.MonkeyPatch, moto: Any) -> None:
-    set_connection(monkeypatch, "repr", login="AKIAREPR", password="very-secret-key",
-                   extra={"aws_session_token": "very-secret-token"})
+    set_connection(
+        monkeypatch,
+        "repr",
+        login="AKIAREPR",
+        password="very-secret-key",
+        extra={"aws_session_token": "very-secret-token"},
+    )
     settings = sm_hook("repr").connection_settings()
     assert isinstance(settings, AwsConnectionSettings)
     assert "very-secret" not in repr(settings) and "AKIAREPR" in repr(settings)
@@ -194,8 +229,9 @@ def test_test_connection(monkeypatch: pytest.MonkeyPatch, moto: Any) -> None:
     assert ok and "arn:aws:sts::123456789012:" in message
     assert "Secrets Manager reachable in us-east-1" in message
 
-    ssm = AwsParameterStoreHook(store_name="ssm", settings=AwsParameterStoreProvider(
-        conn_id=moto_connection(monkeypatch, moto)))
+    ssm = AwsParameterStoreHook(
+        store_name="ssm", settings=AwsParameterStoreProvider(conn_id=moto_connection(monkeypatch, moto))
+    )
     ok, message = ssm.test_connection()
     assert ok and "Parameter Store reachable" in message
 
@@ -205,8 +241,9 @@ def test_test_connection(monkeypatch: pytest.MonkeyPatch, moto: Any) -> None:
     assert ok and "Secrets Manager reachable" in message
     assert AwsParameterStoreHook(conn_id="ui_test").test_connection()[0]
 
-    down = moto_connection(monkeypatch, moto, conn_id="down", endpoint_url=closed_port_endpoint(),
-                           max_attempts=1)
+    down = moto_connection(
+        monkeypatch, moto, conn_id="down", endpoint_url=closed_port_endpoint(), max_attempts=1
+    )
     started = time.monotonic()
     ok, message = sm_hook(down).test_connection()
     assert not ok and "Could not connect" in message

@@ -64,8 +64,11 @@ def test_token_from_the_password(openbao, connect):
 def test_host_given_as_a_full_url(openbao, connect):
     round_trip(connect({"conn_type": "secret_sync_vault", "host": openbao.url, "password": openbao.token}))
     host, port = openbao.url.rsplit(":", 1)
-    round_trip(connect({"conn_type": "secret_sync_vault", "host": host, "port": int(port),
-                        "password": openbao.token}))
+    round_trip(
+        connect(
+            {"conn_type": "secret_sync_vault", "host": host, "port": int(port), "password": openbao.token}
+        )
+    )
 
 
 def test_token_from_a_file(openbao, connect, tmp_path):
@@ -74,30 +77,58 @@ def test_token_from_a_file(openbao, connect, tmp_path):
 
 
 def test_approle(openbao, connect):
-    round_trip(connect(openbao.connection(login=openbao.role_id, password=openbao.secret_id,
-                                          extra={"auth_type": "approle"})))
-    round_trip(connect(openbao.connection(password=openbao.secret_id,
-                                          extra={"auth_type": "approle", "role_id": openbao.role_id})))
+    round_trip(
+        connect(
+            openbao.connection(
+                login=openbao.role_id, password=openbao.secret_id, extra={"auth_type": "approle"}
+            )
+        )
+    )
+    round_trip(
+        connect(
+            openbao.connection(
+                password=openbao.secret_id, extra={"auth_type": "approle", "role_id": openbao.role_id}
+            )
+        )
+    )
 
 
 def test_userpass(openbao, connect):
-    round_trip(connect(openbao.connection(login=USERNAME, password=USER_PASSWORD,
-                                          extra={"auth_type": "userpass"})))
+    round_trip(
+        connect(openbao.connection(login=USERNAME, password=USER_PASSWORD, extra={"auth_type": "userpass"}))
+    )
 
 
 def test_jwt_given_inline_or_as_a_file(openbao, connect, tmp_path):
-    round_trip(connect(openbao.connection(password=None, extra={
-        "auth_type": "jwt", "role": JWT_ROLE, "jwt": openbao.jwt()})))
+    round_trip(
+        connect(
+            openbao.connection(
+                password=None, extra={"auth_type": "jwt", "role": JWT_ROLE, "jwt": openbao.jwt()}
+            )
+        )
+    )
     (tmp_path / "jwt").write_text(openbao.jwt())
-    round_trip(connect(openbao.connection(password=None, extra={
-        "auth_type": "jwt", "jwt_role": JWT_ROLE, "jwt_token_path": str(tmp_path / "jwt")})))
+    round_trip(
+        connect(
+            openbao.connection(
+                password=None,
+                extra={"auth_type": "jwt", "jwt_role": JWT_ROLE, "jwt_token_path": str(tmp_path / "jwt")},
+            )
+        )
+    )
 
 
 def test_kubernetes_service_account_token_file(openbao, connect, tmp_path):
     token_file = tmp_path / "token"
     token_file.write_text(openbao.service_account_jwt())
-    round_trip(connect(openbao.connection(password=None, extra={
-        "auth_type": "kubernetes", "role": K8S_ROLE, "kubernetes_jwt_path": str(token_file)})))
+    round_trip(
+        connect(
+            openbao.connection(
+                password=None,
+                extra={"auth_type": "kubernetes", "role": K8S_ROLE, "kubernetes_jwt_path": str(token_file)},
+            )
+        )
+    )
 
 
 def test_namespace(openbao, connect):
@@ -113,9 +144,15 @@ def test_namespace(openbao, connect):
 def test_hashicorp_vault_connection_with_its_conventional_extras(openbao, connect):
     """The official provider's ``vault`` type: schema is the mount, kv_engine_version its KV version."""
     host, port = openbao.url.removeprefix("http://").split(":")
-    conn = {"conn_type": "vault", "host": host, "port": int(port), "schema": KV1_MOUNT,
-            "login": openbao.role_id, "password": openbao.secret_id,
-            "extra": {"auth_type": "approle", "kv_engine_version": "1"}}
+    conn = {
+        "conn_type": "vault",
+        "host": host,
+        "port": int(port),
+        "schema": KV1_MOUNT,
+        "login": openbao.role_id,
+        "password": openbao.secret_id,
+        "extra": {"auth_type": "approle", "kv_engine_version": "1"},
+    }
     store = connect(conn)
     round_trip(store)
     assert (store.mount, store.kv_version) == (KV1_MOUNT, 1)
@@ -124,8 +161,14 @@ def test_hashicorp_vault_connection_with_its_conventional_extras(openbao, connec
 
 def test_the_store_spec_wins_over_a_hashicorp_connection(openbao, connect):
     host, port = openbao.url.removeprefix("http://").split(":")
-    conn = {"conn_type": "vault", "host": host, "port": int(port), "schema": KV1_MOUNT,
-            "password": openbao.token, "extra": {"kv_engine_version": 1, "kubernetes_role": "unused"}}
+    conn = {
+        "conn_type": "vault",
+        "host": host,
+        "port": int(port),
+        "schema": KV1_MOUNT,
+        "password": openbao.token,
+        "extra": {"kv_engine_version": 1, "kubernetes_role": "unused"},
+    }
     store = connect(conn, mount=SECOND_MOUNT, kv_version=2)
     round_trip(store)
     assert (store.mount, store.kv_version) == (SECOND_MOUNT, 2)
@@ -149,8 +192,9 @@ def test_a_wrong_token_gives_a_clear_value_free_error(openbao, connect):
 
 
 def test_a_failed_login_names_the_method_not_the_credentials(openbao, connect):
-    store = connect(openbao.connection(login=openbao.role_id, password="wrong-secret-id",
-                                       extra={"auth_type": "approle"}))
+    store = connect(
+        openbao.connection(login=openbao.role_id, password="wrong-secret-id", extra={"auth_type": "approle"})
+    )
     with pytest.raises(StoreError, match="log in with approle auth") as caught:
         store.read("k")
     assert "wrong-secret-id" not in str(caught.value)
@@ -161,8 +205,14 @@ def test_a_failed_login_names_the_method_not_the_credentials(openbao, connect):
 def test_test_connection_reports_a_kv_version_mismatch_and_an_unreachable_server(openbao, connect):
     ok, message = connect(openbao.connection(), mount=KV1_MOUNT).test_connection()
     assert not ok and "KV v1" in message
-    unreachable = connect({"conn_type": "secret_sync_vault", "host": f"http://127.0.0.1:{free_port()}",
-                           "password": "whatever-token", "extra": {"retries": 0}})
+    unreachable = connect(
+        {
+            "conn_type": "secret_sync_vault",
+            "host": f"http://127.0.0.1:{free_port()}",
+            "password": "whatever-token",
+            "extra": {"retries": 0},
+        }
+    )
     ok, message = unreachable.test_connection()
     assert not ok and "cannot reach Vault" in message
 
@@ -177,8 +227,16 @@ def test_missing_connection_and_unsupported_auth_type(openbao, connect, vault_st
 
 
 def settings_of(**conn) -> VaultConnectionSettings:
-    fields = {"conn_id": "c", "conn_type": "secret_sync_vault", "host": "vault.example", "port": None,
-              "schema": None, "login": None, "password": None, "extra_dejson": {}}
+    fields = {
+        "conn_id": "c",
+        "conn_type": "secret_sync_vault",
+        "host": "vault.example",
+        "port": None,
+        "schema": None,
+        "login": None,
+        "password": None,
+        "extra_dejson": {},
+    }
     return VaultConnectionSettings.from_connection(SimpleNamespace(**{**fields, **conn}))
 
 
@@ -192,14 +250,22 @@ def test_connection_fields_and_extras_are_read():
     with pytest.raises(StoreError, match="schema must be http or https"):
         settings_of(schema="kv")
 
-    settings = settings_of(extra_dejson={
-        "namespace": "team-a", "verify": "false", "timeout": "5", "retries": 7, "auth_mount_point": "ci",
-    })
+    settings = settings_of(
+        extra_dejson={
+            "namespace": "team-a",
+            "verify": "false",
+            "timeout": "5",
+            "retries": 7,
+            "auth_mount_point": "ci",
+        }
+    )
     assert settings.namespace == "team-a" and settings.verify is False and settings.timeout == 5.0
     assert settings.retries == 7 and settings.auth_mount_point == "ci"
     assert settings_of(extra_dejson={"ca_bundle": "/etc/ca.pem"}).verify == "/etc/ca.pem"
-    hashicorp = settings_of(conn_type="vault", extra_dejson={
-        "client_kwargs": {"namespace": "ns", "verify": "/ca.pem"}, "kv_engine_version": "1"})
+    hashicorp = settings_of(
+        conn_type="vault",
+        extra_dejson={"client_kwargs": {"namespace": "ns", "verify": "/ca.pem"}, "kv_engine_version": "1"},
+    )
     assert (hashicorp.namespace, hashicorp.verify, hashicorp.kv_version) == ("ns", "/ca.pem", 1)
     assert "s3cret" not in repr(settings_of(password="s3cret", extra_dejson={"jwt": "s3cret"}))
 
@@ -211,10 +277,19 @@ def tls_server(tmp_path_factory):
     port = free_port()
     with (folder / "server.log").open("wb") as output:
         process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "bao"), "server", "-dev", "-dev-tls",
-             f"-dev-tls-cert-dir={folder}", "-dev-root-token-id=tls-root-token",
-             f"-dev-listen-address=127.0.0.1:{port}", "-dev-no-store-token"],
-            stdout=output, stderr=subprocess.STDOUT, env={**os.environ, "HOME": str(folder)},
+            [
+                str(Path(sys.executable).parent / "bao"),
+                "server",
+                "-dev",
+                "-dev-tls",
+                f"-dev-tls-cert-dir={folder}",
+                "-dev-root-token-id=tls-root-token",
+                f"-dev-listen-address=127.0.0.1:{port}",
+                "-dev-no-store-token",
+            ],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "HOME": str(folder)},
         )
     log = folder / "server.log"
     try:

@@ -22,7 +22,8 @@ pytestmark = pytest.mark.vault
 
 def write_config(folder: Path, prefix: str) -> Path:
     (folder / "config").mkdir()
-    (folder / "config" / "stores.yaml").write_text(textwrap.dedent(f"""
+    (folder / "config" / "stores.yaml").write_text(
+        textwrap.dedent(f"""
         apiVersion: secret-sync/v1alpha1
         kind: SecretStore
         metadata: {{name: files}}
@@ -66,8 +67,10 @@ def write_config(folder: Path, prefix: str) -> Path:
           permissions: Write
           provider:
             vault: {{connId: {CONN_ID}, mount: {KV1_MOUNT}, kvVersion: 1, pathPrefix: {prefix}/v1}}
-    """))
-    (folder / "config" / "jobs.yaml").write_text(textwrap.dedent("""
+    """)
+    )
+    (folder / "config" / "jobs.yaml").write_text(
+        textwrap.dedent("""
         apiVersion: secret-sync/v1alpha1
         kind: SyncJob
         metadata: {name: files-to-vault}
@@ -103,7 +106,8 @@ def write_config(folder: Path, prefix: str) -> Path:
           targets: [files-out]
           plan:
             - query: {path: app/}
-    """))
+    """)
+    )
     return folder / "config"
 
 
@@ -148,7 +152,8 @@ def test_files_to_vault_kv2_and_kv1_then_unchanged_then_deleted(openbao, config_
     (tmp_path / "secrets" / "app" / "db").write_text('{"user": "app", "password": "db-pass-2"}')
     (tmp_path / "secrets" / "app" / "api-key").unlink()
     assert run_job(folder, "files-to-vault") == {
-        "vault-a": {"update": 1, "delete": 1}, "vault-v1": {"update": 1, "delete": 1},
+        "vault-a": {"update": 1, "delete": 1},
+        "vault-v1": {"update": 1, "delete": 1},
     }
     db = v2.read_secret_version(f"{prefix}/a/app/db", raise_on_deleted_version=True)["data"]
     assert (db["data"]["password"], db["metadata"]["version"]) == ("db-pass-2", 2)
@@ -162,18 +167,21 @@ def test_vault_to_vault_across_two_mounts(openbao, config_dir, tmp_path):
     assert run_job(folder, "vault-to-vault") == {"vault-b": {"create": 3}}
 
     target = openbao.client().secrets.kv.v2
-    copied = target.read_secret_version(f"{prefix}/b/copied/db", mount_point=SECOND_MOUNT,
-                                        raise_on_deleted_version=True)["data"]
+    copied = target.read_secret_version(
+        f"{prefix}/b/copied/db", mount_point=SECOND_MOUNT, raise_on_deleted_version=True
+    )["data"]
     assert copied["data"] == {"user": "app", "password": "db-pass-1"}
     assert copied["metadata"]["custom_metadata"]["source-store"] == "vault-a"
     assert copied["metadata"]["custom_metadata"]["source-version"] == "1"
-    merged = target.read_secret_version(f"{prefix}/b/merged", mount_point=SECOND_MOUNT,
-                                        raise_on_deleted_version=True)["data"]["data"]
+    merged = target.read_secret_version(
+        f"{prefix}/b/merged", mount_point=SECOND_MOUNT, raise_on_deleted_version=True
+    )["data"]["data"]
     assert merged == {"db_password": "db-pass-1"}
 
     # a field someone else adds to the merged secret survives our property merge
-    target.create_or_update_secret(f"{prefix}/b/merged", {"db_password": "db-pass-1", "other": "kept"},
-                                   mount_point=SECOND_MOUNT)
+    target.create_or_update_secret(
+        f"{prefix}/b/merged", {"db_password": "db-pass-1", "other": "kept"}, mount_point=SECOND_MOUNT
+    )
     assert run_job(folder, "vault-to-vault") == {"vault-b": {"unchanged": 3}}
 
     # the source goes away: SoftDelete leaves the older versions recoverable

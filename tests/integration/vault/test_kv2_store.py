@@ -29,8 +29,11 @@ def test_write_keeps_the_marker_in_custom_metadata_and_returns_versions(openbao,
     assert secret["data"] == {"password": "n3w-value"}
     assert secret["metadata"]["version"] == 2
     assert secret["metadata"]["custom_metadata"] == {
-        "managed-by": "airflow-secret-sync", "job": "copy-db", "source-store": "files",
-        "source-key": "db/password", "source-version": "4",
+        "managed-by": "airflow-secret-sync",
+        "job": "copy-db",
+        "source-store": "files",
+        "source-key": "db/password",
+        "source-version": "4",
     }
     record = store.read("db/password")
     assert (record.value, record.version, record.marker) == ({"password": "n3w-value"}, "2", OURS)
@@ -212,8 +215,11 @@ path "kv1/{prefix}"               {{ capabilities = ["list"] }}
 """
 
 
-@pytest.mark.parametrize("settings", [{}, {"delete_mode": "SoftDelete"}, {"mount": "kv1", "kv_version": 1}],
-                         ids=["destroy", "soft-delete", "kv1"])
+@pytest.mark.parametrize(
+    "settings",
+    [{}, {"delete_mode": "SoftDelete"}, {"mount": "kv1", "kv_version": 1}],
+    ids=["destroy", "soft-delete", "kv1"],
+)
 def test_the_documented_policy_is_enough(openbao, vault_store, monkeypatch, settings):
     """docs/providers/vault.md gives this policy: every store operation must work with it alone."""
     prefix = f"policy-{uuid.uuid4().hex[:8]}"
