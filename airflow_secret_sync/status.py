@@ -119,20 +119,24 @@ def last_records(attempts: Iterable[Attempt]) -> dict[tuple[str, str], LastRecor
 
 
 def key_states(
-    job: str, store: str, markers: dict[str, Marker], records: dict[tuple[str, str], LastRecord]
+    job: str, store: str, markers: dict[str, Marker] | None, records: dict[tuple[str, str], LastRecord]
 ) -> list[KeyStatus]:
-    """The status of every key of ``job`` in ``store``: those marked now and those its last records name."""
-    keys = set(markers) | {key for (record_store, key) in records if record_store == store}
+    """The status of every key of ``job`` in ``store``: those marked now and those its last records name.
+
+    ``markers`` ``None``: the store was not read (the records alone speak; no key can be ``missing``).
+    """
+    keys = set(markers or ()) | {key for (record_store, key) in records if record_store == store}
     found = []
     for key in sorted(keys):
-        marker, record = markers.get(key), records.get((store, key))
+        record = records.get((store, key))
+        marker = markers.get(key) if markers is not None else None
         origin = marker or record  # the marker says where the value came from; else the last record does
         found.append(
             KeyStatus(
                 job=job,
                 store=store,
                 key=key,
-                state=_state(marker, record),
+                state=_state(marker, record, checked=markers is not None),
                 last_action=record.action if record else None,
                 last_sync=record.time if record else None,
                 run=record.run if record else None,
@@ -146,16 +150,16 @@ def key_states(
     return found
 
 
-def _state(marker: Marker | None, record: LastRecord | None) -> str:
+def _state(marker: Marker | None, record: LastRecord | None, *, checked: bool) -> str:
     if record is None:
         return "unknown"
     if record.action in ("conflict", "error"):
         return "failed"
     if record.action == "delete":
-        return "deleted" if marker is None else "unknown"
+        return "unknown" if marker is not None else "deleted"
     if record.action == "skip":
         return "skipped"
-    return "synced" if marker is not None else "missing"
+    return "synced" if marker is not None or not checked else "missing"
 
 
 def collect(
