@@ -12,11 +12,9 @@ import html
 from pathlib import Path
 from typing import Any
 
+from airflow.api_fastapi.app import get_auth_manager
 from airflow.api_fastapi.common.db.common import SessionDep
-from airflow.api_fastapi.core_api.security import (
-    ReadableDagsFilterDep,
-    requires_access_dag,
-)
+from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
 from airflow.configuration import conf
 from airflow.plugins_manager import AirflowPlugin
 from fastapi import Depends, FastAPI
@@ -33,8 +31,9 @@ def _log_folder() -> Path:
     return Path(conf.get("logging", "base_log_folder")).expanduser()
 
 
-def _readable_jobs(session: Any, readable: Any) -> list[dict[str, Any]]:
-    allowed = readable.value or set()
+def _readable_jobs(session: Any, user: Any) -> list[dict[str, Any]]:
+    # the auth manager of the API server: a plugin's app has none in its own state
+    allowed = get_auth_manager().get_authorized_dag_ids(user=user, method="GET")
     return [
         page_data.job_summary(session, dag_id)
         for dag_id in page_data.job_dag_ids(session)
@@ -43,9 +42,9 @@ def _readable_jobs(session: Any, readable: Any) -> list[dict[str, Any]]:
 
 
 @app.get("/api/jobs")
-def list_jobs(session: SessionDep, readable: ReadableDagsFilterDep) -> list[dict[str, Any]]:
+def list_jobs(session: SessionDep, user: GetUserDep) -> list[dict[str, Any]]:
     """The jobs the user may read: schedule, next run, last run and its per-target counts."""
-    return _readable_jobs(session, readable)
+    return _readable_jobs(session, user)
 
 
 @app.get("/api/jobs/{dag_id}", dependencies=[Depends(requires_access_dag("GET"))])
@@ -55,7 +54,7 @@ def get_job(dag_id: str, session: SessionDep) -> dict[str, Any]:
 
 
 @app.get("/", response_class=HTMLResponse)
-def jobs_page(session: SessionDep, readable: ReadableDagsFilterDep) -> str:
+def jobs_page(session: SessionDep, user: GetUserDep) -> str:
     rows = [
         [
             _link(f"{URL_PREFIX}/jobs/{job['job']}", job["job"]),
@@ -66,7 +65,7 @@ def jobs_page(session: SessionDep, readable: ReadableDagsFilterDep) -> str:
                 _text(f"{store}: {_counts(target)}") for store, target in sorted(job["targets"].items())
             ),
         ]
-        for job in _readable_jobs(session, readable)
+        for job in _readable_jobs(session, user)
     ]
     body = _table("jobs", ["Job", "Schedule", "Next run", "Last run", "Targets (last run)"], rows)
     return _page("Secret Sync", body)
