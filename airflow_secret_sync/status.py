@@ -97,16 +97,18 @@ def last_records(attempts: Iterable[Attempt]) -> dict[tuple[str, str], LastRecor
         times = [str(line["timestamp"]) for line in attempt.lines if line.get("timestamp")]
         logged = max(times) if times else None
         for row in rows_of(attempt):
-            if row.key is None or row.dry_run:
+            if row.target_key is None or row.dry_run:
                 continue
-            order = f"{logged or ''}|{row.run}|{row.attempt:06d}"
-            if (row.store, row.key) in newest and newest[(row.store, row.key)][0] >= order:
+            run = row.run_id or ""
+            order = f"{logged or ''}|{run}|{row.attempt or 0:06d}"
+            where = (row.target_store, row.target_key)
+            if where in newest and newest[where][0] >= order:
                 continue
-            newest[(row.store, row.key)] = (
+            newest[where] = (
                 order,
                 LastRecord(
-                    action=row.action,
-                    run=row.run,
+                    action=str(row.action),
+                    run=run,
                     time=logged,
                     reason=row.reason,
                     source_store=row.source_store,

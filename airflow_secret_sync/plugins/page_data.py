@@ -75,15 +75,15 @@ def job_detail(session: Any, dag_id: str, log_folder: Path) -> dict[str, Any]:
     for row in select_rows([a for a in attempts if a.run == last_run], all_attempts=False):
         audit.append(
             {
-                "store": row.store,
-                "key": row.key,
-                "action": row.action,
+                "store": row.target_store,
+                "key": row.target_key,
+                "action": str(row.action),
                 "reason": row.reason,
                 "sourceKey": row.source_key,
                 "sourceVersion": row.source_version,
                 "targetVersion": row.target_version,
                 "dryRun": row.dry_run,
-                "logUrl": task_log_url(dag_id, row.run, map_indexes.get(row.store)),
+                "logUrl": task_log_url(dag_id, row.run_id or "", map_indexes.get(row.target_store)),
             }
         )
     records = last_records(attempts)

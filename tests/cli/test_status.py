@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_secret_sync.engine.audit import Action, AuditRecord
-from airflow_secret_sync.operators.sync import AUDIT_EVENT
+from airflow_secret_sync.engine.audit import AUDIT_EVENT, Action, AuditRecord
 from tests.cli.test_cli import ALL_VALUES, SECRETS, config, job, run, seed_target, write_job
 
 __all__ = ["config"]  # the fixture, shared with test_cli
