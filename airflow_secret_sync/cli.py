@@ -20,7 +20,7 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.table import Table
 
-from airflow_secret_sync import audit_report
+from airflow_secret_sync import audit_report, status
 from airflow_secret_sync.engine.audit import Action, AuditRecord
 from airflow_secret_sync.engine.patterns import compile_pattern
 from airflow_secret_sync.engine.plan import PlanError
@@ -82,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         "of the task log's audit lines",
     )
     audit_report.add_parser(commands)
+    status.add_parser(commands)
     import_command.add_parser(commands)
     return parser
 
@@ -111,6 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "audit":
             return audit_report.cmd_audit(args, out, err)
+        if args.command == "status":
+            with _logs_to_stderr():  # the hooks import Airflow, which logs to stdout; `out` keeps stdout
+                return status.cmd_status(args, out, err)
         if args.command == "import":
             return import_command.cmd_import(args, out, err)
         return cmd_run(args, out, err, dry_run=args.command == "plan" or args.dry_run)

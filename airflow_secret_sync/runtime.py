@@ -11,6 +11,7 @@ from typing import Any
 
 from airflow_secret_sync.engine.audit import Action, AuditRecord
 from airflow_secret_sync.engine.naming import store_key_problem
+from airflow_secret_sync.engine.observed_store import ObservedStore, StoreCallObserver
 from airflow_secret_sync.engine.plan import (
     ResolvedItem,
     TargetPlan,
@@ -24,6 +25,8 @@ from airflow_secret_sync.spec.loader import Config
 from airflow_secret_sync.spec.models import SyncJob
 
 StoreOpener = Callable[[str], SecretStoreBackend]
+ObserverFactory = Callable[[str, str], StoreCallObserver]
+"""Builds the call observer of a store from its name and provider kind."""
 
 
 class JobRun:
@@ -32,12 +35,21 @@ class JobRun:
     :param config: the loaded configuration holding the job and its stores.
     :param job_name: the job to run.
     :param open_store: builds a store by name; defaults to the store each ``SecretStore`` document declares.
+    :param observe: when given, every store reports each of its calls to the observer this builds.
     """
 
-    def __init__(self, config: Config, job_name: str, *, open_store: StoreOpener | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        job_name: str,
+        *,
+        open_store: StoreOpener | None = None,
+        observe: ObserverFactory | None = None,
+    ) -> None:
         self.config = config
         self.job: SyncJob = config.jobs[job_name].job
         self._open = open_store or self._open_declared
+        self._observe = observe
         self._stores: dict[str, SecretStoreBackend] = {}
 
     def _open_declared(self, name: str) -> SecretStoreBackend:
@@ -47,7 +59,11 @@ class JobRun:
 
     def store(self, name: str) -> SecretStoreBackend:
         if name not in self._stores:
-            self._stores[name] = self._open(name)
+            store = self._open(name)
+            if self._observe is not None:
+                provider = self.config.stores[name].store.spec.provider.kind
+                store = ObservedStore(store, self._observe(name, provider))
+            self._stores[name] = store
         return self._stores[name]
 
     def source_stores(self) -> dict[str, SecretStoreBackend]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -17,6 +18,7 @@ from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from airflow.sdk.log import mask_secret, redact
 
+from airflow_secret_sync import metrics
 from airflow_secret_sync.engine.audit import AUDIT_EVENT, AuditRecord
 from airflow_secret_sync.engine.patterns import compile_pattern
 from airflow_secret_sync.engine.plan import PlanError, ResolvedItem, TargetPlan
@@ -60,7 +62,11 @@ class _JobOperator(BaseOperator):
                 else f"no SyncJob named {self.job_name!r} in {self.config_dir}"
             )
             raise AirflowFailException(f"SyncJob {self.job_name!r} cannot be loaded: {detail}")
-        return JobRun(config, self.job_name)
+        return JobRun(
+            config,
+            self.job_name,
+            observe=lambda store, provider: metrics.store_call_observer(self.job_name, store, provider),
+        )
 
 
 class SecretQueryOperator(_JobOperator):
@@ -248,6 +254,7 @@ class SecretPushOperator(_JobOperator):
         )
         if raw.get("partial"):
             self.log.info("the run syncs a subset of the keys (keys filter): deletions are disabled")
+        started = time.monotonic()
         try:
             with self.job_run() as run:
                 report = run.push(plan, options)
@@ -255,9 +262,9 @@ class SecretPushOperator(_JobOperator):
             report = TargetReport(
                 store=self.target, error=f"{type(err).__name__}: {err}", error_retryable=is_retryable(err)
             )
-            self.publish(ti, report, options)
+            self.publish(ti, report, options, started=started)
             raise_for_retry(err, f"{failed_stores_message([report])} ({describe_failure(report)})")
-        self.publish(ti, report, options)
+        self.publish(ti, report, options, started=started)
         masker.warn_once(self.log)
         if report.failed:
             message = f"{failed_stores_message([report])} ({describe_failure(report)})"
@@ -279,9 +286,17 @@ class SecretPushOperator(_JobOperator):
         else:
             self.log.info(AUDIT_EVENT, **fields)
 
-    def publish(self, ti: Any, report: TargetReport, options: SyncOptions) -> None:
-        """Log the store's failure as an audit record, if it failed as a whole, and its summary; hand the
-        summary to ``report`` through XCom (counts and key names only)."""
+    def publish(self, ti: Any, report: TargetReport, options: SyncOptions, *, started: float) -> None:
+        """Log the store's failure as an audit record, if it failed as a whole, and its summary; send its
+        metrics; hand the summary to ``report`` through XCom (counts and key names only).
+        ``started``: when the push began (monotonic clock)."""
+        metrics.record_push(
+            self.job_name,
+            report,
+            dry_run=options.dry_run,
+            complete=options.allow_deletes,  # a keys-filtered (partial) plan allows no deletes
+            seconds=time.monotonic() - started,
+        )
         failure = store_failure(self.job_name, report, options)
         if failure is not None:
             self.log_record(failure)

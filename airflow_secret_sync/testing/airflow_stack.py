@@ -103,6 +103,8 @@ class AirflowStack:
         ``None``: every user is an admin without logging in (fine for a short demo on loopback).
     :param env: more environment for every process, e.g. ``AIRFLOW_CONN_<ID>`` connections.
     :param parallelism: ``[core] parallelism``: task slots of the LocalExecutor.
+    :param users: more users of the simple auth manager (with ``password``): name -> (role, password); an
+        empty role is a user who may log in and nothing else.
     """
 
     def __init__(
@@ -113,12 +115,14 @@ class AirflowStack:
         password: str | None = None,
         env: Mapping[str, str] | None = None,
         parallelism: int = 4,
+        users: Mapping[str, tuple[str, str]] | None = None,
     ) -> None:
         self.home = Path(home)
         self.dags_folder = Path(dags_folder)
         self.password = password
         self.extra_env = dict(env or {})
         self.parallelism = parallelism
+        self.users = dict(users or {})
         self.port = free_port()
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._jwt_secret = secrets.token_hex(32)
@@ -156,7 +160,9 @@ class AirflowStack:
             env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] = "True"
         else:
             passwords = self.home / "simple_auth_manager_passwords.json"
-            env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] = "admin:admin"
+            env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] = ",".join(
+                ["admin:admin", *(f"{name}:{role}" for name, (role, _) in self.users.items())]
+            )
             env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] = str(passwords)
         env.update(self.extra_env)
         return env
@@ -166,7 +172,8 @@ class AirflowStack:
         self.home.mkdir(parents=True, exist_ok=True)
         if self.password is not None:
             passwords = self.home / "simple_auth_manager_passwords.json"
-            passwords.write_text(json.dumps({"admin": self.password}))
+            others = {name: password for name, (_, password) in self.users.items()}
+            passwords.write_text(json.dumps({"admin": self.password, **others}))
             passwords.chmod(0o600)
         result = subprocess.run(
             [sys.executable, "-m", "airflow", "db", "migrate"],

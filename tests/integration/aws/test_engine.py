@@ -112,14 +112,20 @@ def test_file_to_secrets_manager(config_dir: Path, sm: Any) -> None:
     tags = {tag["Key"]: tag["Value"] for tag in sm.describe_secret(SecretId="synced/db/user")["Tags"]}
     marker = marker_from_tags(tags)
     assert marker is not None and (marker.job, marker.source_store, marker.source_key) == (
-        "files-to-aws", "files", "db/creds")
+        "files-to-aws",
+        "files",
+        "db/creds",
+    )
     assert tags["team"] == "platform"
 
-    versions = {name: len(sm.describe_secret(SecretId=name)["VersionIdsToStages"])
-                for name in ("synced/db/password", "synced/certs/key.der")}
+    versions = {
+        name: len(sm.describe_secret(SecretId=name)["VersionIdsToStages"])
+        for name in ("synced/db/password", "synced/certs/key.der")
+    }
     assert counts(run_job(config_dir, "files-to-aws")) == {"unchanged": 4}
-    assert versions == {name: len(sm.describe_secret(SecretId=name)["VersionIdsToStages"])
-                        for name in versions}
+    assert versions == {
+        name: len(sm.describe_secret(SecretId=name)["VersionIdsToStages"]) for name in versions
+    }
 
     (config_dir / "secrets" / "db" / "password").write_text("rotated")
     (config_dir / "secrets" / "certs" / "key.der").unlink()
@@ -152,7 +158,9 @@ def test_cli_run_into_parameter_store(config_dir: Path, ssm: Any, capsys: pytest
     output = capsys.readouterr()
     assert "pa55-word" not in output.out + output.err
     assert sorted(p["Name"] for p in ssm.describe_parameters()["Parameters"]) == [
-        "/synced/db/creds", "/synced/db/password"]
+        "/synced/db/creds",
+        "/synced/db/password",
+    ]
 
 
 def test_dry_run_writes_nothing(config_dir: Path, sm: Any) -> None:
@@ -177,12 +185,24 @@ def test_a_binary_source_fails_only_its_key_in_parameter_store(config_dir: Path,
 
 # ------------------------------------------------------------------------------------------- batch reads
 
-WRITES = {"CreateSecret", "PutSecretValue", "TagResource", "UntagResource", "DeleteSecret", "RestoreSecret",
-          "UpdateSecret", "PutParameter", "AddTagsToResource", "RemoveTagsFromResource", "DeleteParameter"}
+WRITES = {
+    "CreateSecret",
+    "PutSecretValue",
+    "TagResource",
+    "UntagResource",
+    "DeleteSecret",
+    "RestoreSecret",
+    "UpdateSecret",
+    "PutParameter",
+    "AddTagsToResource",
+    "RemoveTagsFromResource",
+    "DeleteParameter",
+}
 
 
-def run_counted(config_dir: Path, job: str, store: str,
-                instrument: Any = None) -> tuple[TargetReport, list[str]]:
+def run_counted(
+    config_dir: Path, job: str, store: str, instrument: Any = None
+) -> tuple[TargetReport, list[str]]:
     """Run ``job`` and record every HTTP request its target ``store`` sends (the listing of the files is
     free); ``instrument`` may register more botocore handlers on the target's client."""
     config = load_config(config_dir)
@@ -226,12 +246,16 @@ def test_a_no_op_resync_into_secrets_manager_reads_each_key_at_most_once(config_
     # the changed key alone: its marker confirmed, its version checked, its value written (a file edited in
     # place keeps its source version, so the marker stays as it is)
     assert [name for name in requests if name not in ("BatchGetSecretValue", "ListSecrets")] == [
-        "DescribeSecret", "DescribeSecret", "PutSecretValue"]
+        "DescribeSecret",
+        "DescribeSecret",
+        "PutSecretValue",
+    ]
     assert sm.get_secret_value(SecretId="synced/many/007")["SecretString"] == "rotated"
 
 
-def test_a_secret_scheduled_for_deletion_reads_as_absent_through_the_batch_path(config_dir: Path,
-                                                                                  sm: Any) -> None:
+def test_a_secret_scheduled_for_deletion_reads_as_absent_through_the_batch_path(
+    config_dir: Path, sm: Any
+) -> None:
     run_job(config_dir, "files-to-aws")
     sm.delete_secret(SecretId="synced/db/password", RecoveryWindowInDays=7)
 
@@ -246,8 +270,11 @@ def test_a_secret_scheduled_for_deletion_reads_as_absent_through_the_batch_path(
 
 def test_ownership_conflicts_are_detected_through_batch_read_markers(config_dir: Path, sm: Any) -> None:
     theirs = Marker(job="another-job", source_store="vault", source_key="db/password")
-    sm.create_secret(Name="synced/db/password", SecretString="theirs",
-                     Tags=[{"Key": key, "Value": value} for key, value in marker_tags(theirs).items()])
+    sm.create_secret(
+        Name="synced/db/password",
+        SecretString="theirs",
+        Tags=[{"Key": key, "Value": value} for key, value in marker_tags(theirs).items()],
+    )
     sm.create_secret(Name="synced/db/creds", SecretString="by hand")
 
     report, requests = run_counted(config_dir, "files-to-aws", "aws-copy")
@@ -266,8 +293,10 @@ def test_ownership_conflicts_are_detected_through_batch_read_markers(config_dir:
 def test_a_lagging_listing_never_decides_alone(config_dir: Path, sm: Any) -> None:
     """ListSecrets may lag minutes behind: a secret too new for it is described, stale tags are confirmed."""
     run_job(config_dir, "files-to-aws")
-    stale = [{"Key": key, "Value": value} for key, value in
-             marker_tags(Marker(job="another-job", source_store="x", source_key="y")).items()]
+    stale = [
+        {"Key": key, "Value": value}
+        for key, value in marker_tags(Marker(job="another-job", source_store="x", source_key="y")).items()
+    ]
 
     def lagging(client: Any) -> None:
         def rewrite(parsed: dict[str, Any], **_: Any) -> None:
@@ -276,6 +305,7 @@ def test_a_lagging_listing_never_decides_alone(config_dir: Path, sm: Any) -> Non
             for secret in secrets:
                 if secret["Name"] == "synced/db/creds":
                     secret["Tags"] = stale
+
         client.meta.events.register("after-call.secretsmanager.ListSecrets", rewrite)
 
     report, requests = run_counted(config_dir, "files-to-aws", "aws-copy", lagging)

@@ -50,7 +50,13 @@ def test_hierarchy_listing_recursive_and_one_level(make_ssm: Any, ssm: Any) -> N
     ssm.put_parameter(Name="flat-outside", Value="v", Type="String")
 
     assert store.list_keys() == [
-        "db/password", "db/replica/password", "db/user", "dbx", "team-a/svc-1/key", "top"]
+        "db/password",
+        "db/replica/password",
+        "db/user",
+        "dbx",
+        "team-a/svc-1/key",
+        "top",
+    ]
     assert store.list_keys(recursive=False) == ["dbx", "top"]
     assert store.list_keys("db/") == ["db/password", "db/replica/password", "db/user"]
     assert store.list_keys("db/", recursive=False) == ["db/password", "db/user"]
@@ -64,8 +70,9 @@ def test_listing_pages_past_50_parameters(make_ssm: Any, ssm: Any) -> None:
         ssm.put_parameter(Name=f"/apps/many/{index:03d}", Value="v", Type="String")
     store = make_ssm()
     sent: list[dict[str, Any]] = []
-    store.client().meta.events.register("provide-client-params.ssm.DescribeParameters",
-                                        lambda params, **_: sent.append(dict(params)))
+    store.client().meta.events.register(
+        "provide-client-params.ssm.DescribeParameters", lambda params, **_: sent.append(dict(params))
+    )
     assert store.list_keys("many/") == [f"many/{index:03d}" for index in range(120)]
     # we ask for the largest page AWS gives (50); moto answers 10 at a time: many NextTokens to follow
     assert sent[0]["MaxResults"] == 50 and len(sent) >= 12 and all("NextToken" in call for call in sent[1:])
@@ -110,8 +117,9 @@ def test_a_write_between_check_and_put_is_reported(make_ssm: Any, moto: Any) -> 
 
 
 def test_tags_set_by_others_stay(make_ssm: Any, ssm: Any) -> None:
-    ssm.put_parameter(Name="/apps/legacy", Value="theirs", Type="SecureString",
-                      Tags=[{"Key": "owner", "Value": "team-a"}])
+    ssm.put_parameter(
+        Name="/apps/legacy", Value="theirs", Type="SecureString", Tags=[{"Key": "owner", "Value": "team-a"}]
+    )
     store = make_ssm()
     current = store.read("legacy")
     assert current is not None and current.marker is None
@@ -169,27 +177,37 @@ def test_binary_and_empty_values_are_refused_without_a_request(make_ssm: Any) ->
     assert store.read("utf8").value == "héllo"
 
 
-@pytest.mark.parametrize(("prefix", "key", "problem"), [
-    ("/apps/", "has space", "letters, digits"),
-    ("/apps/", "sem;colon", "letters, digits"),
-    ("", "aws-creds", "cannot start with 'aws' or 'ssm'"),
-    ("/", "SSM/x", "cannot start with 'aws' or 'ssm'"),
-    ("", "db/password", "must start with '/'"),
-    ("/apps/", "a//b", "empty levels"),
-    ("/apps/", "a/", "empty levels"),
-    ("/apps/", "/".join("l" * 15), "15 levels"),
-    ("/apps/", "k" * 1000, "characters"),
-])
-def test_names_invalid_for_aws_are_refused_before_any_request(monkeypatch: pytest.MonkeyPatch, make_ssm: Any,
-                                                              moto: Any, prefix: str, key: str,
-                                                              problem: str) -> None:
-    conn_id = moto_connection(monkeypatch, moto, conn_id="nowhere", endpoint_url=closed_port_endpoint(),
-                              max_attempts=1)
+@pytest.mark.parametrize(
+    ("prefix", "key", "problem"),
+    [
+        ("/apps/", "has space", "letters, digits"),
+        ("/apps/", "sem;colon", "letters, digits"),
+        ("", "aws-creds", "cannot start with 'aws' or 'ssm'"),
+        ("/", "SSM/x", "cannot start with 'aws' or 'ssm'"),
+        ("", "db/password", "must start with '/'"),
+        ("/apps/", "a//b", "empty levels"),
+        ("/apps/", "a/", "empty levels"),
+        ("/apps/", "/".join("l" * 15), "15 levels"),
+        ("/apps/", "k" * 1000, "characters"),
+    ],
+)
+def test_names_invalid_for_aws_are_refused_before_any_request(
+    monkeypatch: pytest.MonkeyPatch, make_ssm: Any, moto: Any, prefix: str, key: str, problem: str
+) -> None:
+    conn_id = moto_connection(
+        monkeypatch, moto, conn_id="nowhere", endpoint_url=closed_port_endpoint(), max_attempts=1
+    )
     store = make_ssm(conn_id=conn_id, path_prefix=prefix)
     assert problem in (store.check_key(key) or "")
     started = time.monotonic()
-    for call in (lambda: store.read(key), lambda: store.write(key, "v", MARKER), lambda: store.delete(key),
-                 lambda: store.exists(key), lambda: store.read_marker(key), lambda: store.read_many([key])):
+    for call in (
+        lambda: store.read(key),
+        lambda: store.write(key, "v", MARKER),
+        lambda: store.delete(key),
+        lambda: store.exists(key),
+        lambda: store.read_marker(key),
+        lambda: store.read_many([key]),
+    ):
         with pytest.raises(InvalidName, match="parameter name"):
             call()
     assert time.monotonic() - started < 1

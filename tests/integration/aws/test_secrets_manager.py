@@ -66,8 +66,9 @@ def test_a_secret_of_another_job_pending_deletion_is_a_conflict(make_sm: Any, sm
 
 def test_a_placeholder_without_a_value_gets_its_first_value(make_sm: Any, sm: Any) -> None:
     # as Terraform's aws_secretsmanager_secret leaves it: a name, a KMS key and tags, but no version
-    sm.create_secret(Name="placeholder", Description="made by terraform",
-                     Tags=[{"Key": "owner", "Value": "ops"}])
+    sm.create_secret(
+        Name="placeholder", Description="made by terraform", Tags=[{"Key": "owner", "Value": "ops"}]
+    )
     store = make_sm()
     assert store.read("placeholder") is None
     version = store.write("placeholder", "filled", MARKER)
@@ -89,8 +90,11 @@ def test_force_delete_without_recovery(make_sm: Any, sm: Any) -> None:
 
 
 def test_tags_set_by_others_stay(make_sm: Any, sm: Any) -> None:
-    sm.create_secret(Name="shared/db", SecretString="theirs",
-                     Tags=[{"Key": "owner", "Value": "team-a"}, {"Key": "cost-center", "Value": "42"}])
+    sm.create_secret(
+        Name="shared/db",
+        SecretString="theirs",
+        Tags=[{"Key": "owner", "Value": "team-a"}, {"Key": "cost-center", "Value": "42"}],
+    )
     store = make_sm(prefix="shared/", tags={"synced": "yes"})
     current = store.read("db")
     assert current is not None and current.marker is None
@@ -113,8 +117,10 @@ def test_marker_values_are_escaped_and_split_to_fit_tag_rules(make_sm: Any, sm: 
     marker = Marker(job="j", source_store="vault,gcp", source_key=long_keys)
     tags = marker_tags(marker)
     assert all(len(value) <= 256 for value in tags.values())
-    assert all(set(value) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:/=+-@")
-               for value in tags.values())
+    assert all(
+        set(value) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:/=+-@")
+        for value in tags.values()
+    )
     assert f"{TAG_PREFIX}source-key:2" in tags
 
     store = make_sm()
@@ -123,18 +129,25 @@ def test_marker_values_are_escaped_and_split_to_fit_tag_rules(make_sm: Any, sm: 
     assert store.list_marked("j") == {"many": marker}
 
 
-def test_names_invalid_for_aws_are_refused_before_any_request(monkeypatch: pytest.MonkeyPatch, make_sm: Any,
-                                                              moto: Any) -> None:
-    conn_id = moto_connection(monkeypatch, moto, conn_id="nowhere", endpoint_url=closed_port_endpoint(),
-                              max_attempts=1)
+def test_names_invalid_for_aws_are_refused_before_any_request(
+    monkeypatch: pytest.MonkeyPatch, make_sm: Any, moto: Any
+) -> None:
+    conn_id = moto_connection(
+        monkeypatch, moto, conn_id="nowhere", endpoint_url=closed_port_endpoint(), max_attempts=1
+    )
     store = make_sm(conn_id=conn_id, prefix="apps/")
     too_long = "k" * (512 - len("apps/") + 1)
     for key in ("has space", "semi;colon", "percent%", "ümlaut", too_long):
         assert store.check_key(key)
         started = time.monotonic()
-        for call in (lambda k: store.read(k), lambda k: store.write(k, "v", MARKER),
-                     lambda k: store.delete(k), lambda k: store.exists(k),
-                     lambda k: store.set_marker(k, MARKER), lambda k: store.read_many([k])):
+        for call in (
+            lambda k: store.read(k),
+            lambda k: store.write(k, "v", MARKER),
+            lambda k: store.delete(k),
+            lambda k: store.exists(k),
+            lambda k: store.set_marker(k, MARKER),
+            lambda k: store.read_many([k]),
+        ):
             with pytest.raises(InvalidName, match="AWS secret names allow"):
                 call(key)
         assert time.monotonic() - started < 1
@@ -183,7 +196,9 @@ def test_batch_reads(make_sm: Any, sm: Any) -> None:
     records = store.read_many([*keys, "binary", "missing", "deleted"])
 
     assert {key: record.value for key, record in records.items() if record} == {
-        **{key: f"value-{key}" for key in keys}, "binary": b"\x00\x01"}
+        **{key: f"value-{key}" for key in keys},
+        "binary": b"\x00\x01",
+    }
     assert records["missing"] is None and records["deleted"] is None
     assert all(record.marker == MARKER for record in records.values() if record)
     assert calls.count("BatchGetSecretValue") == 2 and calls.count("ListSecrets") == 3
@@ -211,8 +226,10 @@ def test_denied_batch_reads_leave_every_key_to_single_reads(make_sm: Any) -> Non
     store.write("a", "v", MARKER)
     client = store.client()
     calls = record_calls(client)
-    denied = (SimpleNamespace(status_code=400),
-              {"Error": {"Code": "AccessDeniedException", "Message": "not authorized"}})
+    denied = (
+        SimpleNamespace(status_code=400),
+        {"Error": {"Code": "AccessDeniedException", "Message": "not authorized"}},
+    )
     client.meta.events.register("before-call.secretsmanager.BatchGetSecretValue", lambda **_: denied)
 
     assert store.read_many(["a"]) == {} and store.read_many(["a"]) == {}
@@ -235,8 +252,9 @@ def test_writes_carry_a_client_request_token_that_makes_retries_idempotent(make_
     store = make_sm()
     first = store.write("idem", "one", MARKER)
     sent: list[dict[str, Any]] = []
-    store.client().meta.events.register("provide-client-params.secretsmanager.PutSecretValue",
-                                        lambda params, **_: sent.append(dict(params)))
+    store.client().meta.events.register(
+        "provide-client-params.secretsmanager.PutSecretValue", lambda params, **_: sent.append(dict(params))
+    )
     version = store.write("idem", "two", MARKER, expected_version=first)
     assert sent[0]["ClientRequestToken"] == version
 
@@ -246,8 +264,9 @@ def test_writes_carry_a_client_request_token_that_makes_retries_idempotent(make_
 
 
 def test_kms_key_description_and_store_tags_on_create(make_sm: Any, sm: Any) -> None:
-    store = make_sm(kms_key_id="alias/secret-sync", description="synced by airflow-secret-sync",
-                    tags={"team": "platform"})
+    store = make_sm(
+        kms_key_id="alias/secret-sync", description="synced by airflow-secret-sync", tags={"team": "platform"}
+    )
     store.write("new", "value", MARKER)
     described = sm.describe_secret(SecretId="new")
     assert described["KmsKeyId"] == "alias/secret-sync"

@@ -54,8 +54,9 @@ def test_the_secret_holds_only_its_own_fields_and_the_marker_lives_in_a_hidden_s
 
 def test_secrets_written_by_others_are_unmarked_and_can_be_adopted(openbao, kv1_store):
     store = kv1_store
-    openbao.client().secrets.kv.v1.create_or_update_secret(f"{store.prefix}legacy", {"v": "1"},
-                                                          mount_point=KV1_MOUNT)
+    openbao.client().secrets.kv.v1.create_or_update_secret(
+        f"{store.prefix}legacy", {"v": "1"}, mount_point=KV1_MOUNT
+    )
     record = store.read("legacy")
     assert record.marker is None and store.read_marker("legacy") is None
     store.set_marker("legacy", OURS)

@@ -75,10 +75,16 @@ def through_proxy(openbao, vault_store, monkeypatch) -> Iterator:
     def make(status: int = 503, failures: int = 0, retries: int = 3):
         proxy = FlakyProxy(openbao.url, status, failures)
         proxies.append(proxy)
-        set_connection(monkeypatch, "vault_proxied", {
-            "conn_type": "secret_sync_vault", "host": proxy.url, "password": openbao.token,
-            "extra": {"retries": retries, "backoff_factor": 0.01},
-        })
+        set_connection(
+            monkeypatch,
+            "vault_proxied",
+            {
+                "conn_type": "secret_sync_vault",
+                "host": proxy.url,
+                "password": openbao.token,
+                "extra": {"retries": retries, "backoff_factor": 0.01},
+            },
+        )
         return vault_store(conn_id="vault_proxied"), proxy
 
     yield make
@@ -124,10 +130,17 @@ def test_client_errors_are_not_retried(openbao, through_proxy):
 
 def test_a_failed_login_is_not_repeated_for_every_key(openbao, through_proxy, monkeypatch):
     store, proxy = through_proxy()
-    set_connection(monkeypatch, "vault_proxied", {
-        "conn_type": "secret_sync_vault", "host": proxy.url, "login": openbao.role_id,
-        "password": "wrong-secret-id", "extra": {"auth_type": "approle"},
-    })
+    set_connection(
+        monkeypatch,
+        "vault_proxied",
+        {
+            "conn_type": "secret_sync_vault",
+            "host": proxy.url,
+            "login": openbao.role_id,
+            "password": "wrong-secret-id",
+            "extra": {"auth_type": "approle"},
+        },
+    )
     for key in ("a", "b", "c"):
         with pytest.raises(StoreError, match="invalid role or secret ID"):
             store.read(key)
@@ -135,9 +148,15 @@ def test_a_failed_login_is_not_repeated_for_every_key(openbao, through_proxy, mo
 
 
 def test_an_unreachable_server_is_retried_then_reported(vault_store, monkeypatch):
-    set_connection(monkeypatch, "vault_nowhere", {
-        "conn_type": "secret_sync_vault", "host": f"http://127.0.0.1:{free_port()}", "password": "some-token",
-        "extra": {"retries": 2, "backoff_factor": 0.01},
-    })
+    set_connection(
+        monkeypatch,
+        "vault_nowhere",
+        {
+            "conn_type": "secret_sync_vault",
+            "host": f"http://127.0.0.1:{free_port()}",
+            "password": "some-token",
+            "extra": {"retries": 2, "backoff_factor": 0.01},
+        },
+    )
     with pytest.raises(StoreError, match=r"cannot reach Vault.*Max retries exceeded"):
         vault_store(conn_id="vault_nowhere").read("k")

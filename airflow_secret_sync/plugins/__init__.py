@@ -1,0 +1,1 @@
+"""Airflow UI extensions: the "Secret Sync" page (registered through the provider info's ``plugins``)."""

@@ -1,0 +1,121 @@
+"""``secret-sync status`` on file stores: markers in the targets plus the push logs' last audit records."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from airflow_secret_sync.engine.audit import AUDIT_EVENT, Action, AuditRecord
+from tests.cli.test_cli import ALL_VALUES, SECRETS, config, job, run, seed_target, write_job
+
+__all__ = ["config"]  # the fixture, shared with test_cli
+
+TWO_KEYS = "- secret: {key: db-password}\n- secret: {key: game-abc.def}"
+
+
+def write_push_log(logs: Path, job_name: str, run_id: str, records: list[AuditRecord], time: str) -> None:
+    """One ``push`` attempt log in Airflow's layout, holding the audit lines the push task writes."""
+    folder = logs / f"dag_id={job_name}" / f"run_id={run_id}" / "task_id=push" / "map_index=0"
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [{"timestamp": time, "event": AUDIT_EVENT, **record.to_json()} for record in records]
+    (folder / "attempt=1.log").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+
+
+def status(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[tuple[str, str], dict]]:
+    code, out, _ = run(capsys, "status", *args, "-o", "json")
+    return code, {(row["store"], row["key"]): row for row in json.loads(out)}
+
+
+def test_status_joins_markers_and_last_audit_records(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_job(config, job("j", TWO_KEYS, targets="[dst, dst2]"))
+    seed_target(config, "game-abc.def", "someone-elses-value-77")  # not ours in dst: a conflict
+    assert run(capsys, "run", "-c", str(config), "j")[0] == 1
+    logs = config / "logs"
+    older = [AuditRecord("j", "dst", "db-password", Action.CREATE, target_version="old", run_id="r1")]
+    write_push_log(logs, "j", "r1", older, "2026-12-01T10:00:00Z")
+    newest = [
+        AuditRecord(
+            "j",
+            "dst",
+            "db-password",
+            Action.UNCHANGED,
+            source_store="src",
+            source_key="db-password",
+            source_version="v1",
+            target_version="v7",
+            run_id="r2",
+        ),
+        AuditRecord(
+            "j", "dst", "game-abc.def", Action.CONFLICT, reason="exists without our marker", run_id="r2"
+        ),
+        AuditRecord("j", "dst", "db-password", Action.CREATE, dry_run=True, run_id="r3"),
+    ]
+    write_push_log(logs, "j", "r2", newest[:2], "2026-12-02T10:00:00Z")
+    write_push_log(logs, "j", "r3", newest[2:], "2026-12-03T10:00:00Z")
+
+    code, rows = status(capsys, "-c", str(config), "--logs", str(logs))
+
+    assert code == 1  # a key failed
+    synced = rows[("dst", "db-password")]
+    assert synced["state"] == "synced"
+    assert (synced["lastAction"], synced["run"], synced["lastSync"]) == (
+        "unchanged",
+        "r2",
+        "2026-12-02T10:00:00Z",
+    )
+    assert (synced["sourceStore"], synced["sourceKey"], synced["targetVersion"]) == (
+        "src",
+        "db-password",
+        "v7",
+    )
+    failed = rows[("dst", "game-abc.def")]
+    assert (failed["state"], failed["lastAction"], failed["reason"]) == (
+        "failed",
+        "conflict",
+        "exists without our marker",
+    )
+    # dst2 got both keys (the CLI run marked them) but no push log mentions them
+    assert {key: row["state"] for (store, key), row in rows.items() if store == "dst2"} == {
+        "db-password": "unknown",
+        "game-abc.def": "unknown",
+    }
+
+
+def test_filters_and_exit_code_follow_what_is_shown(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_job(config, job("j", TWO_KEYS, targets="[dst, dst2]"))
+    assert run(capsys, "run", "-c", str(config), "j")[0] == 0
+    logs = config / "logs"
+    records = [AuditRecord("j", "dst", "db-password", Action.ERROR, reason="Transient: 503", run_id="r1")]
+    write_push_log(logs, "j", "r1", records, "2026-12-02T10:00:00Z")
+
+    code, rows = status(capsys, "-c", str(config), "--logs", str(logs), "--store", "dst2")
+    assert code == 0 and {store for store, _ in rows} == {"dst2"}
+    code, rows = status(capsys, "-c", str(config), "--logs", str(logs), "--state", "failed")
+    assert code == 1 and list(rows) == [("dst", "db-password")]
+    code, rows = status(capsys, "-c", str(config), "--job", "j", "--state", "missing")
+    assert (code, rows) == (0, {})
+
+
+def test_table_and_markdown_name_keys_not_values(
+    config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "250")  # a wide terminal: each row on one line
+    write_job(config, job("j", TWO_KEYS))
+    run(capsys, "run", "-c", str(config), "j")
+    code, markdown, _ = run(capsys, "status", "-c", str(config), "-o", "markdown")
+    assert code == 0
+    assert markdown.splitlines()[0].startswith("| job | store | key | state |")
+    assert "| j | dst | db-password | unknown |" in markdown
+    code, table, _ = run(capsys, "status", "-c", str(config))
+    assert code == 0 and "db-password" in table
+    for value in [*ALL_VALUES, *SECRETS.values()]:
+        assert value not in markdown and value not in table
+
+
+def test_an_unknown_job_is_a_usage_error(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _out, err = run(capsys, "status", "-c", str(config), "--job", "nope")
+    assert code == 2 and "no valid SyncJob named 'nope'" in err
