@@ -1115,6 +1115,34 @@ def test_the_outcome_line_never_says_nothing_to_do_of_a_failed_store() -> None:
     assert failed.outcome() == "FAILED (1 error): deletion guard"
 
 
+def test_the_summary_push_returns_counts_every_action_and_says_whether_the_store_failed() -> None:
+    """The summary is what ``push`` puts into XCom and what ``report`` reads: names and counts, no values."""
+    records = [
+        AuditRecord(job="j", target_store="dst", target_key=key, action=action)
+        for key, action in [
+            ("a", Action.CREATE),
+            ("b", Action.CREATE),
+            ("c", Action.UNCHANGED),
+            ("d", Action.SKIP),
+        ]
+    ]
+    zero = {action.value: 0 for action in Action}
+    assert TargetReport(store="dst", records=records).summary() == {
+        "store": "dst",
+        "failed": False,
+        "error": None,
+        "counts": {**zero, "create": 2, "unchanged": 1, "skip": 1},
+    }
+    conflict = AuditRecord(job="j", target_store="dst", target_key="e", action=Action.CONFLICT)
+    assert TargetReport(store="dst", records=[*records, conflict]).summary()["failed"] is True
+    assert TargetReport(store="dst", error="store unreachable").summary() == {
+        "store": "dst",
+        "failed": True,
+        "error": "store unreachable",
+        "counts": zero,
+    }
+
+
 # --------------------------------------------------------------------------------------------- deletion edges
 
 
