@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_secret_sync.engine.naming import SSM_MAX_LEVELS, SSM_NAME_LIMIT, key_problem, parameter_name_problem
+from airflow_secret_sync.engine.naming import (
+    SSM_MAX_LEVELS,
+    SSM_NAME_LIMIT,
+    key_problem,
+    parameter_name_problem,
+)
 
 
 @pytest.mark.parametrize(

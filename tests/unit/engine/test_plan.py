@@ -219,7 +219,7 @@ def test_rules_run_item_then_job_then_target(sources: dict[str, FileSecretStore]
 def test_key_templates_at_every_level_name_the_target_store_and_the_job(
     sources: dict[str, FileSecretStore],
 ) -> None:
-    """One plan, two targets: each target's keys carry its own store name, at the item, job and target level."""
+    """One plan, two targets: each target's keys carry its own store name, at item, job and target level."""
     job = make_job(
         [{"secret": {"key": "db-password"}, "keyTransform": [{"template": "{{ store }}/{{ key }}"}]}],
         keyTransform=[{"template": "{{ job }}/{{ key }}"}],

@@ -390,7 +390,8 @@ def test_loading_one_job_reads_only_what_may_concern_it(
     [
         ("- just\n- a list\n", "all.yaml: document 2 is not a mapping"),
         (
-            "apiVersion: secret-sync/v1alpha1\nkind: SyncJob\nmetadata: {name: broken}\nspec: {source: src}\n",
+            "apiVersion: secret-sync/v1alpha1\nkind: SyncJob\nmetadata: {name: broken}\n"
+            "spec: {source: src}\n",
             "all.yaml: SyncJob 'broken': spec.targets: required field is missing",
         ),
         (

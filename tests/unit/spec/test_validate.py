@@ -92,7 +92,8 @@ def test_compose_templates_reaching_python_internals_are_refused(
 def test_a_compose_template_using_an_undeclared_name_names_the_sources_it_may_use(tmp_path: Path) -> None:
     item = {**COMPOSE, "template": "{{ user }}:{{ password }}"}
     assert load_job(tmp_path, [item]) == [
-        "spec.plan[0].template: template uses password, which is not among sources (pw, user) or key, store, job"
+        "spec.plan[0].template: template uses password, which is not among sources (pw, user) "
+        "or key, store, job"
     ]
 
 
