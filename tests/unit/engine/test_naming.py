@@ -1,86 +1,85 @@
-"""Key-name rules of each provider: a bad target key is refused before any provider call, with the reason."""
+"""Key-name rules of each provider: a bad target key is refused before any provider call, with the reason.
+
+The rules are reached the way the transform step reaches them: through the store's provider block, so that
+the store's own prefix counts.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from airflow_secret_sync.engine.naming import (
-    SSM_MAX_LEVELS,
-    SSM_NAME_LIMIT,
-    key_problem,
-    parameter_name_problem,
-)
+from airflow_secret_sync.engine.naming import store_key_problem
+from airflow_secret_sync.spec.models import Provider
+
+AWS = {"aws": {"connId": "aws"}}
+AWS_TEAM = {"aws": {"connId": "aws", "prefix": "team/"}}  # 5 characters of the 512 allowed
+SSM = {"awsParameterStore": {"connId": "aws"}}
+SSM_APPS = {"awsParameterStore": {"connId": "aws", "pathPrefix": "/apps/"}}  # one level of the 15 allowed
+SSM_NAME_LIMIT = 961  # 1011 minus the longest commercial ARN before the name
+VAULT = {"vault": {"connId": "vault"}}
+GCP = {"gcp": {"connId": "gcp"}}
+
+
+def problem(block: dict[str, Any], key: str) -> str | None:
+    return store_key_problem(Provider.model_validate(block), key)
 
 
 @pytest.mark.parametrize(
-    ("kind", "key"),
+    ("block", "key"),
     [
-        ("aws", "a" * 512),
-        ("aws", "team/app_1+x=y.z@host-a"),
-        ("awsParameterStore", "a" * SSM_NAME_LIMIT),
-        ("awsParameterStore", "/".join(["level"] * SSM_MAX_LEVELS)),
-        ("awsParameterStore", "/" + "/".join(["level"] * SSM_MAX_LEVELS)),
-        ("awsParameterStore", "apps/db_1.url-x"),
-        ("vault", "apps/db/password"),
-        ("vault", "apps/..hidden/x.y"),
-        ("gcp", "a" * 255),
-        ("gcp", "db_password-1"),
-        ("someFutureKind", "anything at all"),
+        (AWS, "a" * 512),
+        (AWS, "team/app_1+x=y.z@host-a"),
+        (AWS_TEAM, "a" * 507),
+        (SSM, "a" * SSM_NAME_LIMIT),
+        (SSM, "plain-name"),
+        (SSM, "/apps/db_1.url-x"),
+        (SSM, "app_aws"),
+        (SSM_APPS, "/".join(["level"] * 14)),
+        (VAULT, "apps/db/password"),
+        (VAULT, "apps/..hidden/x.y"),
+        (GCP, "a" * 255),
+        (GCP, "db_password-1"),
     ],
 )
-def test_names_the_provider_accepts_pass(kind: str, key: str) -> None:
-    assert key_problem(kind, key) is None
+def test_names_the_provider_accepts_pass(block: dict[str, Any], key: str) -> None:
+    assert problem(block, key) is None
 
 
 @pytest.mark.parametrize(
-    ("kind", "key", "reason"),
+    ("block", "key", "reason"),
     [
-        ("aws", "", "1 to 512"),
-        ("aws", "a" * 513, "1 to 512"),
-        ("aws", "db password", "/_+=.@-"),
-        ("aws", "db:password", "/_+=.@-"),
-        ("awsParameterStore", "", "no spaces"),
-        ("awsParameterStore", "db password", "no spaces"),
-        ("awsParameterStore", "db@host", "no spaces"),
-        ("awsParameterStore", "a" * (SSM_NAME_LIMIT + 1), f"at most {SSM_NAME_LIMIT} characters"),
-        ("awsParameterStore", "/".join(["level"] * (SSM_MAX_LEVELS + 1)), f"at most {SSM_MAX_LEVELS} levels"),
-        ("vault", "", "empty"),
-        ("vault", "/apps/db", "start or end"),
-        ("vault", "apps/db/", "start or end"),
-        ("vault", "apps//db", "segments"),
-        ("vault", "apps/./db", "segments"),
-        ("vault", "apps/../db", "segments"),
-        ("gcp", "", "1 to 255"),
-        ("gcp", "a" * 256, "1 to 255"),
-        ("gcp", "apps/db", "letters, digits"),
-        ("gcp", "db.password", "letters, digits"),
+        (AWS, "", "1 to 512"),
+        (AWS, "a" * 513, "1 to 512"),
+        (AWS_TEAM, "a" * 508, "1 to 512"),
+        (AWS, "db password", "/_+=.@-"),
+        (AWS, "db:password", "/_+=.@-"),
+        (SSM, "", "no spaces"),
+        (SSM, "db password", "no spaces"),
+        (SSM, "db@host", "no spaces"),
+        (SSM, "a" * (SSM_NAME_LIMIT + 1), f"at most {SSM_NAME_LIMIT} characters"),
+        (SSM_APPS, "/".join(["level"] * 15), "at most 15 levels"),
+        (SSM, "aws-db", "'aws' or 'ssm'"),
+        (SSM, "SSM/db", "'aws' or 'ssm'"),
+        (SSM, "/Aws/db", "'aws' or 'ssm'"),
+        (SSM, "/ssmtool", "'aws' or 'ssm'"),
+        (SSM, "apps/db", "must start with '/'"),
+        (SSM, "/apps//db", "empty levels"),
+        (SSM_APPS, "db/", "empty levels"),
+        (VAULT, "", "empty"),
+        (VAULT, "/apps/db", "start or end"),
+        (VAULT, "apps/db/", "start or end"),
+        (VAULT, "apps//db", "segments"),
+        (VAULT, "apps/./db", "segments"),
+        (VAULT, "apps/../db", "segments"),
+        (GCP, "", "1 to 255"),
+        (GCP, "a" * 256, "1 to 255"),
+        (GCP, "apps/db", "letters, digits"),
+        (GCP, "db.password", "letters, digits"),
     ],
 )
-def test_names_the_provider_refuses_give_the_rule(kind: str, key: str, reason: str) -> None:
-    problem = key_problem(kind, key)
-    assert problem is not None
-    assert reason in problem
-
-
-@pytest.mark.parametrize("name", ["/apps/db/url", "plain-name", "/single", "app_aws", "a" * SSM_NAME_LIMIT])
-def test_full_parameter_names_the_store_accepts(name: str) -> None:
-    assert parameter_name_problem(name) is None
-
-
-@pytest.mark.parametrize(
-    ("name", "reason"),
-    [
-        ("aws-db", "'aws' or 'ssm'"),
-        ("SSM/db", "'aws' or 'ssm'"),
-        ("/Aws/db", "'aws' or 'ssm'"),
-        ("/ssmtool", "'aws' or 'ssm'"),
-        ("apps/db", "must start with '/'"),
-        ("/apps//db", "empty levels"),
-        ("/apps/db/", "empty levels"),
-        ("/apps db", "no spaces"),
-    ],
-)
-def test_full_parameter_names_the_store_refuses_give_the_rule(name: str, reason: str) -> None:
-    problem = parameter_name_problem(name)
-    assert problem is not None
-    assert reason in problem
+def test_names_the_provider_refuses_give_the_rule(block: dict[str, Any], key: str, reason: str) -> None:
+    refused = problem(block, key)
+    assert refused is not None
+    assert reason in refused
