@@ -86,3 +86,11 @@ def test_named_groups_and_classes_work_as_in_python() -> None:
     rule = RegexpRule(source=r"^(?P<app>[[:alpha:]]+)-(\d+)$", target="${app}/$2")
     mapped = apply_regexp("billing-42", rule)
     assert mapped is not None and mapped.key == "billing/42"
+
+
+def test_a_refused_pattern_is_reported_once_in_the_error_not_also_on_stderr(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(ValueError, match="invalid perl operator"):
+        compile_pattern("^only-here-(?!x)")
+    assert capfd.readouterr().err == ""

@@ -216,6 +216,24 @@ def test_rules_run_item_then_job_then_target(sources: dict[str, FileSecretStore]
     }
 
 
+def test_key_templates_at_every_level_name_the_target_store_and_the_job(
+    sources: dict[str, FileSecretStore],
+) -> None:
+    """One plan, two targets: each target's keys carry its own store name, at item, job and target level."""
+    job = make_job(
+        [{"secret": {"key": "db-password"}, "keyTransform": [{"template": "{{ store }}/{{ key }}"}]}],
+        keyTransform=[{"template": "{{ job }}/{{ key }}"}],
+        targets=[
+            "vault-a",
+            {"store": "vault-b", "keyTransform": [{"template": "{{ key }}@{{ store }}.{{ job }}"}]},
+        ],
+    )
+    assert mapped(job, resolve_sources(job, sources)) == {
+        "vault-a": [("job-1/vault-a/db-password", None)],
+        "vault-b": [("job-1/vault-b/db-password@vault-b.job-1", None)],
+    }
+
+
 def test_an_explicit_target_key_skips_item_and_job_rules_but_not_the_targets_own() -> None:
     job = make_job(
         [
@@ -382,3 +400,36 @@ def test_plans_travel_as_json_and_come_back_equal(sources: dict[str, FileSecretS
     plan: TargetPlan = map_targets(job, resolve_sources(job, sources), key_problem=no_problem)["dst"]
     wire = json.loads(json.dumps([mapping.to_json() for mapping in plan.mappings]))
     assert [KeyMapping.from_json(data) for data in wire] == plan.mappings
+
+
+def test_a_target_plan_survives_the_xcom_round_trip_whole() -> None:
+    """``transform`` hands the plan to ``push`` through XCom as plain JSON; nothing may be lost on the way."""
+    composed = KeyMapping(
+        item=2,
+        target_key="apps/db",
+        target_property="dsn",
+        named=(("user", SourceRef("vault", "db/user", "name", "3")), ("password", SourceRef("aws", "db/pw"))),
+        template="{{ user }}:{{ password }}",
+        template_fields=(("host", "{{ user }}.example"),),
+    )
+    single = KeyMapping(item=0, target_key="apps/api", source=SourceRef("vault", "api", None, "7"))
+    plan = TargetPlan("gcp", [composed, single], [{"key": "bad key", "reason": "letters only"}])
+
+    wire = plan.to_json()
+    assert json.loads(json.dumps(wire)) == wire
+    assert TargetPlan.from_json(json.loads(json.dumps(wire))) == plan
+
+
+def test_a_target_plan_without_mappings_or_refusals_reads_back_empty() -> None:
+    assert TargetPlan.from_json({"store": "gcp"}) == TargetPlan("gcp")
+
+
+def test_a_resolved_item_survives_the_xcom_round_trip_whole() -> None:
+    item = ResolvedItem(
+        index=4,
+        sources=(SourceRef("vault", "a", "x", "2"), SourceRef("vault", "b")),
+        named=(("user", SourceRef("aws", "db/user", None, "AWSCURRENT")),),
+    )
+    wire = json.loads(json.dumps(item.to_json()))
+    assert ResolvedItem.from_json(wire) == item
+    assert ResolvedItem.from_json({"index": 1}) == ResolvedItem(1)

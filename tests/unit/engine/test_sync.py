@@ -1115,6 +1115,34 @@ def test_the_outcome_line_never_says_nothing_to_do_of_a_failed_store() -> None:
     assert failed.outcome() == "FAILED (1 error): deletion guard"
 
 
+def test_the_summary_push_returns_counts_every_action_and_says_whether_the_store_failed() -> None:
+    """The summary is what ``push`` puts into XCom and what ``report`` reads: names and counts, no values."""
+    records = [
+        AuditRecord(job="j", target_store="dst", target_key=key, action=action)
+        for key, action in [
+            ("a", Action.CREATE),
+            ("b", Action.CREATE),
+            ("c", Action.UNCHANGED),
+            ("d", Action.SKIP),
+        ]
+    ]
+    zero = {action.value: 0 for action in Action}
+    assert TargetReport(store="dst", records=records).summary() == {
+        "store": "dst",
+        "failed": False,
+        "error": None,
+        "counts": {**zero, "create": 2, "unchanged": 1, "skip": 1},
+    }
+    conflict = AuditRecord(job="j", target_store="dst", target_key="e", action=Action.CONFLICT)
+    assert TargetReport(store="dst", records=[*records, conflict]).summary()["failed"] is True
+    assert TargetReport(store="dst", error="store unreachable").summary() == {
+        "store": "dst",
+        "failed": True,
+        "error": "store unreachable",
+        "counts": zero,
+    }
+
+
 # --------------------------------------------------------------------------------------------- deletion edges
 
 
@@ -1219,3 +1247,39 @@ def test_a_composed_marker_naming_the_target_among_its_stores_is_a_loop(
 
 def test_scrub_replaces_values_longest_first_even_when_one_is_not_a_prefix_of_the_other() -> None:
     assert scrub("abcxyz then xyz", ["xyz", "abcxyz"]) == "*** then ***"
+
+
+# ------------------------------------------------------------------------------------------ pinned versions
+
+
+def test_a_pinned_source_version_is_read_not_the_latest(src: FileSecretStore, dst: CountingStore) -> None:
+    """The file store keeps only its latest version: pinning an older one must fail, never copy the latest."""
+    put(src, "db-password", "rotated")  # now at version 2
+    pinned_old = sync(make_job([{"secret": {"key": "db-password", "version": 1}}]), dst, {"src": src})
+    assert actions(pinned_old) == {"db-password": "error"}
+    assert "version 1 is not available" in pinned_old.records[0].reason
+    assert value_of(dst, "db-password") is None
+
+    pinned_latest = sync(make_job([{"secret": {"key": "db-password", "version": 2}}]), dst, {"src": src})
+    assert actions(pinned_latest) == {"db-password": "create"}
+    assert pinned_latest.records[0].source_version == "2"
+    assert value_of(dst, "db-password") == "rotated"
+
+
+def test_a_pinned_version_of_a_compose_source_is_read_not_the_latest(
+    src: FileSecretStore, dst: CountingStore
+) -> None:
+    put(src, "db-password", "rotated")
+    job = make_job(
+        [
+            {
+                "sources": {"user": {"key": "game-abc.def"}, "pw": {"key": "db-password", "version": 1}},
+                "template": "{{ user }}:{{ pw }}",
+                "target": {"key": "dsn"},
+            }
+        ]
+    )
+    report = sync(job, dst, {"src": src})
+    assert actions(report) == {"dsn": "error"}
+    assert "version 1 is not available" in report.records[0].reason
+    assert value_of(dst, "dsn") is None

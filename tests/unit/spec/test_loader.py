@@ -383,3 +383,29 @@ def test_loading_one_job_reads_only_what_may_concern_it(
         "stores.yaml#0",
         "stores.yaml#1",
     ]
+
+
+@pytest.mark.parametrize(
+    ("broken", "error"),
+    [
+        ("- just\n- a list\n", "all.yaml: document 2 is not a mapping"),
+        (
+            "apiVersion: secret-sync/v1alpha1\nkind: SyncJob\nmetadata: {name: broken}\n"
+            "spec: {source: src}\n",
+            "all.yaml: SyncJob 'broken': spec.targets: required field is missing",
+        ),
+        (
+            "apiVersion: secret-sync/v1alpha1\nkind: Secret\nmetadata: {name: odd}\n",
+            "all.yaml: document 'odd': kind: unknown kind 'Secret': expected one of SecretStore, SyncJob",
+        ),
+    ],
+    ids=["not a mapping", "invalid job", "unknown kind"],
+)
+def test_good_documents_after_a_broken_one_in_the_same_file_still_load(
+    tmp_path: Path, broken: str, error: str
+) -> None:
+    write(tmp_path, "all.yaml", store("src"), broken, store("dst"), job("after"))
+    config = load_config(tmp_path)
+    assert sorted(config.stores) == ["dst", "src"]
+    assert list(config.jobs) == ["after"]
+    assert messages(config.errors)[0] == error
