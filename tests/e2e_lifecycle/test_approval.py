@@ -1,11 +1,14 @@
-"""Approval before destructive runs, on the real Airflow stack (API server, scheduler, DAG processor).
+"""Approval before destructive runs and the drift task, on the real Airflow stack (API server, scheduler,
+DAG processor).
 
 Files -> files jobs whose ``approval`` pauses the run at a human-in-the-loop task; approvals and rejections
-go through Airflow's REST API as the UI sends them, and the target folder says what was written.
+go through Airflow's REST API as the UI sends them, and the target folder says what was written. The
+installation comes from the ``secret_sync_installation`` connection, as users declare it.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import urllib.error
 from collections.abc import Iterator
@@ -43,6 +46,13 @@ spec:
 ---
 apiVersion: secret-sync/v1alpha1
 kind: SecretStore
+metadata: {name: watched-target}
+spec:
+  permissions: ReadWrite
+  provider: {file: {path: ../../watched-target}}
+---
+apiVersion: secret-sync/v1alpha1
+kind: SecretStore
 metadata: {name: timeout-target}
 spec:
   permissions: ReadWrite
@@ -69,6 +79,15 @@ spec:
   targets: [timeout-target]
   approval: {when: [{moreThan: 0}], timeout: 2s}
   plan: [{query: {path: app/}}]
+---
+apiVersion: secret-sync/v1alpha1
+kind: SyncJob
+metadata: {name: watched}
+spec:
+  source: source
+  targets: [watched-target]
+  drift: {action: Report}
+  plan: [{query: {path: app/}}]
 """
 
 VALUES = {"app/one": "approval-secret-one", "app/two": "approval-secret-two"}
@@ -82,17 +101,22 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AirflowApi
     (dags / "config" / "stores.yaml").write_text(STORES)
     (dags / "config" / "jobs.yaml").write_text(JOBS)
     (dags / "secret_sync_dags.py").write_text(LOADER)
-    for folder in ("source/app", "target", "timeout-target"):
+    for folder in ("source/app", "target", "timeout-target", "watched-target"):
         (work / folder).mkdir(parents=True, mode=0o700)
     for key, value in VALUES.items():
         (work / "source" / key).write_text(value)
     # the scheduler's sweep of human-in-the-loop timeouts runs every 15 s by default
-    env = {"AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "1"}
+    env = {
+        "AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "1",
+        "AIRFLOW_CONN_SECRET_SYNC_INSTALLATION": json.dumps(
+            {"conn_type": "generic", "login": "e2e-install", "password": "e2e-hash-key-0001"}
+        ),
+    }
     airflow = AirflowStack(work / "home", dags, password="approval-admin-pw", env=env, parallelism=4)
     try:
         airflow.start(timeout=300)  # generous: the machine is shared
         api = airflow.api()
-        for dag_id in ("guarded", "guarded-timeout"):
+        for dag_id in ("guarded", "guarded-timeout", "watched"):
             api.wait_for_dag(dag_id, timeout=180)
             api.unpause(dag_id)
         yield api, work
@@ -184,3 +208,27 @@ def test_no_answer_within_the_timeout_ends_the_run_with_nothing_written(
     assert finished["state"] == "failed", task_states
     assert task_states["approval"] == "failed"
     assert list((work / "timeout-target").iterdir()) == []
+
+
+def test_drift_report_fails_the_drift_task_writes_nothing_and_logs_a_table(
+    stack: tuple[AirflowApi, Path],
+) -> None:
+    api, work = stack
+    run = api.trigger("watched")
+    assert wait_for_run(api, "watched", run["dag_run_id"])["state"] == "success"
+    marker = json.loads((work / "watched-target" / ".secret-sync" / "app" / "one.meta.json").read_text())
+    assert marker["installation"] == "e2e-install" and marker["value-hash"]
+
+    (work / "watched-target" / "app" / "one").write_text("changed-out-of-band")
+    run = api.trigger("watched")
+    finished = wait_for_run(api, "watched", run["dag_run_id"])
+    task_states = states(api, "watched", run["dag_run_id"])
+    assert finished["state"] == "failed"
+    assert task_states["drift"] == "failed"
+    assert {state for name, state in task_states.items() if name.startswith("push")} == {"upstream_failed"}
+    assert (work / "watched-target" / "app" / "one").read_text() == "changed-out-of-band"
+    logs = work / "home" / "logs" / "dag_id=watched" / f"run_id={run['dag_run_id']}" / "task_id=drift"
+    text = "".join(path.read_text() for path in logs.glob("*.log"))
+    assert "watched-target  changed" in text and "app/one" in text
+    for value in (*VALUES.values(), "changed-out-of-band"):
+        assert value not in text
