@@ -20,7 +20,7 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.table import Table
 
-from airflow_secret_sync import audit_report, status
+from airflow_secret_sync import audit_report, lifecycle_cli, status
 from airflow_secret_sync.engine.audit import Action, AuditRecord
 from airflow_secret_sync.engine.patterns import compile_pattern
 from airflow_secret_sync.engine.plan import PlanError
@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_report.add_parser(commands)
     status.add_parser(commands)
     import_command.add_parser(commands)
+    lifecycle_cli.add_parsers(commands)
     return parser
 
 
@@ -117,6 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return status.cmd_status(args, out, err)
         if args.command == "import":
             return import_command.cmd_import(args, out, err)
+        if args.command == "drift":
+            return lifecycle_cli.cmd_drift(args, out, err)
+        if args.command == "prune":
+            return lifecycle_cli.cmd_prune(args, out, err)
         return cmd_run(args, out, err, dry_run=args.command == "plan" or args.dry_run)
     except UsageError as problem:
         err.print(f"[red]error:[/] {problem}", markup=True)

@@ -18,8 +18,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import DAG, Param, get_parsing_context
+from airflow.sdk import DAG, Param, chain, get_parsing_context
 
+from airflow_secret_sync.operators.lifecycle import lifecycle_tasks
 from airflow_secret_sync.operators.sync import (
     SecretPushOperator,
     SecretQueryOperator,
@@ -128,7 +129,7 @@ def job_dag(folder: Path, config: Config, loaded: LoadedJob) -> DAG:
             **common,
         ).expand(target=transform.output)
         report = SecretSyncReportOperator(task_id="report", job_name=name)
-        query >> transform >> push >> report
+        chain(query, transform, *lifecycle_tasks(job, common, is_dry_run=DRY_RUN_TEMPLATE), push, report)
     return dag
 
 

@@ -6,10 +6,14 @@ counts only, so it can travel through XCom between workers.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from airflow_secret_sync.engine.audit import Action, AuditRecord
+from airflow_secret_sync.engine.drift import DriftReport, check_drift
+from airflow_secret_sync.engine.installation import Installation
 from airflow_secret_sync.engine.naming import store_key_problem
 from airflow_secret_sync.engine.observed_store import ObservedStore, StoreCallObserver
 from airflow_secret_sync.engine.plan import (
@@ -19,14 +23,27 @@ from airflow_secret_sync.engine.plan import (
     map_targets,
     resolve_sources,
 )
+from airflow_secret_sync.engine.prune import PruneStore, prune_store
 from airflow_secret_sync.engine.store import SecretStoreBackend, is_retryable
 from airflow_secret_sync.engine.sync import SyncOptions, TargetReport, push_target
 from airflow_secret_sync.spec.loader import Config
-from airflow_secret_sync.spec.models import SyncJob
+from airflow_secret_sync.spec.models import DriftAction, SyncJob
 
 StoreOpener = Callable[[str], SecretStoreBackend]
 ObserverFactory = Callable[[str, str], StoreCallObserver]
 """Builds the call observer of a store from its name and provider kind."""
+
+INSTALLATION_CONN_ID = "secret_sync_installation"
+"""Airflow connection holding the installation: ``login`` is its id, ``password`` the hash key."""
+ENV_INSTALLATION_ID = "SECRET_SYNC_INSTALLATION_ID"
+ENV_HASH_KEY = "SECRET_SYNC_HASH_KEY"
+
+
+def open_declared_store(config: Config, name: str) -> SecretStoreBackend:
+    """The store that the ``SecretStore`` document ``name`` of ``config`` declares."""
+    from airflow_secret_sync.providers.registry import open_store
+
+    return open_store(config.stores[name])
 
 
 class JobRun:
@@ -48,14 +65,10 @@ class JobRun:
     ) -> None:
         self.config = config
         self.job: SyncJob = config.jobs[job_name].job
-        self._open = open_store or self._open_declared
+        self._open = open_store or (lambda name: open_declared_store(config, name))
         self._observe = observe
         self._stores: dict[str, SecretStoreBackend] = {}
-
-    def _open_declared(self, name: str) -> SecretStoreBackend:
-        from airflow_secret_sync.providers.registry import open_store
-
-        return open_store(self.config.stores[name])
+        self._installation: tuple[Installation | None] | None = None
 
     def store(self, name: str) -> SecretStoreBackend:
         if name not in self._stores:
@@ -69,6 +82,13 @@ class JobRun:
     def source_stores(self) -> dict[str, SecretStoreBackend]:
         names = {self.job.spec.source, *(item_source(self.job, item) for item in self.job.spec.plan)}
         return {name: self.store(name) for name in sorted(names)}
+
+    @property
+    def installation(self) -> Installation | None:
+        """This installation (its id and hash key), resolved once; ``None`` when none is configured."""
+        if self._installation is None:
+            self._installation = (installation_from_environment(),)
+        return self._installation[0]
 
     def target_names(self, only: list[str] | None = None) -> list[str]:
         names = [target.store for target in self.job.spec.target_specs]
@@ -116,7 +136,19 @@ class JobRun:
                 error=f"cannot open store: {describe_error(err)}",
                 error_retryable=is_retryable(err),
             )
-        return push_target(self.job, plan, target, sources, options)
+        return push_target(self.job, plan, target, sources, replace(options, installation=self.installation))
+
+    def drift(
+        self, plan: TargetPlan, options: SyncOptions, *, action: DriftAction | None = None
+    ) -> DriftReport:
+        """Check one target for drift and take ``action`` (default: the job's); a store that cannot be
+        opened fails alone."""
+        try:
+            target = self.store(plan.store)
+            sources = self.source_stores()
+        except Exception as err:
+            return DriftReport(store=plan.store, error=f"cannot open store: {describe_error(err)}")
+        return check_drift(self.job, plan, target, sources, self.installation, options, action=action)
 
     def close(self) -> None:
         for store in self._stores.values():
@@ -156,3 +188,75 @@ def store_failure(job: str, report: TargetReport, options: SyncOptions) -> Audit
         dry_run=options.dry_run,
         run_id=options.run_id,
     )
+
+
+def installation_from_environment() -> Installation | None:
+    """The installation named by ``SECRET_SYNC_INSTALLATION_ID`` and ``SECRET_SYNC_HASH_KEY`` (the CLI's
+    way), else by the Airflow connection ``secret_sync_installation``; ``None`` when neither exists."""
+    installation_id, key = os.environ.get(ENV_INSTALLATION_ID), os.environ.get(ENV_HASH_KEY)
+    if installation_id and key:
+        return Installation(installation_id, key.encode())
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        connection = BaseHook.get_connection(INSTALLATION_CONN_ID)
+    except AirflowNotFoundException:
+        return None
+    if not connection.login or not connection.password:
+        raise ValueError(
+            f"connection {INSTALLATION_CONN_ID!r}: login is the installation id, password the hash key"
+        )
+    return Installation(connection.login, connection.password.encode())
+
+
+def prune(
+    config: Config,
+    *,
+    only_jobs: set[str] | None = None,
+    apply: bool = False,
+    removed_job_max_deletes: int = 10,
+    run_id: str | None = None,
+    open_store: StoreOpener | None = None,
+) -> list[TargetReport]:
+    """Prune every writable store of ``config`` (see :mod:`.engine.prune`); one report per store."""
+    installation = installation_from_environment()
+    runs: dict[str, JobRun] = {}
+    resolved: dict[str, list[ResolvedItem]] = {}
+
+    def produced(job: SyncJob, store: str) -> set[str]:
+        name = job.metadata.name
+        if name not in runs:
+            runs[name] = JobRun(config, name, open_store=open_store)
+            resolved[name] = runs[name].query()
+        plans = runs[name].transform(resolved[name], targets=[store])
+        return {mapping.target_key for mapping in plans[store].mappings}
+
+    reports = []
+    try:
+        for name, loaded in sorted(config.stores.items()):
+            try:
+                backend = open_store(name) if open_store else open_declared_store(config, name)
+            except Exception as err:
+                reports.append(TargetReport(store=name, error=f"cannot open store: {describe_error(err)}"))
+                continue
+            try:
+                store = PruneStore(name, backend, writable=loaded.store.spec.permissions.can_write)
+                reports.append(
+                    prune_store(
+                        store,
+                        {job_name: job.job for job_name, job in config.jobs.items()},
+                        produced,
+                        installation=installation.id if installation is not None else None,
+                        only_jobs=only_jobs,
+                        removed_job_max_deletes=removed_job_max_deletes,
+                        apply=apply,
+                        run_id=run_id,
+                    )
+                )
+            finally:
+                backend.close()
+    finally:
+        for run in runs.values():
+            run.close()
+    return reports

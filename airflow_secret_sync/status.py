@@ -236,9 +236,9 @@ def cmd_status(args: argparse.Namespace, out: Console, err: Console) -> int:
         return attempts_from_folder(args.logs, dag_id=job) if args.logs.exists() else []
 
     def open_store(name: str) -> SecretStoreBackend:
-        from airflow_secret_sync.hooks.registry import open_store as open_hook_store
+        from airflow_secret_sync.runtime import open_declared_store
 
-        return open_hook_store(config.stores[name])
+        return open_declared_store(config, name)
 
     try:
         found = collect(config, open_store, attempts_of, jobs=args.job, stores=args.store, states=args.state)

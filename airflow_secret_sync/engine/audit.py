@@ -27,7 +27,22 @@ class Action(StrEnum):
     SKIP = "skip"
     CONFLICT = "conflict"
     DELETE = "delete"
+    ADOPT = "adopt"
     ERROR = "error"
+
+
+class Drift(StrEnum):
+    """How a target key compares with what its job last wrote there (see :mod:`.drift`)."""
+
+    IN_SYNC = "in-sync"
+    CHANGED = "changed"
+    MISSING = "missing"
+    ORPHANED = "orphaned"
+    FOREIGN = "foreign"
+    UNKNOWN = "unknown"
+
+
+DRIFTED = frozenset({Drift.CHANGED, Drift.MISSING, Drift.ORPHANED, Drift.FOREIGN})
 
 
 FAILED_ACTIONS = frozenset({Action.CONFLICT, Action.ERROR})
@@ -36,6 +51,8 @@ FAILED_ACTIONS = frozenset({Action.CONFLICT, Action.ERROR})
 @dataclass(frozen=True, slots=True)
 class AuditRecord:
     """What happened to one target key. Holds names, versions and reasons; never a value.
+
+    ``drift`` is set by drift checks: the class the key was found in before any action.
 
     ``properties`` names the fields a write (or a dry run's would-be write) adds, changes and removes, when
     the value is a map or JSON-object text: ``{"added": [...], "changed": [...], "removed": [...]}``.
@@ -78,6 +95,8 @@ class AuditRecord:
     """The Airflow run (or the CLI's --run-id)."""
     attempt: int | None = None
     """The try of the Airflow task that logged the record, in secret-sync audit; null elsewhere."""
+    drift: Drift | None = None
+    """Set by drift checks: how the key compared with what its job last wrote, before any action."""
 
     def __post_init__(self) -> None:
         # A failure the engine records without an exception (a conflict, a refused key) is deterministic;
@@ -94,6 +113,7 @@ class AuditRecord:
         """camelCase fields, the shape of every output (see :func:`audit_schema`)."""
         data = asdict(self)
         data["action"] = self.action.value
+        data["drift"] = self.drift.value if self.drift is not None else None
         return {to_camel(name): value for name, value in data.items()}
 
     @classmethod

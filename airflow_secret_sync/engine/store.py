@@ -30,7 +30,11 @@ class Marker:
     at most :data:`PROVENANCE_LIMIT` of them: with the source stores it makes :attr:`chain`, which a value
     is never pushed back into. ``properties`` is set for property-level writes into a secret that may hold
     other fields: the fields this job wrote, the only ones it may ever remove. ``None`` means the job owns
-    the whole secret.
+    the whole secret. ``installation`` names the installation that wrote it (prune and deletions touch no
+    other installation's secrets); ``value_hash`` is the keyed hash of the value written (see
+    :mod:`.installation`), which drift detection compares the target's value with. ``adopted_from`` is set
+    when a drift check adopted a value changed out of band: the hash of the value the job had written, which
+    the job keeps producing as long as its source does not change (and the adopted value stays).
     """
 
     job: str
@@ -39,6 +43,9 @@ class Marker:
     source_version: str | None = None
     provenance: tuple[str, ...] = ()
     properties: tuple[str, ...] | None = None
+    installation: str | None = None
+    value_hash: str | None = None
+    adopted_from: str | None = None
 
     @property
     def chain(self) -> tuple[str, ...]:
@@ -60,6 +67,12 @@ class Marker:
         if self.properties is not None:
             # JSON, not commas: a field name may hold any character
             fields["properties"] = json.dumps(list(self.properties), separators=(",", ":"))
+        if self.installation is not None:
+            fields["installation"] = self.installation
+        if self.value_hash is not None:
+            fields["value-hash"] = self.value_hash
+        if self.adopted_from is not None:
+            fields["adopted-from"] = self.adopted_from
         return fields
 
     @classmethod
@@ -74,11 +87,19 @@ class Marker:
             source_version=fields.get("source-version"),
             provenance=tuple(name for name in fields.get("provenance", "").split(",") if name),
             properties=_property_names(fields.get("properties")),
+            installation=fields.get("installation"),
+            value_hash=fields.get("value-hash"),
+            adopted_from=fields.get("adopted-from"),
         )
+
+    def written_by(self, installation: str | None) -> bool:
+        """Whether the installation named ``installation`` wrote this secret. A marker naming none predates
+        installation ids: it counts as ours only where no installation id is configured either."""
+        return self.installation == installation
 
 
 MARKER_FIELD_NAMES = frozenset(
-    Marker("job", "store", "key", "version", provenance=("store",), properties=()).as_fields()
+    Marker("job", "store", "key", "version", ("store",), (), "installation", "hash", "hash").as_fields()
 )
 """Every metadata field a marker may set: a provider replacing a marker removes the old one's fields."""
 

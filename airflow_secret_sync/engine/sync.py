@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from airflow_secret_sync.engine.audit import Action, AuditRecord
+from airflow_secret_sync.engine.installation import Installation
 from airflow_secret_sync.engine.plan import KeyMapping, SourceRef, TargetPlan
 from airflow_secret_sync.engine.store import (
     Marker,
@@ -38,7 +39,13 @@ from airflow_secret_sync.engine.values import (
     select_property,
     to_kind,
 )
-from airflow_secret_sync.spec.models import ConflictPolicy, DeletionPolicy, SyncJob, UpdatePolicy
+from airflow_secret_sync.spec.models import (
+    ConflictPolicy,
+    DeletionPolicy,
+    DriftAction,
+    SyncJob,
+    UpdatePolicy,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +79,7 @@ class SyncOptions:
     dry_run: bool = False
     run_id: str | None = None
     allow_deletes: bool = True
+    installation: Installation | None = None
     on_value: Callable[[str], None] = lambda text: None
     on_record: Callable[[AuditRecord], None] = lambda record: None
     stop: threading.Event = field(default_factory=threading.Event)
@@ -300,6 +308,7 @@ class _KeySync:
                 return refused
 
         value = self._value(whole, fields, current)
+        marker = self._stamped(marker, value)
         unchanged = current is not None and equal(current.value, value)
         # about to write a secret read in a batch: its marker is confirmed first (and what it says this job
         # wrote decides again which properties go)
@@ -310,7 +319,12 @@ class _KeySync:
                 return refused
             marker = self._marker(base, upstream, written, current)
             value = self._value(whole, fields, current)
+            marker = self._stamped(marker, value)
             unchanged = equal(current.value, value)
+        if current is not None and not unchanged and self._adopted(current, value):
+            self.managed[key] = True
+            reason = "target value adopted (drift action: Adopt): kept until the source changes"
+            return AuditRecord(action=Action.UNCHANGED, reason=reason, **base)
         if not unchanged:
             base["properties"] = property_changes(current.value if current is not None else None, value)
         if current is not None and unchanged:
@@ -359,6 +373,25 @@ class _KeySync:
             provenance=upstream,
             properties=properties,
         )
+
+    def _adopted(self, current: SecretRecord, value: Value) -> bool:
+        """Whether ``current`` holds a value a drift check adopted (``drift.action: Adopt``) in place of
+        ``value``, which the job still produces: then the adopted value stays."""
+        drift, installation, marker = self.job.spec.drift, self.options.installation, current.marker
+        if drift is None or drift.action is not DriftAction.ADOPT or installation is None or marker is None:
+            return False
+        return (
+            self._ours(current)
+            and bool(installation.same_value(marker.adopted_from, value))
+            and bool(installation.same_value(marker.value_hash, current.value))
+        )
+
+    def _stamped(self, marker: Marker, value: Value) -> Marker:
+        """``marker`` with this installation's id and the keyed hash of ``value``, the value it goes with."""
+        installation = self.options.installation
+        if installation is None:
+            return marker
+        return replace(marker, installation=installation.id, value_hash=installation.value_hash(value))
 
     def _value(self, whole: Value | None, fields: dict[str, Any], current: SecretRecord | None) -> Value:
         """The target value to hold: ``whole``, or ``fields`` merged into the current value; with deletions
@@ -564,7 +597,11 @@ def _deletions(
     known = {key for key in planned if key in managed}
     # a marker listing no property: the job once wrote into that secret and removed what it wrote since
     listed = backend.list_marked(name, skip=known)
-    owned = {key: marker for key, marker in listed.items() if marker.properties != ()}
+    # another installation's secret under the same job name is never ours to delete
+    ours = options.installation.id if options.installation is not None else None
+    owned = {
+        key: marker for key, marker in listed.items() if marker.properties != () and marker.written_by(ours)
+    }
     managed_count = len(owned) + sum(managed[key] for key in known)
     candidates: list[tuple[str, Marker]] = []
     kept: list[AuditRecord] = []

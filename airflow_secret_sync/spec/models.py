@@ -299,6 +299,53 @@ class JobLimits(SpecModel):
     )
 
 
+class DriftAction(StrEnum):
+    REPORT = "Report"
+    REVERT = "Revert"
+    ADOPT = "Adopt"
+
+
+class DriftSpec(SpecModel):
+    """Drift detection before each push: what to do when a target no longer holds what the job wrote."""
+
+    action: DriftAction = Field(
+        DriftAction.REPORT,
+        description="Report: write nothing and fail the drift task; Revert: rewrite drifted keys from the "
+        "source; Adopt: accept the target's new value.",
+    )
+
+
+class MoreThan(SpecModel):
+    more_than: Annotated[int, Field(ge=0)] = Field(description="Pause when the run would change more keys.")
+
+
+ApprovalCondition = Annotated[
+    Annotated[Literal["deletes", "adopt"], Tag("Named")] | Annotated[MoreThan, Tag("MoreThan")],
+    Discriminator(lambda value: "Named" if isinstance(value, str) else "MoreThan"),
+]
+
+
+class ApprovalSpec(SpecModel):
+    """Human approval (Airflow human-in-the-loop) before a run whose plan meets one of the conditions."""
+
+    when: list[ApprovalCondition] = Field(
+        min_length=1,
+        description="deletes: the plan deletes; adopt: drift adopts target values; {moreThan: N}: the plan "
+        "creates, updates or deletes more than N keys.",
+    )
+    approvers: list[str] = Field(
+        default_factory=list, description="Airflow user ids who may respond; empty: any user allowed to."
+    )
+    timeout: str = Field("24h", description="How long to wait; then the run ends with nothing written.")
+
+    _check_timeout = field_validator("timeout")(check_duration)
+
+    @property
+    def more_than(self) -> int | None:
+        limits = [condition.more_than for condition in self.when if isinstance(condition, MoreThan)]
+        return min(limits) if limits else None
+
+
 class SyncJobSpec(SpecModel):
     source: str
     targets: list[TargetEntry] = Field(min_length=1, description="Store names, or {store, keyTransform}.")
@@ -317,6 +364,13 @@ class SyncJobSpec(SpecModel):
     )
     key_transform: list[KeyRule] = Field(default_factory=list, description="Rules applied to every item.")
     plan: list[PlanItem] = Field(min_length=1)
+    drift: DriftSpec | None = Field(None, description="Drift detection; off when omitted.")
+    prune: bool = Field(
+        False,
+        description="Let `secret-sync prune --apply` delete secrets this job wrote that it no longer "
+        "produces (an item or a target removed).",
+    )
+    approval: ApprovalSpec | None = Field(None, description="Human approval before destructive runs.")
 
     _check_schedule = field_validator("schedule")(check_schedule)
 

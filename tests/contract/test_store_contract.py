@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from airflow_secret_sync.engine.installation import Installation
 from airflow_secret_sync.engine.store import (
     PROVENANCE_LIMIT,
     Marker,
@@ -22,9 +23,9 @@ OURS = Marker(job="job-a", source_store="src", source_key="db/password", source_
 THEIRS = Marker(job="job-b", source_store="other", source_key="x")
 # what the engine writes for a composition: several source keys, no single version
 COMPOSED = Marker(job="job-a", source_store="src", source_key="db/creds,db-password", source_version="1,2")
-# the longest provenance (8 store names of the longest allowed length) and property names of any character:
-# every provider's metadata limits must hold them (Vault custom_metadata values, AWS tag values, GCP
-# annotations, file side-cars)
+# the longest provenance (8 store names of the longest allowed length), property names of any character, an
+# installation id and the value hash drift detection compares: every provider's metadata limits must hold
+# them (Vault custom_metadata values, AWS tag values, GCP annotations, file side-cars)
 FAR_TRAVELLED = Marker(
     job="job-a",
     source_store="src",
@@ -32,6 +33,9 @@ FAR_TRAVELLED = Marker(
     source_version="7",
     provenance=tuple(f"store-{number}-" + "x" * 54 for number in range(PROVENANCE_LIMIT)),
     properties=tuple(sorted(["api token", "password", "user,name", 'quote"d', "ünïcode"])),
+    installation="installation-" + "x" * 50,
+    value_hash=Installation("installation", b"key").value_hash("v"),
+    adopted_from=Installation("installation", b"key").value_hash("w"),
 )
 # a job that once wrote properties into a shared secret and removed them since
 EMPTIED = Marker(job="job-a", source_store="src", source_key="db/creds", properties=())
