@@ -107,6 +107,7 @@ class AirflowStack:
     :param parallelism: ``[core] parallelism``: task slots of the LocalExecutor.
     :param users: more users of the simple auth manager (with ``password``): name -> (role, password); an
         empty role is a user who may log in and nothing else.
+    :param start_timeout: seconds the ``with`` block waits for the stack to answer.
     """
 
     def __init__(
@@ -118,6 +119,7 @@ class AirflowStack:
         env: Mapping[str, str] | None = None,
         parallelism: int = 4,
         users: Mapping[str, tuple[str, str]] | None = None,
+        start_timeout: float = 90,
     ) -> None:
         self.home = Path(home)
         self.dags_folder = Path(dags_folder)
@@ -125,6 +127,7 @@ class AirflowStack:
         self.extra_env = dict(env or {})
         self.parallelism = parallelism
         self.users = dict(users or {})
+        self.start_timeout = start_timeout
         self.port = free_port()
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._jwt_secret = secrets.token_hex(32)
@@ -195,12 +198,12 @@ class AirflowStack:
         """The environment of one component's process (the same for every component here)."""
         return self.environment()
 
-    def start(self, timeout: float = 90) -> None:
-        """Migrate, start every component and wait until the API server answers."""
+    def start(self) -> None:
+        """Migrate, start every component and wait until the stack answers."""
         self.migrate()
         for component in self.commands():
             self.start_component(component)
-        self.wait_healthy(timeout)
+        self.wait_healthy(self.start_timeout)
 
     def start_component(self, component: str) -> None:
         """Start one component, e.g. again after :meth:`stop_component`."""

@@ -68,6 +68,8 @@ class CeleryAirflowStack(AirflowStack):
         heartbeat_timeout: int = 10,
         **options: Any,
     ) -> None:
+        # seven processes import Airflow at once: on two busy cores that takes minutes, not seconds
+        options.setdefault("start_timeout", 300)
         super().__init__(home, dags_folder, **options)
         self.database_url = database_url
         self.broker_url = broker_url
@@ -75,6 +77,7 @@ class CeleryAirflowStack(AirflowStack):
         self.worker_concurrency = worker_concurrency
         self.heartbeat_timeout = heartbeat_timeout
         self.trigger_log_port = free_port()
+        self._output_start: dict[str, int] = {}
 
     def environment(self) -> dict[str, str]:
         env = super().environment()
@@ -113,13 +116,18 @@ class CeleryAirflowStack(AirflowStack):
             env[WORKER_NAME_VARIABLE] = component
         return env
 
+    def start_component(self, component: str) -> None:
+        output = self.output_file(component)
+        self._output_start[component] = output.stat().st_size if output.exists() else 0
+        super().start_component(component)
+
     def wait_healthy(self, timeout: float) -> None:
-        """The API server answers and every Celery worker has joined the broker."""
+        """The API server answers and every Celery worker has joined the broker since it last started."""
         deadline = time.monotonic() + timeout
         super().wait_healthy(timeout)
         for worker in self.workers:
             output = self.output_file(worker)
-            while b" ready." not in output.read_bytes():
+            while b" ready." not in output.read_bytes()[self._output_start[worker] :]:
                 process = self.processes[worker]
                 if process.poll() is not None:
                     raise RuntimeError(f"{worker} exited with {process.returncode}; see {output}")

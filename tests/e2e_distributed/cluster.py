@@ -335,14 +335,14 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: fl
         time.sleep(interval)
 
 
-def write_config(dags: Path, work: Path) -> None:
+def write_config(dags: Path, work: Path, extra: str = "") -> None:
     config = dags / "secret_sync"
     config.mkdir(parents=True)
     stores = work / "stores"
     text = STORES.format(source=stores / "source", project=GCP_PROJECT, files_spread=stores / "files-spread")
     text += "".join(POOL_STORE.format(n=n) for n in range(1, POOL_TARGETS + 1))
     (config / "stores.yaml").write_text(text)
-    (config / "jobs.yaml").write_text(JOBS)
+    (config / "jobs.yaml").write_text(JOBS + extra)
     (dags / "secret_sync_dags.py").write_text(LOADER)
     for key, value in SOURCE.items():
         path = stores / "source" / key
@@ -368,8 +368,11 @@ def connections(urls: Mapping[str, str]) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def cluster(work: Path) -> Iterator[Cluster]:
-    """Start everything, yield the cluster with every job's DAG parsed and unpaused, then stop everything."""
+def cluster(work: Path, extra: str = "", extra_jobs: tuple[str, ...] = ()) -> Iterator[Cluster]:
+    """Start everything, yield the cluster with every job's DAG parsed and unpaused, then stop everything.
+
+    ``extra``: more YAML documents for the config folder (the benchmark's jobs, named in ``extra_jobs``).
+    """
     started = time.monotonic()
     servers: list[Server] = []
     try:
@@ -379,7 +382,7 @@ def cluster(work: Path) -> Iterator[Cluster]:
         gcp_url = (work / "gcp-emulator.log").read_text().split("listening on ", 1)[1].split()[0]
         urls = {"vault": vault_url, "gcp": gcp_url}
         dags = work / "dags"
-        write_config(dags, work)
+        write_config(dags, work, extra)
         env = {**connections(urls), "NO_PROXY": "127.0.0.1,localhost"}
         with celery_airflow(
             work,
@@ -392,7 +395,7 @@ def cluster(work: Path) -> Iterator[Cluster]:
         ) as stack:
             api = stack.api()
             api.call("POST", "/api/v2/pools", {"name": POOL_NAME, "slots": POOL_SLOTS})
-            for dag_id in JOB_NAMES:
+            for dag_id in (*JOB_NAMES, *extra_jobs):
                 api.wait_for_dag(dag_id, timeout=120)
                 api.unpause(dag_id)
             found = Cluster(work=work, stack=stack, api=api, urls=urls)
