@@ -30,9 +30,9 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-from airflow_secret_sync.testing.airflow_stack import AirflowStack, free_port
+from airflow_secret_sync.testing.airflow_stack import AirflowStack
+from airflow_secret_sync.testing.servers import LOOPBACK, free_port, launch
 
-LOOPBACK = "127.0.0.1"
 WORKER_NAME_VARIABLE = "SECRET_SYNC_STACK_WORKER"
 # PostgreSQL refuses to run as root: as root, the server runs as this existing unprivileged user.
 POSTGRES_USER_WHEN_ROOT = "nobody"
@@ -203,8 +203,9 @@ def postgres_server(log_dir: Path) -> Iterator[str]:
         def ready() -> bool:
             return subprocess.run(probe, capture_output=True, check=False).returncode == 0
 
-        with _launch("postgres", argv, log_dir=log_dir, ready=ready):
-            yield f"postgresql+psycopg2://{DATABASE_USER}@{LOOPBACK}:{port}/postgres"
+        url = f"postgresql+psycopg2://{DATABASE_USER}@{LOOPBACK}:{port}/postgres"
+        with launch("postgres", argv, url=url, ready=ready, log_dir=log_dir):
+            yield url
     finally:
         shutil.rmtree(data_root, ignore_errors=True)
 
@@ -227,39 +228,10 @@ def valkey_server(log_dir: Path) -> Iterator[str]:
         except OSError:
             return False
 
-    log_dir.mkdir(parents=True, exist_ok=True)
-    with _launch("valkey", argv, log_dir=log_dir, ready=ready):
-        yield f"redis://{LOOPBACK}:{port}/0"
-
-
-@contextlib.contextmanager
-def _launch(
-    name: str, argv: Sequence[str], *, log_dir: Path, ready: Any, timeout: float = 60
-) -> Iterator[subprocess.Popen[bytes]]:
-    log = log_dir / f"{name}.log"
-    with log.open("ab") as output:
-        process = subprocess.Popen(
-            list(argv),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + timeout
-        while not ready():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{name} did not start: {log.read_text(errors='replace')[-2000:]}")
-            time.sleep(0.1)
-        yield process
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, 15)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
-            process.wait(timeout=10)
+    url = f"redis://{LOOPBACK}:{port}/0"
+    log_dir.mkdir(parents=True, exist_ok=True)  # the server's --dir, before launch would make it
+    with launch("valkey", argv, url=url, ready=ready, log_dir=log_dir):
+        yield url
 
 
 def postgres_binaries() -> Path:
