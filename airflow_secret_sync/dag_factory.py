@@ -122,10 +122,13 @@ def job_dag(folder: Path, config: Config, loaded: LoadedJob) -> DAG:
     ) as dag:
         query = SecretQueryOperator(task_id="query", key_filter=KEYS_TEMPLATE, **common)
         transform = SecretTransformOperator(task_id="transform", targets=TARGETS_TEMPLATE, **common)
+        # Airflow takes a mapped task's pool from the task: every target's push shares the job's pool
+        pool = {"pool": spec.pool} if spec.pool else {}
         push = SecretPushOperator.partial(
             task_id="push",
             is_dry_run=DRY_RUN_TEMPLATE,
             map_index_template="{{ task.target }}",
+            **pool,
             **common,
         ).expand(target=transform.output)
         report = SecretSyncReportOperator(task_id="report", job_name=name)

@@ -354,6 +354,14 @@ class SyncJobSpec(SpecModel):
     timeouts: TimeoutSpec = Field(default_factory=TimeoutSpec)
     concurrency: Annotated[int, Field(ge=1, le=256)] = 8
     limits: JobLimits = Field(default_factory=JobLimits)
+    pool: str | None = Field(
+        None,
+        min_length=1,
+        max_length=256,
+        description="Airflow pool the job's push tasks run in (one slot per target store being pushed): "
+        "give every job writing to a store that store's pool to cap its concurrent pushes across jobs and "
+        "workers. Create the pool first: a task in a missing pool is never scheduled.",
+    )
     update_policy: UpdatePolicy = UpdatePolicy.REPLACE
     conflict_policy: ConflictPolicy = ConflictPolicy.FAIL
     deletion_policy: DeletionPolicy = DeletionPolicy.RETAIN

@@ -31,6 +31,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import psutil
+
 from airflow_secret_sync.audit_report import AirflowRestClient
 from airflow_secret_sync.testing.servers import free_port
 
@@ -105,6 +107,7 @@ class AirflowStack:
     :param parallelism: ``[core] parallelism``: task slots of the LocalExecutor.
     :param users: more users of the simple auth manager (with ``password``): name -> (role, password); an
         empty role is a user who may log in and nothing else.
+    :param start_timeout: seconds the ``with`` block waits for the stack to answer.
     """
 
     def __init__(
@@ -116,6 +119,7 @@ class AirflowStack:
         env: Mapping[str, str] | None = None,
         parallelism: int = 4,
         users: Mapping[str, tuple[str, str]] | None = None,
+        start_timeout: float = 90,
     ) -> None:
         self.home = Path(home)
         self.dags_folder = Path(dags_folder)
@@ -123,6 +127,7 @@ class AirflowStack:
         self.extra_env = dict(env or {})
         self.parallelism = parallelism
         self.users = dict(users or {})
+        self.start_timeout = start_timeout
         self.port = free_port()
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._jwt_secret = secrets.token_hex(32)
@@ -185,21 +190,37 @@ class AirflowStack:
         if result.returncode:
             raise RuntimeError(f"airflow db migrate failed; see {self.output_file('db-migrate')}")
 
-    def start(self, timeout: float = 90) -> None:
-        """Migrate, start the three processes and wait until the API server answers."""
+    def commands(self) -> dict[str, list[str]]:
+        """Each component's ``airflow`` command line (after ``airflow``), by component name."""
+        return {component: [component] for component in COMPONENTS}
+
+    def component_environment(self, component: str) -> dict[str, str]:
+        """The environment of one component's process (the same for every component here)."""
+        return self.environment()
+
+    def start(self) -> None:
+        """Migrate, start every component and wait until the stack answers."""
         self.migrate()
-        env = self.environment()
-        for component in COMPONENTS:
-            with self.output_file(component).open("ab") as output:
-                self.processes[component] = subprocess.Popen(
-                    [sys.executable, "-m", "airflow", component],
-                    env=env,
-                    stdout=output,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,  # its own process group: stopping it stops its workers too
-                )
-        self.wait_healthy(timeout)
+        for component in self.commands():
+            self.start_component(component)
+        self.wait_healthy(self.start_timeout)
+
+    def start_component(self, component: str) -> None:
+        """Start one component, e.g. again after :meth:`stop_component`."""
+        with self.output_file(component).open("ab") as output:
+            self.processes[component] = subprocess.Popen(
+                [sys.executable, "-m", "airflow", *self.commands()[component]],
+                env=self.component_environment(component),
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # its own process group: stopping it stops its workers too
+            )
+
+    def stop_component(self, component: str, *, kill: bool = False, timeout: float = 20) -> None:
+        """Stop one component and every process it started: SIGTERM, or SIGKILL at once with ``kill``
+        (a machine lost: its tasks die with it)."""
+        _stop({component: self.processes.pop(component)}, signal.SIGKILL if kill else signal.SIGTERM, timeout)
 
     def wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -231,20 +252,8 @@ class AirflowStack:
         return {component: process.pid for component, process in self.processes.items()}
 
     def stop(self, timeout: float = 20) -> None:
-        """SIGTERM every process group, then SIGKILL what is still there after ``timeout`` seconds."""
-        running = {name: p for name, p in self.processes.items() if p.poll() is None}
-        for process in running.values():
-            _signal_group(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for process in running.values():
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                _signal_group(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-        # workers that outlived their parent are still in its group
-        for process in self.processes.values():
-            _signal_group(process.pid, signal.SIGKILL)
+        """SIGTERM every component, then SIGKILL what is still there after ``timeout`` seconds."""
+        _stop(self.processes, signal.SIGTERM, timeout)
         self.processes.clear()
 
     def __enter__(self) -> AirflowStack:
@@ -259,6 +268,35 @@ class AirflowStack:
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def _stop(processes: Mapping[str, subprocess.Popen[bytes]], signum: signal.Signals, timeout: float) -> None:
+    """Signal each process's group, wait up to ``timeout`` seconds, then SIGKILL whatever of it is left.
+
+    Task processes run in process groups of their own (Airflow's supervisor puts them there), so the
+    processes to kill are found as descendants before anything is signalled.
+    """
+    trees = {name: _process_tree(process.pid) for name, process in processes.items()}
+    for process in processes.values():
+        _signal_group(process.pid, signum)
+    deadline = time.monotonic() + timeout
+    for process in processes.values():
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+    for name, process in processes.items():
+        _signal_group(process.pid, signal.SIGKILL)
+        for leftover in trees[name]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                leftover.kill()
+        process.wait(timeout=10)
+
+
+def _process_tree(pid: int) -> list[psutil.Process]:
+    try:
+        leader = psutil.Process(pid)
+        return [leader, *leader.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
 
 
 def _signal_group(pgid: int, signum: signal.Signals) -> None:

@@ -116,6 +116,19 @@ def test_timeouts_bound_every_task_and_the_run(tmp_path: Path) -> None:
         assert [dag.get_task(t).execution_timeout for t in ("query", "transform", "report")] == [task] * 3
 
 
+def test_a_jobs_pool_holds_every_push_of_the_job_and_nothing_else(tmp_path: Path) -> None:
+    (tmp_path / "stores.yaml").write_text(GOOD_STORES)
+    (tmp_path / "pooled.yaml").write_text(job("pooled", extra="  pool: secret-sync-dst"))
+    (tmp_path / "plain.yaml").write_text(job("plain"))
+
+    dags = build_dags(tmp_path)
+
+    pooled = dags["pooled"]
+    assert pooled.get_task("push").pool == "secret-sync-dst"
+    assert {pooled.get_task(name).pool for name in ("query", "transform", "report")} == {"default_pool"}
+    assert dags["plain"].get_task("push").pool == "default_pool"
+
+
 def test_a_task_run_builds_only_its_own_dag(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "example-vault-to-aws")
     assert list(build_dags(EXAMPLES)) == ["example-vault-to-aws"]
