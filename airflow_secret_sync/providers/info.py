@@ -40,6 +40,9 @@ class ProviderInfo:
     :param connection: the connection type's entry of ``get_provider_info()["connection-types"]``
         (``None`` when the provider shares another's connection type).
     :param contract_fixture: the pytest fixture giving a fresh, empty store to the contract suite.
+    :param canonical_key: ``canonical_key(settings, key)``: what the provider compares when it looks a
+        secret up; two keys with one canonical key are one secret (e.g. Key Vault's case-insensitive
+        names). Identity by default.
     """
 
     kind: str
@@ -51,6 +54,7 @@ class ProviderInfo:
     extra: str | None
     connection: dict[str, Any] | None = field(default=None, repr=False)
     contract_fixture: str = ""
+    canonical_key: Callable[[Any, str], str] = field(default=lambda settings, key: key, repr=False)
 
     @property
     def field_name(self) -> str:

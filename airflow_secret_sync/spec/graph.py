@@ -25,6 +25,7 @@ from airflow_secret_sync.engine.keys import apply_rules
 from airflow_secret_sync.engine.patterns import compile_pattern
 from airflow_secret_sync.engine.plan import map_targets
 from airflow_secret_sync.engine.templating import template_variables
+from airflow_secret_sync.providers.registry import provider
 from airflow_secret_sync.spec.loader import Config, ConfigError
 from airflow_secret_sync.spec.models import ComposeItem, KeyRule, Query, QueryItem, SecretItem
 from airflow_secret_sync.spec.validate import static_resolution
@@ -124,11 +125,11 @@ def _collisions(config: Config, flows: list[Flow]) -> list[ConfigError]:
     writers: dict[tuple[str, str], list[tuple[Flow, str]]] = {}
     for flow in flows:
         for key in flow.writes:
-            writers.setdefault((flow.target, key), []).append((flow, key))
+            writers.setdefault((flow.target, _canonical(config, flow.target, key)), []).append((flow, key))
         if flow.query is not None:
             for key in sorted(existing.get(flow.source, ())):
                 if _selects(flow.query, key):
-                    written = _query_writes(flow, key)
+                    written = _canonical(config, flow.target, _query_writes(flow, key))
                     writers.setdefault((flow.target, written), []).append((flow, key))
     for (store, key), claims in sorted(writers.items()):
         for index, (first, first_source) in enumerate(claims):
@@ -174,6 +175,15 @@ def _collisions(config: Config, flows: list[Flow]) -> list[ConfigError]:
             )
         )
     return errors
+
+
+def _canonical(config: Config, store: str, key: str) -> str:
+    """What the target store compares: keys with one canonical key are one secret there (Key Vault: any
+    case, ``/`` as ``--``)."""
+    loaded = config.stores.get(store)
+    if loaded is None:
+        return key
+    return provider(loaded.kind).canonical_key(loaded.store.spec.provider.settings, key)
 
 
 def _describe(query: Query) -> str:

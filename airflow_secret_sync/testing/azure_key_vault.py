@@ -592,24 +592,6 @@ def _certificates(home: Path, ca_file: Path) -> tuple[str, str]:
     return str(cert_file), str(key_file)
 
 
-class StaticTokenCredential:
-    """A credential that always hands out one bearer token: for tests against an emulator only."""
-
-    def __init__(self, token: str = "static-test-token") -> None:
-        self.token = token
-
-    def get_token(self, *scopes: str, **options: Any) -> Any:
-        from azure.core.credentials import AccessToken
-
-        return AccessToken(self.token, _now() + 3600)
-
-    def close(self) -> None:
-        pass
-
-    def __repr__(self) -> str:
-        return "StaticTokenCredential()"
-
-
 @contextmanager
 def running(**options: Any) -> Iterator[KeyVaultEmulator]:
     """A started emulator, stopped on exit."""

@@ -39,6 +39,14 @@ EXPECTED_EXTRAS = {
         "max_attempts",
     },
     "secret_sync_gcp": {"project", "key_path", "keyfile_dict", "api_endpoint", "transport"},
+    "secret_sync_azure_key_vault": {
+        "tenantId",
+        "managed_identity_client_id",
+        "workload_identity_tenant_id",
+        "connection_verify",
+        "max_retries",
+        "test_server",
+    },
     "secret_sync_file": set(),
 }
 SENSITIVE = {

@@ -34,9 +34,12 @@ EXTRAS: dict[str, tuple[str | None, set[str]]] = {
     "aws": ("boto3", {"secret_sync_aws"}),
     "gcp": ("google.cloud.secretmanager", {"secret_sync_gcp"}),
     "kubernetes": ("kubernetes", set()),
-    "azure": ("azure.keyvault.secrets", set()),
+    "azure": ("azure.keyvault.secrets", {"secret_sync_azure_key_vault"}),
     "testing": ("moto.server", set()),
-    "all": (None, {"secret_sync_vault", "secret_sync_aws", "secret_sync_gcp"}),
+    "all": (
+        None,
+        {"secret_sync_vault", "secret_sync_aws", "secret_sync_gcp", "secret_sync_azure_key_vault"},
+    ),
 }
 PROBE = """
 import importlib, importlib.metadata, json, sys

@@ -12,22 +12,48 @@ Extras may carry the provider's legacy ``extra__azure__`` prefix. The vault URL 
 ``vaultUrl``, else extra ``vault_url``, else the connection's host. Extra ``connection_verify`` names a CA
 bundle (a private CA in front of the vault); TLS verification cannot be turned off. Extra ``max_retries``
 bounds the SDK's retries of throttled and failed calls.
+
+Extra ``test_server`` (tests only, never for a real vault) points the connection at a local Key Vault
+emulator: a static bearer token instead of a credential, and no check that the token challenge's resource
+is below the vault's domain (a loopback URL never is). TLS is still verified, against ``connection_verify``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_secret_sync.engine.store import Misconfigured
+from airflow_secret_sync.providers.azure_key_vault import TEST_ONLY_EXTRA
+from airflow_secret_sync.providers.base import boolean
 
-CONN_TYPE = "secret_sync_azure_key_vault"
 AZURE_CONN_TYPE = "azure"
 DEFAULT_CONN_NAME = "secret_sync_azure_key_vault_default"
 LEGACY_EXTRA_PREFIX = "extra__azure__"
 HTTP_LOGGER = "azure.core.pipeline.policies.http_logging_policy"
+
+log = logging.getLogger(__name__)
+
+
+class StaticTokenCredential:
+    """A credential that always hands out one bearer token: for test servers only."""
+
+    def __init__(self, token: str = "static-test-token") -> None:
+        self.token = token
+
+    def get_token(self, *scopes: str, **options: Any) -> Any:
+        from azure.core.credentials import AccessToken
+
+        return AccessToken(self.token, int(time.time()) + 3600)
+
+    def close(self) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return "StaticTokenCredential()"
 
 
 @dataclass(frozen=True)
@@ -43,6 +69,7 @@ class AzureConnectionSettings:
     workload_identity_tenant_id: str | None = None
     connection_verify: str | None = None
     max_retries: int | None = None
+    test_server: bool = False
 
     @classmethod
     def from_connection(cls, conn: Any) -> AzureConnectionSettings:
@@ -85,17 +112,22 @@ class AzureConnectionSettings:
             workload_identity_tenant_id=pick("workload_identity_tenant_id"),
             connection_verify=str(verify) if verify not in (None, "", True) else None,
             max_retries=int(retries) if retries is not None else None,
+            test_server=boolean(extra.get(TEST_ONLY_EXTRA), default=False),
         )
 
     @property
     def auth(self) -> str:
         """Which credential :meth:`credential` makes, for messages."""
+        if self.test_server:
+            return "a static test token (test server)"
         return "client secret" if self.client_secret else "DefaultAzureCredential"
 
     def credential(self) -> Any:
         """A ``ClientSecretCredential`` for a service principal, else ``DefaultAzureCredential``."""
         from azure.identity import ClientSecretCredential, DefaultAzureCredential
 
+        if self.test_server:
+            return StaticTokenCredential()
         if self.client_secret:
             missing = [
                 name
@@ -135,4 +167,12 @@ def secret_client(
         options.setdefault("connection_verify", settings.connection_verify)
     if settings.max_retries is not None:
         options.setdefault("retry_total", settings.max_retries)
+    if settings.test_server:
+        log.warning(
+            "connection %s: extra %r is set: talking to a test server at %s",
+            settings.conn_id,
+            TEST_ONLY_EXTRA,
+            vault_url,
+        )
+        options.setdefault("verify_challenge_resource", False)
     return SecretClient(vault_url, credential if credential is not None else settings.credential(), **options)

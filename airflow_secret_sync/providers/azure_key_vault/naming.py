@@ -25,7 +25,7 @@ _NAME = re.compile(NAME_PATTERN)
 
 
 def secret_name(key: str, mapping: Mapping[str, str] = DEFAULT_NAME_MAPPING) -> str:
-    """The secret name of ``key`` (not checked: see :func:`key_problem`)."""
+    """The secret name of ``key`` (not checked: see :func:`name_problem`)."""
     return "".join(mapping.get(char, char) for char in key)
 
 
@@ -51,7 +51,7 @@ def canonical_name(key: str, mapping: Mapping[str, str] = DEFAULT_NAME_MAPPING) 
     return secret_name(key, mapping).lower()
 
 
-def key_problem(key: str, mapping: Mapping[str, str] = DEFAULT_NAME_MAPPING) -> str | None:
+def name_problem(key: str, mapping: Mapping[str, str] = DEFAULT_NAME_MAPPING) -> str | None:
     """Why ``key`` cannot be a secret of a store with ``mapping``, or ``None``."""
     if not key:
         return "Azure Key Vault secret names cannot be empty"

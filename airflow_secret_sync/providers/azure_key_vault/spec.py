@@ -9,10 +9,11 @@ from pydantic import Field, field_validator
 from airflow_secret_sync.providers.azure_key_vault.naming import (
     DEFAULT_NAME_MAPPING,
     VALUE_LIMIT_BYTES,
-    key_problem,
+    canonical_name,
     mapping_problem,
+    name_problem,
 )
-from airflow_secret_sync.spec.models import SpecModel
+from airflow_secret_sync.spec.base import SpecModel
 
 KIND = "azureKeyVault"
 """The provider kind: the YAML key under ``spec.provider`` (camelCase, as ``awsParameterStore``)."""
@@ -27,7 +28,7 @@ fits one tag; the rest of Key Vault's 15 is left to users."""
 USER_TAG_LIMIT = TAG_LIMIT - MARKER_TAGS
 _VAULT_URL = re.compile(r"^https://[^/?#\s]+/?$")
 
-__all__ = ["KIND", "SIZE_LIMIT_BYTES", "AzureKeyVaultProvider", "key_problem"]
+__all__ = ["KIND", "SIZE_LIMIT_BYTES", "AzureKeyVaultProvider", "canonical_key", "key_problem", "value_limit"]
 
 
 class AzureKeyVaultProvider(SpecModel):
@@ -94,4 +95,19 @@ class AzureKeyVaultProvider(SpecModel):
 
     def key_problem(self, key: str) -> str | None:
         """Why ``key`` cannot be a secret of this store, or ``None`` (the store's ``nameMapping`` applied)."""
-        return key_problem(key, self.name_mapping)
+        return name_problem(key, self.name_mapping)
+
+
+def key_problem(settings: AzureKeyVaultProvider, key: str) -> str | None:
+    """The registry's key rule: why ``key`` cannot name a secret of a store with ``settings``."""
+    return settings.key_problem(key)
+
+
+def value_limit(settings: AzureKeyVaultProvider) -> int:
+    """Key Vault's limit for one value: 25 KiB."""
+    return SIZE_LIMIT_BYTES
+
+
+def canonical_key(settings: AzureKeyVaultProvider, key: str) -> str:
+    """What Key Vault compares: two keys with one canonical key are one secret (case-insensitive names)."""
+    return canonical_name(key, settings.name_mapping)

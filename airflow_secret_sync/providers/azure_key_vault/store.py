@@ -17,8 +17,7 @@ errors then become the engine's typed :class:`StoreError` subclasses, never quot
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -43,25 +42,26 @@ from airflow_secret_sync.engine.store import (
     NotFound,
     PermissionDenied,
     SecretRecord,
-    SecretStoreBackend,
     StoreError,
     TooLarge,
     Transient,
     WriteConflict,
 )
 from airflow_secret_sync.engine.values import Value, as_text, equal, parse_object
+from airflow_secret_sync.providers.azure_key_vault.conn import AzureConnectionSettings, secret_client
 from airflow_secret_sync.providers.azure_key_vault.naming import (
-    VALUE_LIMIT_BYTES,
     key_of,
-    key_problem,
+    name_problem,
     secret_name,
 )
 from airflow_secret_sync.providers.azure_key_vault.spec import (
+    KIND,
     TAG_LIMIT,
     TAG_PREFIX,
     TAG_VALUE_LIMIT,
     AzureKeyVaultProvider,
 )
+from airflow_secret_sync.providers.base import ConnectedStore, ConnectionLookup, Lazy, airflow_connection
 
 log = logging.getLogger(__name__)
 
@@ -174,43 +174,60 @@ class _Current:
     value: str | None = field(default=None, repr=False)  # None when the version is disabled
 
 
-class AzureKeyVaultStore(SecretStoreBackend):
+class AzureKeyVaultStore(ConnectedStore):
     """The secrets of one vault.
 
     :param store_name: the ``SecretStore`` name, used in messages.
     :param settings: the store's ``azureKeyVault`` provider block.
-    :param client_factory: makes the authenticated ``SecretClient`` (called once, on first use).
+    :param get_connection: looks the connection up (Airflow's by default), on first use of the client.
+    :param credential: replaces the connection's credential.
+    :param client_options: more ``SecretClient`` keywords.
     """
 
+    kind = KIND
+    label = "Azure Key Vault store"
     value_kind = "text"
+
+    settings: AzureKeyVaultProvider
 
     def __init__(
         self,
+        *,
         store_name: str,
         settings: AzureKeyVaultProvider,
-        client_factory: Callable[[], SecretClient],
+        get_connection: ConnectionLookup = airflow_connection,
+        credential: Any = None,
+        client_options: Mapping[str, Any] | None = None,
     ) -> None:
-        self.store_name = store_name
-        self.settings = settings
-        self._client_factory = client_factory
-        self._client: SecretClient | None = None
-        self._lock = threading.Lock()
+        super().__init__(store_name=store_name, settings=settings, get_connection=get_connection)
+        self._credential = credential
+        self._client_options = dict(client_options or {})
+        self._client = Lazy(self._connect, lambda client: client.close())
+
+    def _connect(self) -> SecretClient:
+        connection = AzureConnectionSettings.from_connection(self.connection())
+        vault_url = self.settings.vault_url or connection.vault_url
+        if not vault_url:
+            raise Misconfigured(
+                f"{self.where()}: no vault URL: set vaultUrl or the host of connection {self.conn_id!r}"
+            )
+        log.info(
+            "%s: %s with %s (connection %s)",
+            self.where(),
+            vault_url,
+            "the given credential" if self._credential is not None else connection.auth,
+            self.conn_id,
+        )
+        client: SecretClient = secret_client(vault_url, connection, self._credential, **self._client_options)
+        return client
 
     @property
     def client(self) -> SecretClient:
-        with self._lock:
-            if self._client is None:
-                self._client = self._client_factory()
-            return self._client
+        """The authenticated client, built on first use."""
+        return self._client.get()
 
     def close(self) -> None:
-        with self._lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
-
-    def _where(self, key: str | None = None) -> str:
-        return f"Azure Key Vault store {self.store_name!r}" + (f", key {key!r}" if key is not None else "")
+        self._client.reset()
 
     @contextmanager
     def _calling(self, action: str, key: str | None = None) -> Iterator[None]:
@@ -222,19 +239,19 @@ class AzureKeyVaultStore(SecretStoreBackend):
         except Exception as err:
             if _credential_error(err):
                 raise Misconfigured(
-                    f"{self._where(key)}: {action} failed: no Azure credential: {err}"
+                    f"{self.where(key)}: {action} failed: no Azure credential: {err}"
                 ) from None
-            raise typed_error(err, self._where(key), action) from None
+            raise typed_error(err, self.where(key), action) from None
 
     # ----------------------------------------------------------------------------------------- names
 
     def check_key(self, key: str) -> str | None:
-        return key_problem(key, self.settings.name_mapping)
+        return name_problem(key, self.settings.name_mapping)
 
     def _name(self, key: str) -> str:
         problem = self.check_key(key)
         if problem:
-            raise InvalidName(f"{self._where(key)}: {problem}")
+            raise InvalidName(f"{self.where(key)}: {problem}")
         return secret_name(key, self.settings.name_mapping)
 
     def _key(self, name: str) -> str:
@@ -262,7 +279,7 @@ class AzureKeyVaultStore(SecretStoreBackend):
             (keys if properties.enabled is not False else disabled).append(key)
         if disabled:
             log.warning(
-                "%s: skipped %d disabled secret(s): %s", self._where(), len(disabled), ", ".join(disabled)
+                "%s: skipped %d disabled secret(s): %s", self.where(), len(disabled), ", ".join(disabled)
             )
         return sorted(keys)
 
@@ -287,7 +304,7 @@ class AzureKeyVaultStore(SecretStoreBackend):
                 secret = self.client.get_secret(name, version)
             except HttpResponseError as err:
                 if _disabled(err):
-                    log.warning("%s: the secret is disabled; skipped", self._where(key))
+                    log.warning("%s: the secret is disabled; skipped", self.where(key))
                     return None
                 if isinstance(err, ResourceNotFoundError):
                     return None
@@ -336,27 +353,21 @@ class AzureKeyVaultStore(SecretStoreBackend):
     # ----------------------------------------------------------------------------------------- writing
 
     def _text(self, key: str, value: Value) -> tuple[str, bool]:
-        """The text to store and whether it is a JSON object; size and kind are checked before any call."""
+        """The text to store and whether it is a JSON object; binary values are refused before any call."""
         text = as_text(value)
         if isinstance(text, bytes):
             try:
                 text = text.decode()
             except UnicodeDecodeError:
                 raise StoreError(
-                    f"{self._where(key)}: the value is binary; Key Vault secrets hold text only"
+                    f"{self.where(key)}: the value is binary; Key Vault secrets hold text only"
                 ) from None
-        size = len(text.encode())
-        if size > VALUE_LIMIT_BYTES:
-            raise TooLarge(
-                f"{self._where(key)}: the value has {size} bytes; Key Vault stores at most "
-                f"{VALUE_LIMIT_BYTES} bytes (25 KiB)"
-            )
         return text, isinstance(value, dict) or parse_object(text) is not None
 
     def _check_tags(self, key: str, tags: Mapping[str, str]) -> None:
         if len(tags) > TAG_LIMIT:
             raise TooLarge(
-                f"{self._where(key)}: the secret would need {len(tags)} tags (ownership marker, store's "
+                f"{self.where(key)}: the secret would need {len(tags)} tags (ownership marker, store's "
                 f"tags and those already on it); Key Vault allows {TAG_LIMIT}"
             )
 
@@ -366,6 +377,7 @@ class AzureKeyVaultStore(SecretStoreBackend):
         """Add a version with the tags, content type and attributes of the one before; no version when the
         value is equal (only the tags are updated). A soft-deleted name is recovered first when it carries
         ``marker``'s job, and refused with :class:`Conflict` otherwise."""
+        self.check_value_size(key, value)
         name = self._name(key)
         text, is_json = self._text(key, value)
         self._check_tags(key, merged_tags(None, self.settings.tags, marker))
@@ -375,18 +387,18 @@ class AzureKeyVaultStore(SecretStoreBackend):
                 current = self._current(key, name)
             elif expected_version is not None:
                 raise WriteConflict(
-                    f"{self._where(key)}: deleted since it was read (version {expected_version})"
+                    f"{self.where(key)}: deleted since it was read (version {expected_version})"
                 )
         elif expected_version is None:
             if current.value is None:
                 raise Conflict(
-                    f"{self._where(key)}: the secret exists but is disabled: not read nor written until it "
+                    f"{self.where(key)}: the secret exists but is disabled: not read nor written until it "
                     "is enabled"
                 )
-            raise WriteConflict(f"{self._where(key)}: created by someone else since it was read")
+            raise WriteConflict(f"{self.where(key)}: created by someone else since it was read")
         elif current.version != expected_version:
             raise WriteConflict(
-                f"{self._where(key)}: changed since it was read (version {current.version}, "
+                f"{self.where(key)}: changed since it was read (version {current.version}, "
                 f"expected {expected_version})"
             )
         tags = merged_tags(current.tags if current else None, self.settings.tags, marker)
@@ -409,7 +421,7 @@ class AzureKeyVaultStore(SecretStoreBackend):
             try:
                 secret = self.client.set_secret(name, text, **options)
             except ResourceExistsError as err:  # soft-deleted in between
-                raise WriteConflict(f"{self._where(key)}: deleted meanwhile ({_message(err)})") from None
+                raise WriteConflict(f"{self.where(key)}: deleted meanwhile ({_message(err)})") from None
         return secret.properties.version
 
     def _recover_own(self, key: str, name: str, marker: Marker) -> bool:
@@ -424,12 +436,12 @@ class AzureKeyVaultStore(SecretStoreBackend):
         if owner is None or owner.job != marker.job:
             whose = f"owned by job {owner.job!r}" if owner else "without our ownership marker"
             raise Conflict(
-                f"{self._where(key)}: the name is held by a soft-deleted secret {whose}; recover or purge it "
+                f"{self.where(key)}: the name is held by a soft-deleted secret {whose}; recover or purge it "
                 "first (Key Vault refuses a new secret of that name until then)"
             )
         with self._calling("recover the deleted secret", key):
             self.client.begin_recover_deleted_secret(name).result()
-        log.info("%s: recovered our soft-deleted secret to write it again", self._where(key))
+        log.info("%s: recovered our soft-deleted secret to write it again", self.where(key))
         return True
 
     def _update_tags(self, key: str, name: str, version: str, tags: Mapping[str, str]) -> None:
@@ -441,7 +453,7 @@ class AzureKeyVaultStore(SecretStoreBackend):
         name = self._name(key)
         current = self._current(key, name)
         if current is None:
-            raise NotFound(f"{self._where(key)}: cannot record the ownership marker: no such secret")
+            raise NotFound(f"{self.where(key)}: cannot record the ownership marker: no such secret")
         tags = merged_tags(current.tags, self.settings.tags, marker)
         self._check_tags(key, tags)
         if tags != current.tags:
@@ -464,7 +476,7 @@ class AzureKeyVaultStore(SecretStoreBackend):
             log.warning(
                 "%s: deleted but not purged: the vault's recovery level is %s (purge protection); purged "
                 "at %s",
-                self._where(key),
+                self.where(key),
                 level,
                 deleted.scheduled_purge_date,
             )
@@ -479,6 +491,13 @@ class AzureKeyVaultStore(SecretStoreBackend):
         with self._calling("list secrets"):
             next(iter(self.client.list_properties_of_secrets(max_page_size=1).by_page()), None)
         return f"listed the secrets of {self.client.vault_url}"
+
+    def check_connection(self) -> tuple[bool, str]:
+        """Airflow's connection test: one listing call, ``(ok, message)``."""
+        try:
+            return True, self.probe()
+        except StoreError as err:
+            return False, str(err)
 
 
 def _disabled(err: HttpResponseError) -> bool:

@@ -7,7 +7,7 @@ import pytest
 from azure.core.exceptions import ServiceRequestError
 from azure.keyvault.secrets import SecretClient
 
-from airflow_secret_sync.testing.azure_key_vault import StaticTokenCredential
+from airflow_secret_sync.providers.azure_key_vault.conn import StaticTokenCredential
 from tests.fixtures.azure import KeyVaultServer
 
 pytestmark = pytest.mark.azure

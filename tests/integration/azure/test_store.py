@@ -6,6 +6,7 @@ import json
 import logging
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
@@ -20,6 +21,7 @@ from airflow_secret_sync.engine.store import (
     Transient,
     WriteConflict,
 )
+from airflow_secret_sync.providers.azure_key_vault.conn import StaticTokenCredential
 from airflow_secret_sync.providers.azure_key_vault.naming import canonical_name
 from airflow_secret_sync.providers.azure_key_vault.spec import TAG_PREFIX
 from tests.fixtures.azure import CONN_ID, AzureStoreFactory, KeyVaultServer, set_connection
@@ -222,13 +224,26 @@ def test_path_like_keys_are_mapped_and_listed_back(
     assert store.list_keys("team/", recursive=False) == ["team/api"]
 
 
+class CountingCredential(StaticTokenCredential):
+    """The test token, counting how often the SDK asked for it (it does on its first call to the vault)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = 0
+
+    def get_token(self, *scopes: str, **options: Any) -> Any:
+        self.asked += 1
+        return super().get_token(*scopes, **options)
+
+
 def test_keys_the_mapping_would_merge_are_refused_before_any_call(azure_store: AzureStoreFactory) -> None:
-    store = azure_store()
+    credential = CountingCredential()
+    store = azure_store(credential=credential)
     assert store.check_key("a/b") is None
     for key in ["a--b", "a-/b", "under_score", "x" * 128]:
         with pytest.raises(InvalidName):
             store.write(key, "v", OURS)
-    assert store._client is None  # no client was even made
+    assert credential.asked == 0  # no request reached the vault
     assert canonical_name("App/Key") == canonical_name("app/key") == "app--key"
 
 
@@ -243,13 +258,14 @@ def test_a_mapping_of_our_own(azure_store: AzureStoreFactory, key_vault: KeyVaul
 
 
 def test_the_25_kib_limit_is_checked_before_any_call(azure_store: AzureStoreFactory) -> None:
-    store = azure_store()
+    credential = CountingCredential()
+    store = azure_store(credential=credential)
     with pytest.raises(TooLarge) as refused:
         store.write("big", "é" * 12801, OURS)  # 25,602 bytes
     assert (
         "25602 bytes" in str(refused.value) and "25600" in str(refused.value) and "big" in str(refused.value)
     )
-    assert store._client is None
+    assert credential.asked == 0
     store.write("big", "x" * 25600, OURS)
     assert len(store.read("big").value) == 25600  # type: ignore[union-attr]
 

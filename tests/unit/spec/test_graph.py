@@ -195,3 +195,23 @@ def test_queries_over_disjoint_paths_make_no_cycle_unless_a_rule_renames_the_key
         job("back", "b", ["a"], query("legacy/")),
     )
     assert [error.name for error in renamed.errors] == ["back"]
+
+
+def test_keys_that_name_one_azure_key_vault_secret_collide(tmp_path: Path) -> None:
+    # Key Vault compares names without regard to case: 'Team/DB' and 'team/db' are one secret 'team--db'
+    vault = document(
+        "SecretStore",
+        "kv",
+        {"permissions": "ReadWrite", "provider": {"azureKeyVault": {"connId": "azure"}}},
+    )
+    (tmp_path / "kv.yaml").write_text(vault)
+    config = checked(
+        tmp_path,
+        job("upper", "a", ["kv"], secret("Team/DB")),
+        job("lower", "b", ["kv"], secret("team/db")),
+    )
+    assert messages(config) == [
+        "job-0.yaml: SyncJob 'upper': spec.plan[0]: target collision: job 'lower' (spec.plan[0]) and job "
+        "'upper' (spec.plan[0]) both write key 'team--db' of store 'kv'; make the keys distinct or let one "
+        "job own them"
+    ]

@@ -34,7 +34,7 @@ from airflow_secret_sync.providers.azure_key_vault.naming import (
     NAME_PATTERN,
     canonical_name,
     key_of,
-    key_problem,
+    name_problem,
     secret_name,
 )
 from airflow_secret_sync.providers.azure_key_vault.spec import SIZE_LIMIT_BYTES, AzureKeyVaultProvider
@@ -53,7 +53,7 @@ from airflow_secret_sync.providers.azure_key_vault.store import (
     [("db/password", "db--password"), ("a/-b", "a---b"), ("/x", "--x"), ("MixedCase-09", "MixedCase-09")],
 )
 def test_allowed_keys_and_their_names(key: str, name: str) -> None:
-    assert key_problem(key) is None
+    assert name_problem(key) is None
     assert secret_name(key) == name and key_of(name) == key
 
 
@@ -69,14 +69,14 @@ def test_allowed_keys_and_their_names(key: str, name: str) -> None:
     ],
 )
 def test_refused_keys_say_why(key: str, reason: str) -> None:
-    problem = key_problem(key)
+    problem = name_problem(key)
     assert problem is not None and reason in problem
 
 
 @given(st.text(alphabet="ab-/_", min_size=1, max_size=20))
 def test_no_two_allowed_keys_share_a_name(key: str) -> None:
     mapping = {"/": "--", "_": "-u-"}
-    if key_problem(key, mapping) is None:
+    if name_problem(key, mapping) is None:
         name = secret_name(key, mapping)
         assert re.match(NAME_PATTERN, name) and key_of(name, mapping) == key
 
