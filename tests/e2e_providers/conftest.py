@@ -22,6 +22,7 @@ import pytest
 
 from airflow_secret_sync.engine.store import Marker
 from tests.airflow.conftest import files_of
+from tests.fixtures.azure import KeyVaultServer
 from tests.fixtures.gcp import GCP_PROJECT
 from tests.fixtures.moto import MotoServer, boto3_client, moto_connection
 from tests.fixtures.openbao import ROOT_TOKEN, SECOND_MOUNT, OpenBaoServer, set_connection
@@ -29,6 +30,7 @@ from tests.fixtures.openbao import ROOT_TOKEN, SECOND_MOUNT, OpenBaoServer, set_
 VAULT_CONN_ID = "e2e_vault"
 AWS_CONN_ID = "e2e_aws"
 GCP_CONN_ID = "e2e_gcp"
+AZURE_CONN_ID = "e2e_azure"
 SOURCE_MOUNT = "secret"
 
 # Seeded with hvac below ``<prefix>/src/`` of ``secret/``.
@@ -43,14 +45,20 @@ FILE_SECRETS: dict[str, str] = {
     "db/creds": json.dumps({"user": "e2e-ssm-creds-user-0006", "password": "e2e-ssm-creds-pass-0007"}),
     "mail/smtp-token": "e2e-ssm-smtp-token-0008",
 }
+# Seeded with the Azure SDK (as secret names) for the Key Vault -> Secrets Manager job.
+AZURE_SECRETS: dict[str, str] = {
+    "billing/api-key": "e2e-azure-billing-key-0009",
+    "billing/webhook": "e2e-azure-webhook-secret-0010",
+}
 VAULT_VALUES = [value for fields in VAULT_SECRETS.values() for value in fields.values()]
+AZURE_VALUES = list(AZURE_SECRETS.values())
 FILE_VALUES = [
     FILE_SECRETS["db/password"],
     "e2e-ssm-creds-user-0006",
     "e2e-ssm-creds-pass-0007",
     FILE_SECRETS["mail/smtp-token"],
 ]
-SECRET_VALUES = [*VAULT_VALUES, *FILE_VALUES]
+SECRET_VALUES = [*VAULT_VALUES, *FILE_VALUES, *AZURE_VALUES]
 assert all(len(value) >= 12 for value in SECRET_VALUES)
 
 # The GCP job's target rule: ``/`` is not allowed in a secret id.
@@ -112,6 +120,22 @@ spec:
     gcp: {connId: %(gcp)s, labels: {team: platform}}
 ---
 apiVersion: secret-sync/v1alpha1
+kind: SecretStore
+metadata: {name: azure-kv}
+spec:
+  permissions: ReadWrite
+  provider:
+    azureKeyVault: {connId: %(azure)s, tags: {team: platform}}
+---
+apiVersion: secret-sync/v1alpha1
+kind: SecretStore
+metadata: {name: aws-from-azure}
+spec:
+  permissions: ReadWrite
+  provider:
+    aws: {connId: %(aws)s, prefix: %(prefix)s/azure/}
+---
+apiVersion: secret-sync/v1alpha1
 kind: SyncJob
 metadata: {name: e2e-vault-to-vault}
 spec:
@@ -162,6 +186,26 @@ spec:
   retry: {maxRetries: 0}
   plan:
     - query: {path: app/}
+---
+apiVersion: secret-sync/v1alpha1
+kind: SyncJob
+metadata: {name: e2e-vault-to-azure}
+spec:
+  source: vault-src
+  targets: [azure-kv]
+  retry: {maxRetries: 0}
+  plan:
+    - query: {path: app/}
+---
+apiVersion: secret-sync/v1alpha1
+kind: SyncJob
+metadata: {name: e2e-azure-to-aws}
+spec:
+  source: azure-kv
+  targets: [aws-from-azure]
+  retry: {maxRetries: 0}
+  plan:
+    - query: {path: billing/}
 """
 
 
@@ -175,6 +219,7 @@ def write_config(folder: Path, prefix: str) -> Path:
             "vault": VAULT_CONN_ID,
             "aws": AWS_CONN_ID,
             "gcp": GCP_CONN_ID,
+            "azure": AZURE_CONN_ID,
             "source_mount": SOURCE_MOUNT,
             "second_mount": SECOND_MOUNT,
         }
@@ -347,6 +392,44 @@ def gcp_side(gcp_connection: Callable[..., str], gcp_hook_emulator: Any) -> GcpS
     return GcpSide(gcp_hook_emulator.client())
 
 
+# ----------------------------------------------------------------------------------------- Azure
+
+
+class AzureSide:
+    """The Key Vault server seen through the Azure SDK's own ``SecretClient``."""
+
+    def __init__(self, server: KeyVaultServer) -> None:
+        self.client = server.client()
+
+    def seed(self) -> None:
+        for key, value in AZURE_SECRETS.items():
+            self.client.set_secret(key.replace("/", "--"), value)
+
+    def secrets(self) -> dict[str, Any]:
+        """Per secret name: its properties (tags, content type, version), values not read."""
+        return {str(p.name): p for p in self.client.list_properties_of_secrets()}
+
+    def value(self, name: str) -> str:
+        return str(self.client.get_secret(name).value)
+
+    def versions(self) -> dict[str, list[str]]:
+        """Per secret name: its versions (a write adds one)."""
+        return {
+            name: sorted(str(v.version) for v in self.client.list_properties_of_secret_versions(name))
+            for name in self.secrets()
+        }
+
+
+@pytest.fixture
+def azure_side(key_vault: KeyVaultServer, monkeypatch: pytest.MonkeyPatch) -> AzureSide:
+    """Connection ``e2e_azure`` on the emptied vault: a plain connection whose test-only extra
+    ``test_server`` takes the static test token; TLS verified against the server's CA."""
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{AZURE_CONN_ID.upper()}", json.dumps(key_vault.connection(test_server=True))
+    )
+    return AzureSide(key_vault)
+
+
 # ----------------------------------------------------------------------------------------- leaks
 
 
@@ -467,3 +550,45 @@ def vault_to_gcp(vault: VaultSide, gcp: GcpSide) -> Scenario:
         }
 
     return Scenario(job, sorted(GCP_TARGET_KEYS.values()), check_written, state)
+
+
+def vault_to_azure(vault: VaultSide, azure: AzureSide) -> Scenario:
+    from airflow_secret_sync.providers.azure_key_vault.store import marker_of
+
+    job = "e2e-vault-to-azure"
+    names = {key.replace("/", "--"): key for key in VAULT_SECRETS}
+
+    def check_written() -> None:
+        secrets = azure.secrets()
+        assert sorted(secrets) == sorted(names)
+        for name, key in names.items():
+            assert json.loads(azure.value(name)) == VAULT_SECRETS[key]
+            assert secrets[name].content_type == "application/json"
+            assert secrets[name].tags["team"] == "platform"
+            expect_marker(marker_of(secrets[name].tags), job, "vault-src", key)
+
+    def state() -> dict[str, Any]:
+        secrets = azure.secrets()
+        return {name: (versions, dict(secrets[name].tags)) for name, versions in azure.versions().items()}
+
+    return Scenario(job, sorted(VAULT_SECRETS), check_written, state)
+
+
+def azure_to_aws(azure: AzureSide, aws: AwsSide, prefix: str) -> Scenario:
+    """Key Vault names ``billing--api-key`` are read back as keys ``billing/api-key``."""
+    from airflow_secret_sync.providers.aws.marker import marker_from_tags
+
+    job = "e2e-azure-to-aws"
+    names = {f"{prefix}/azure/{key}": key for key in AZURE_SECRETS}
+
+    def check_written() -> None:
+        assert aws.secret_names() == sorted(names)
+        for name, key in names.items():
+            assert aws.secret_value(name) == AZURE_SECRETS[key]
+            expect_marker(marker_from_tags(aws.secret_tags(name)), job, "azure-kv", key)
+
+    def state() -> dict[str, Any]:
+        return {name: (versions, aws.secret_tags(name)) for name, versions in aws.secret_versions().items()}
+
+    azure.seed()
+    return Scenario(job, sorted(AZURE_SECRETS), check_written, state)

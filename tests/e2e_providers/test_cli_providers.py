@@ -1,5 +1,6 @@
 """``secret-sync run`` between real servers: OpenBao -> OpenBao (two mounts), OpenBao -> files, OpenBao -> AWS
-Secrets Manager, files -> Parameter Store, OpenBao -> GCP (``/`` -> ``-``). Each job runs twice: the second
+Secrets Manager, files -> Parameter Store, OpenBao -> GCP (``/`` -> ``-``),
+OpenBao -> Azure Key Vault, Azure Key Vault -> Secrets Manager. Each job runs twice: the second
 run reports ``unchanged`` for every key and moves no version. No value is ever printed.
 """
 
@@ -18,12 +19,15 @@ import pytest
 from airflow_secret_sync.cli import main
 from tests.e2e_providers.conftest import (
     AwsSide,
+    AzureSide,
     GcpSide,
     Scenario,
     VaultSide,
+    azure_to_aws,
     files_to_ssm,
     values_in,
     vault_to_aws,
+    vault_to_azure,
     vault_to_files,
     vault_to_gcp,
     vault_to_vault,
@@ -114,3 +118,25 @@ def test_vault_to_gcp_with_slash_to_dash_rule_by_the_console_script(
     assert json.loads(os.environ["AIRFLOW_CONN_E2E_GCP"])["conn_type"] == "secret_sync_gcp"
     sync_twice(console_script, config, vault_to_gcp(vault_side, gcp_side))
     assert all(versions == {"1": "ENABLED"} for versions in gcp_side.versions().values())
+
+
+@pytest.mark.vault
+@pytest.mark.azure
+def test_vault_to_azure_key_vault(
+    config: Path, vault_side: VaultSide, azure_side: AzureSide, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Maps become JSON secrets named with '/' as '--'; the second run adds no version."""
+    sync_twice(in_process(capsys), config, vault_to_azure(vault_side, azure_side))
+    assert all(len(versions) == 1 for versions in azure_side.versions().values())
+
+
+@pytest.mark.aws
+@pytest.mark.azure
+def test_azure_key_vault_to_secrets_manager_by_the_console_script(
+    config: Path, prefix: str, azure_side: AzureSide, aws_side: AwsSide
+) -> None:
+    """The real command in its own process: the Key Vault connection is plain ``AIRFLOW_CONN_*`` JSON."""
+    if not SECRET_SYNC.exists():
+        missing(f"the secret-sync console script at {SECRET_SYNC} (install the package into the environment)")
+    assert json.loads(os.environ["AIRFLOW_CONN_E2E_AZURE"])["conn_type"] == "secret_sync_azure_key_vault"
+    sync_twice(console_script, config, azure_to_aws(azure_side, aws_side, prefix))

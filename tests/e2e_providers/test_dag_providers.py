@@ -1,7 +1,8 @@
 """The provider jobs run by Airflow (``dag.test()`` of the DAGs the factory builds from a dags-folder file):
 OpenBao -> OpenBao (two mounts), OpenBao -> files, OpenBao -> AWS Secrets Manager, files -> Parameter Store,
-OpenBao -> GCP (``/`` -> ``-``). Each job runs twice; the second run pushes nothing new. Values never reach
-XCom, the metadata DB or the task logs (printed unmasked by ``dag.test()``, so checked as strictly).
+OpenBao -> GCP (``/`` -> ``-``), OpenBao -> Azure Key Vault, Azure Key Vault -> Secrets Manager. Each job
+runs twice; the second run pushes nothing new. Values never reach XCom, the metadata DB or the task logs
+(printed unmasked by ``dag.test()``, so checked as strictly).
 
 Tasks run in this process, so the ``AIRFLOW_CONN_<ID>`` variables the fixtures set are what the hooks read.
 """
@@ -16,16 +17,20 @@ import pytest
 
 from tests.airflow.conftest import run_dag, task_instances, write_loader, xcoms
 from tests.e2e_providers.conftest import (
+    AZURE_VALUES,
     FILE_VALUES,
     SECRET_VALUES,
     VAULT_VALUES,
     AwsSide,
+    AzureSide,
     GcpSide,
     Scenario,
     VaultSide,
+    azure_to_aws,
     files_to_ssm,
     values_in,
     vault_to_aws,
+    vault_to_azure,
     vault_to_files,
     vault_to_gcp,
     vault_to_vault,
@@ -42,6 +47,8 @@ SECRET_VALUES_READ = {
     "e2e-vault-to-aws": VAULT_VALUES,
     "e2e-vault-to-gcp": VAULT_VALUES,
     "e2e-files-to-ssm": FILE_VALUES,
+    "e2e-vault-to-azure": VAULT_VALUES,
+    "e2e-azure-to-aws": AZURE_VALUES,
 }
 LOADER = "secret_sync_provider_e2e_dags"
 CONFIG_FOLDER = "secret_sync_provider_e2e"
@@ -137,3 +144,15 @@ def test_aws_jobs_through_airflow(
 def test_vault_to_gcp_through_airflow(run_job: Any, vault_side: VaultSide, gcp_side: GcpSide) -> None:
     sync_twice(run_job, vault_to_gcp(vault_side, gcp_side))
     assert all(versions == {"1": "ENABLED"} for versions in gcp_side.versions().values())
+
+
+@pytest.mark.vault
+@pytest.mark.aws
+@pytest.mark.azure
+@pytest.mark.usefixtures("no_leaks")
+def test_azure_key_vault_jobs_through_airflow(
+    run_job: Any, vault_side: VaultSide, azure_side: AzureSide, aws_side: AwsSide, prefix: str
+) -> None:
+    sync_twice(run_job, vault_to_azure(vault_side, azure_side))
+    assert all(len(versions) == 1 for versions in azure_side.versions().values())
+    sync_twice(run_job, azure_to_aws(azure_side, aws_side, prefix))
