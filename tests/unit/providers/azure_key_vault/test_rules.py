@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from types import SimpleNamespace
 from typing import Any
@@ -28,7 +29,11 @@ from airflow_secret_sync.engine.store import (
     StoreError,
     Transient,
 )
-from airflow_secret_sync.providers.azure_key_vault.conn import AzureConnectionSettings
+from airflow_secret_sync.providers.azure_key_vault.conn import (
+    AzureConnectionSettings,
+    StaticTokenCredential,
+    secret_client,
+)
 from airflow_secret_sync.providers.azure_key_vault.naming import (
     DEFAULT_NAME_MAPPING,
     NAME_PATTERN,
@@ -166,6 +171,24 @@ def test_without_a_secret_default_azure_credential_with_the_identities_given() -
     )
     assert settings.vault_url == "https://my-vault.vault.azure.net" and settings.max_retries == 2
     assert isinstance(settings.credential(), DefaultAzureCredential)
+
+
+def test_only_the_test_server_extra_skips_the_challenge_check(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from azure.identity import DefaultAzureCredential
+
+    url = "https://127.0.0.1:8443"
+    plain = AzureConnectionSettings.from_connection(connection(host=url))
+    assert not plain.test_server and isinstance(plain.credential(), DefaultAzureCredential)
+    assert secret_client(url, plain)._client._config.authentication_policy._verify_challenge_resource
+
+    test = AzureConnectionSettings.from_connection(connection(host=url, extra={"test_server": "true"}))
+    assert isinstance(test.credential(), StaticTokenCredential)
+    with caplog.at_level(logging.WARNING):
+        client = secret_client(url, test)
+    assert not client._client._config.authentication_policy._verify_challenge_resource
+    assert "test_server" in caplog.text and "test server" in caplog.text
 
 
 @pytest.mark.parametrize(
