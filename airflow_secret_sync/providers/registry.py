@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_secret_sync.providers import aws_parameter_store, aws_secrets_manager, file, gcp, vault
+from airflow_secret_sync.providers import (
+    aws_parameter_store,
+    aws_secrets_manager,
+    file,
+    gcp,
+    kubernetes,
+    vault,
+)
 from airflow_secret_sync.providers.info import MissingExtra, ProviderInfo
 
 if TYPE_CHECKING:
@@ -22,6 +29,7 @@ PROVIDERS: tuple[ProviderInfo, ...] = (
     aws_secrets_manager.INFO,
     aws_parameter_store.INFO,
     gcp.INFO,
+    kubernetes.INFO,
     file.INFO,
 )
 

@@ -47,7 +47,7 @@ def test_a_registered_provider_appears_in_the_spec_schema_and_validates() -> Non
         }))
     """)
 
-    assert answer["kinds"] == ["vault", "aws", "awsParameterStore", "gcp", "file", "fakeVault"]
+    assert answer["kinds"] == ["vault", "aws", "awsParameterStore", "gcp", "kubernetes", "file", "fakeVault"]
     assert "FakeVaultProvider" in json.dumps(answer["provider"])
     assert answer["loaded"] == ["fakeVault", "top"]
 
@@ -64,6 +64,7 @@ def test_a_registered_provider_appears_in_the_connection_types() -> None:
         "secret_sync_vault",
         "secret_sync_aws",
         "secret_sync_gcp",
+        "secret_sync_kubernetes",
         "secret_sync_file",
         "secret_sync_fake_vault",
     ]
