@@ -14,6 +14,7 @@ from airflow_secret_sync.providers import (
     azure_key_vault,
     file,
     gcp,
+    kubernetes,
     vault,
 )
 from airflow_secret_sync.providers.info import MissingExtra, ProviderInfo
@@ -29,6 +30,7 @@ PROVIDERS: tuple[ProviderInfo, ...] = (
     aws_secrets_manager.INFO,
     aws_parameter_store.INFO,
     gcp.INFO,
+    kubernetes.INFO,
     azure_key_vault.INFO,
     file.INFO,
 )

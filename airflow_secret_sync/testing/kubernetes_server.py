@@ -20,8 +20,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -29,11 +27,19 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
+
+from airflow_secret_sync.testing.servers import (
+    LOOPBACK,
+    ServerProcess,
+    ServerStartError,
+    free_port,
+    http_ready,
+    launch,
+)
 
 KUBERNETES_VERSION = "1.37.2"
 ETCD_VERSION = "3.7.3"
@@ -47,8 +53,8 @@ RESTRICTED_USER = "restricted"
 SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/24"
 
 
-class KubernetesServerError(RuntimeError):
-    """The binaries could not be found, built or started; the message says why."""
+class KubernetesServerError(ServerStartError):
+    """The binaries could not be found or built; the message says why (a failed start is the base class)."""
 
 
 def _progress(message: str) -> None:
@@ -252,12 +258,6 @@ def build_binaries(target: Path) -> None:
 # --------------------------------------------------------------------------------------------- certificates
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _write_certificates(folder: Path) -> None:
     """A CA, a serving certificate for 127.0.0.1/localhost signed by it, and a service-account key."""
     from cryptography import x509
@@ -340,26 +340,19 @@ def _write_certificates(folder: Path) -> None:
 # --------------------------------------------------------------------------------------------- server
 
 
-def _die_with_parent() -> None:
-    """Linux: the server is killed when the process that started it dies, even by SIGKILL. SIGKILL, since
-    a kube-apiserver whose etcd went away first can hang in its graceful shutdown; no data is kept."""
-    if sys.platform.startswith("linux"):
-        import ctypes
+def _https_ready(url: str, token: str, ca_file: Path) -> Callable[[], bool]:
+    """A readiness probe of the API server: ``url`` answers 200 to the admin token, the CA checked."""
+    context = ssl.create_default_context(cafile=str(ca_file))
 
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
-
-
-@dataclass
-class _Process:
-    name: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def tail(self) -> str:
+    def ready() -> bool:
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
         try:
-            return self.log.read_text(errors="replace")[-3000:]
-        except OSError:
-            return ""
+            with urllib.request.urlopen(request, timeout=2, context=context) as response:
+                return int(response.status) == 200
+        except (OSError, ValueError):  # HTTPError (not ready yet) is an OSError
+            return False
+
+    return ready
 
 
 class KubernetesServer:
@@ -392,7 +385,8 @@ class KubernetesServer:
         self.restricted_token = RESTRICTED_TOKEN
         self.restricted_user = RESTRICTED_USER
         self.start_seconds: float | None = None
-        self._processes: list[_Process] = []
+        self._servers = contextlib.ExitStack()
+        self._processes: list[ServerProcess] = []
 
     @property
     def ca_file(self) -> Path:
@@ -440,6 +434,8 @@ class KubernetesServer:
         peer_url = f"http://127.0.0.1:{peer_port}"
         self._launch(
             "etcd",
+            etcd_url,
+            http_ready(f"{etcd_url}/health"),
             [
                 str(binaries / "etcd"),
                 "--name=default",
@@ -454,10 +450,11 @@ class KubernetesServer:
             ],
             workdir,
         )
-        self._wait_for(f"{etcd_url}/health", None, "etcd")
-        self.url = f"https://127.0.0.1:{secure_port}"
+        self.url = f"https://{LOOPBACK}:{secure_port}"
         self._launch(
             "kube-apiserver",
+            self.url,
+            _https_ready(f"{self.url}/readyz", self.admin_token, self.ca_file),
             [
                 str(binaries / "kube-apiserver"),
                 f"--etcd-servers={etcd_url}",
@@ -482,58 +479,28 @@ class KubernetesServer:
             ],
             workdir,
         )
-        self._wait_for(f"{self.url}/readyz", self.admin_token, "kube-apiserver")
 
-    def _launch(self, name: str, command: list[str], workdir: Path) -> None:
-        log = workdir / f"{name}.log"
-        with log.open("wb") as output:
-            process = subprocess.Popen(
+    def _launch(
+        self, name: str, url: str, ready: Callable[[], bool], command: list[str], workdir: Path
+    ) -> None:
+        # die_with_parent: SIGKILL, since a kube-apiserver whose etcd went away first can hang in its
+        # graceful shutdown; no data is kept
+        server = self._servers.enter_context(
+            launch(
+                name,
                 command,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                cwd=workdir,
-                start_new_session=True,  # a Ctrl-C in the test runner reaches us, not the servers
-                preexec_fn=_die_with_parent,
+                url=url,
+                ready=ready,
+                log_dir=workdir,
+                timeout=self.timeout,
+                die_with_parent=True,
             )
-        self._processes.append(_Process(name, process, log))
-
-    def _wait_for(self, url: str, token: str | None, name: str) -> None:
-        context = ssl.create_default_context(cafile=str(self.ca_file)) if url.startswith("https") else None
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        owner = next(item for item in self._processes if item.name == name)
-        deadline = time.monotonic() + self.timeout
-        last = "no answer"
-        while time.monotonic() < deadline:
-            if owner.process.poll() is not None:
-                raise KubernetesServerError(
-                    f"{name} exited with code {owner.process.returncode} while starting:\n{owner.tail()}"
-                )
-            try:
-                request = urllib.request.Request(url, headers=headers)
-                with urllib.request.urlopen(request, timeout=2, context=context) as response:
-                    if response.status == 200:
-                        return
-            except urllib.error.HTTPError as err:
-                last = f"HTTP {err.code}"
-            except (OSError, ValueError) as err:
-                last = str(err)
-            time.sleep(0.1)
-        raise KubernetesServerError(f"{name} not ready after {self.timeout:.0f} s ({last}):\n{owner.tail()}")
+        )
+        self._processes.append(server)
 
     def stop(self) -> None:
         """Stop the API server, then etcd (SIGTERM, SIGKILL after 10 s); remove a temporary workdir."""
-        for item in reversed(self._processes):
-            process = item.process
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(process.pid, signal.SIGKILL)
-                    process.wait()
+        self._servers.close()
         self._processes.clear()
         if self.workdir is not None and self._given_workdir is None:
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -541,7 +508,7 @@ class KubernetesServer:
 
     @property
     def pids(self) -> list[int]:
-        return [item.process.pid for item in self._processes]
+        return [server.pid for server in self._processes]
 
     def api_client(self, token: str | None = None) -> Any:
         """An official ``kubernetes.client.ApiClient`` for ``token`` (the admin token by default)."""

@@ -151,6 +151,13 @@ def wait_ready(server: ServerProcess, ready: Callable[[], bool], timeout: float)
         time.sleep(0.05)
 
 
+def _kill_when_parent_dies() -> None:
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+
+
 @contextlib.contextmanager
 def launch(
     name: str,
@@ -161,8 +168,13 @@ def launch(
     log_dir: Path,
     env: Mapping[str, str] | None = None,
     timeout: float = 60.0,
+    die_with_parent: bool = False,
 ) -> Iterator[ServerProcess]:
-    """Run ``argv`` as server ``name`` until the ``with`` block ends; it is stopped however the block ends."""
+    """Run ``argv`` as server ``name`` until the ``with`` block ends; it is stopped however the block ends.
+
+    :param die_with_parent: Linux: SIGKILL the server when the process that started it dies, even by
+        SIGKILL (no ``finally`` runs then); for servers that keep nothing worth a graceful shutdown.
+    """
     log_dir.mkdir(parents=True, exist_ok=True)
     log = log_dir / f"{name}.log"
     with log.open("ab") as output:
@@ -173,6 +185,7 @@ def launch(
             stdin=subprocess.DEVNULL,
             env={**os.environ, **(env or {})},
             start_new_session=True,  # its own process group: stop() reaches what it forks
+            preexec_fn=_kill_when_parent_dies if die_with_parent else None,
         )
     server = ServerProcess(name=name, process=process, log=log, url=url)
     try:

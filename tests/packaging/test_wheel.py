@@ -33,12 +33,18 @@ EXTRAS: dict[str, tuple[str | None, set[str]]] = {
     "vault": ("hvac", {"secret_sync_vault"}),
     "aws": ("boto3", {"secret_sync_aws"}),
     "gcp": ("google.cloud.secretmanager", {"secret_sync_gcp"}),
-    "kubernetes": ("kubernetes", set()),
+    "kubernetes": ("kubernetes", {"secret_sync_kubernetes"}),
     "azure": ("azure.keyvault.secrets", {"secret_sync_azure_key_vault"}),
     "testing": ("moto.server", set()),
     "all": (
         None,
-        {"secret_sync_vault", "secret_sync_aws", "secret_sync_gcp", "secret_sync_azure_key_vault"},
+        {
+            "secret_sync_vault",
+            "secret_sync_aws",
+            "secret_sync_gcp",
+            "secret_sync_kubernetes",
+            "secret_sync_azure_key_vault",
+        },
     ),
 }
 PROBE = """

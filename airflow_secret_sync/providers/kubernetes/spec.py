@@ -6,7 +6,7 @@ import re
 
 from pydantic import Field, field_validator
 
-from airflow_secret_sync.spec.models import SpecModel
+from airflow_secret_sync.spec.base import SpecModel
 
 ALL_NAMESPACES = "*"
 SERVICE_ACCOUNT_TOKEN = "kubernetes.io/service-account-token"
@@ -15,6 +15,8 @@ DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 # the documented syntax of a Secret type: a qualified name (an optional DNS prefix, then a name)
 SECRET_TYPE = re.compile(r"^([a-z0-9.-]{1,253}/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 DATA_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+MAX_SECRET_BYTES = 1024 * 1024  # the API server's limit on the sum of a Secret's data values
 
 
 class KubernetesProvider(SpecModel):
@@ -81,3 +83,33 @@ class KubernetesProvider(SpecModel):
         return self.namespace == ALL_NAMESPACES or (
             isinstance(self.namespace, list) and len(self.namespace) > 1
         )
+
+
+def key_problem(settings: KubernetesProvider, key: str) -> str | None:
+    """Why ``key`` names no Secret of a store with ``settings`` (checked before any call), or ``None``."""
+    name = key
+    if settings.spans_namespaces:
+        namespace, slash, name = key.partition("/")
+        if not slash:
+            return "this store spans namespaces: keys are '<namespace>/<name>'"
+        if not DNS_LABEL.match(namespace):
+            return f"namespace {namespace!r} is not a lowercase DNS label (at most 63 characters)"
+        allowed = settings.namespace
+        if isinstance(allowed, list) and namespace not in allowed:
+            return f"namespace {namespace!r} is not one of the store's ({', '.join(allowed)})"
+    return secret_name_problem(name)
+
+
+def secret_name_problem(name: str) -> str | None:
+    """Why ``name`` is not a Secret name (a DNS-1123 subdomain), or ``None``."""
+    if not name or len(name) > 253 or not DNS_SUBDOMAIN.match(name):
+        return (
+            "Secret names are DNS subdomains: lowercase letters, digits, '-' and '.', starting and ending "
+            "with a letter or digit (at most 253 characters)"
+        )
+    return None
+
+
+def value_limit(settings: KubernetesProvider) -> int:
+    """A Secret holds at most 1 MiB of data, whatever the store's settings."""
+    return MAX_SECRET_BYTES

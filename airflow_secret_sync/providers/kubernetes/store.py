@@ -21,7 +21,6 @@ import hashlib
 import hmac
 import json
 import logging
-import re
 import threading
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
@@ -37,18 +36,20 @@ from airflow_secret_sync.engine.store import (
     NotFound,
     PermissionDenied,
     SecretRecord,
-    SecretStoreBackend,
     StoreError,
     TooLarge,
     Transient,
     WriteConflict,
 )
 from airflow_secret_sync.engine.values import PLAIN_FIELD, Value, as_map
+from airflow_secret_sync.providers.base import ConnectionLookup, ProviderStore, airflow_connection
+from airflow_secret_sync.providers.kubernetes.conn import KubernetesConnection
 from airflow_secret_sync.providers.kubernetes.spec import (
     ALL_NAMESPACES,
     DATA_KEY,
-    DNS_LABEL,
+    MAX_SECRET_BYTES,
     KubernetesProvider,
+    key_problem,
 )
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,6 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 ANNOTATION_PREFIX = "airflow-secret-sync/"
 JSON_FIELDS = f"{ANNOTATION_PREFIX}json-fields"
 MARKER_ANNOTATIONS = MARKER_FIELD_NAMES - {"managed-by"}
-MAX_SECRET_BYTES = 1024 * 1024  # the API server's limit on the sum of a Secret's data values
-DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 # External Secrets Operator: the label and annotation it puts on the Secrets it manages, its owner kind
@@ -81,7 +80,7 @@ class ImmutableSecret(Conflict):
     """The Secret is ``immutable``: its data can never change (delete and recreate it to change it)."""
 
 
-class KubernetesSecretStore(SecretStoreBackend):
+class KubernetesSecretStore(ProviderStore):
     """Secrets of one or more namespaces.
 
     :param settings: the store's ``kubernetes`` provider block.
@@ -92,6 +91,8 @@ class KubernetesSecretStore(SecretStoreBackend):
         writes one only when the job's conflict policy is Adopt.
     """
 
+    kind = "kubernetes"
+    label = "Kubernetes store"
     value_kind = "map"
 
     def __init__(
@@ -145,9 +146,6 @@ class KubernetesSecretStore(SecretStoreBackend):
         self.core  # noqa: B018 - the default namespace comes from the connection
         return [self._default_namespace]
 
-    def _where(self, key: str | None = None) -> str:
-        return f"Kubernetes store {self.store_name!r}" + (f", key {key!r}" if key is not None else "")
-
     # ------------------------------------------------------------------------------------------- keys
 
     def check_key(self, key: str) -> str | None:
@@ -157,7 +155,7 @@ class KubernetesSecretStore(SecretStoreBackend):
         """``(namespace, name)`` of ``key``; :class:`InvalidName` when the key is not a valid name here."""
         problem = self.check_key(key)
         if problem is not None:
-            raise InvalidName(f"{self._where(key)}: {problem}")
+            raise InvalidName(f"{self.where(key)}: {problem}")
         if self.settings.spans_namespaces:
             namespace, _, name = key.partition("/")
             return namespace, name
@@ -176,7 +174,7 @@ class KubernetesSecretStore(SecretStoreBackend):
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError
 
-        where = self._where(key)
+        where = self.where(key)
         try:
             yield
         except ApiException as err:
@@ -278,7 +276,7 @@ class KubernetesSecretStore(SecretStoreBackend):
         record = self._record(key, secret)
         if version is not None and version != record.version:
             raise NotFound(
-                f"{self._where(key)}: version {version!r} asked for, but Kubernetes keeps only the current "
+                f"{self.where(key)}: version {version!r} asked for, but Kubernetes keeps only the current "
                 f"data (version {record.version})"
             )
         return record
@@ -312,7 +310,7 @@ class KubernetesSecretStore(SecretStoreBackend):
                 text = base64.b64decode(encoded or "", validate=True).decode()
             except (binascii.Error, UnicodeDecodeError):
                 raise UnsupportedValue(
-                    f"{self._where(key)}: data key {name!r} holds binary data (not UTF-8 text); "
+                    f"{self.where(key)}: data key {name!r} holds binary data (not UTF-8 text); "
                     "binary values are not supported yet"
                 ) from None
             if name in json_fields:
@@ -332,7 +330,7 @@ class KubernetesSecretStore(SecretStoreBackend):
         stores = self.settings.eso_source_stores
         if stores is None:
             raise Misconfigured(
-                f"{self._where(key)}: the Secret is managed by External Secrets Operator (ExternalSecret "
+                f"{self.where(key)}: the Secret is managed by External Secrets Operator (ExternalSecret "
                 f"{owner!r}); from which store it came is unknown, so it is neither read nor written: list "
                 "the stores ESO reads from in esoSourceStores"
             )
@@ -350,15 +348,15 @@ class KubernetesSecretStore(SecretStoreBackend):
         current = self._current(key, namespace, name)
         if current is None:
             if expected_version is not None:
-                raise WriteConflict(f"{self._where(key)}: write: deleted by someone else since it was read")
+                raise WriteConflict(f"{self.where(key)}: write: deleted by someone else since it was read")
         else:
             if expected_version is None:
-                raise WriteConflict(f"{self._where(key)}: write: created by someone else since it was read")
+                raise WriteConflict(f"{self.where(key)}: write: created by someone else since it was read")
             if content_version(current) != expected_version:
-                raise WriteConflict(f"{self._where(key)}: write: changed by someone else since it was read")
+                raise WriteConflict(f"{self.where(key)}: write: changed by someone else since it was read")
             if current.get("immutable") and data != current.get("data", {}):
                 raise ImmutableSecret(
-                    f"{self._where(key)}: the Secret is immutable: its data cannot change (delete it first)"
+                    f"{self.where(key)}: the Secret is immutable: its data cannot change (delete it first)"
                 )
         body = self._apply_body(namespace, name, marker, data, json_fields, current)
         force = self.force_conflicts or (current is not None and marker_of(current) is None)
@@ -368,7 +366,7 @@ class KubernetesSecretStore(SecretStoreBackend):
     def _current(self, key: str, namespace: str, name: str) -> dict[str, Any] | None:
         secret = self._call("get", key, namespace, self.core.read_namespaced_secret, name, namespace)
         if secret is not None and secret["metadata"].get("deletionTimestamp"):
-            raise Transient(f"{self._where(key)}: the Secret is being deleted; try again when it is gone")
+            raise Transient(f"{self.where(key)}: the Secret is being deleted; try again when it is gone")
         return secret
 
     def _encode(self, key: str, value: Value) -> tuple[dict[str, str], list[str]]:
@@ -378,7 +376,7 @@ class KubernetesSecretStore(SecretStoreBackend):
                 value = value.decode()
             except UnicodeDecodeError:
                 raise UnsupportedValue(
-                    f"{self._where(key)}: binary values (not UTF-8 text) are not supported yet"
+                    f"{self.where(key)}: binary values (not UTF-8 text) are not supported yet"
                 ) from None
         fields = as_map(value)
         if set(fields) == {PLAIN_FIELD} and isinstance(fields[PLAIN_FIELD], str):
@@ -389,7 +387,7 @@ class KubernetesSecretStore(SecretStoreBackend):
         for field_name, field_value in fields.items():
             if not DATA_KEY.match(field_name):
                 raise InvalidName(
-                    f"{self._where(key)}: data key {field_name!r}: data keys hold letters, digits, '-', '_' "
+                    f"{self.where(key)}: data key {field_name!r}: data keys hold letters, digits, '-', '_' "
                     "and '.' (1 to 253 characters)"
                 )
             if isinstance(field_value, bytes):
@@ -397,7 +395,7 @@ class KubernetesSecretStore(SecretStoreBackend):
                     field_value = field_value.decode()
                 except UnicodeDecodeError:
                     raise UnsupportedValue(
-                        f"{self._where(key)}: data key {field_name!r}: binary values are not supported yet"
+                        f"{self.where(key)}: data key {field_name!r}: binary values are not supported yet"
                     ) from None
             if not isinstance(field_value, str):
                 field_value = json.dumps(
@@ -409,7 +407,7 @@ class KubernetesSecretStore(SecretStoreBackend):
             data[field_name] = base64.b64encode(raw).decode()
         if total > MAX_SECRET_BYTES:
             raise TooLarge(
-                f"{self._where(key)}: {total} bytes of data; a Secret holds at most {MAX_SECRET_BYTES} bytes"
+                f"{self.where(key)}: {total} bytes of data; a Secret holds at most {MAX_SECRET_BYTES} bytes"
             )
         return data, sorted(json_fields)
 
@@ -459,7 +457,7 @@ class KubernetesSecretStore(SecretStoreBackend):
             except ApiException as err:
                 if err.status == 409 and "resourceVersion" in body["metadata"] and _is_stale(err):
                     raise WriteConflict(
-                        f"{self._where(key)}: write: changed by someone else since it was read"
+                        f"{self.where(key)}: write: changed by someone else since it was read"
                     ) from None
                 raise
         return dict(json.loads(applied.data))
@@ -471,7 +469,7 @@ class KubernetesSecretStore(SecretStoreBackend):
         for attempt in (1, 2):
             current = self._current(key, namespace, name)
             if current is None:
-                raise NotFound(f"{self._where(key)}: cannot record the marker: no such Secret")
+                raise NotFound(f"{self.where(key)}: cannot record the marker: no such Secret")
             ours = owned_data_keys(current)
             data = {field: text for field, text in (current.get("data") or {}).items() if field in ours}
             json_fields = [field for field in _split(_annotations(current).get(JSON_FIELDS)) if field in data]
@@ -482,7 +480,7 @@ class KubernetesSecretStore(SecretStoreBackend):
             except WriteConflict:
                 if attempt == 2:
                     raise Conflict(
-                        f"{self._where(key)}: the Secret kept changing while the marker was recorded"
+                        f"{self.where(key)}: the Secret kept changing while the marker was recorded"
                     ) from None
 
     def delete(self, key: str) -> None:
@@ -513,13 +511,13 @@ class KubernetesSecretStore(SecretStoreBackend):
                     return
                 if err.status == 409:
                     raise WriteConflict(
-                        f"{self._where(key)}: delete: changed by someone else since it was read"
+                        f"{self.where(key)}: delete: changed by someone else since it was read"
                     ) from None
                 raise
 
     # ------------------------------------------------------------------------------------------- checks
 
-    def test_connection(self) -> tuple[bool, str]:
+    def check_connection(self) -> tuple[bool, str]:
         """List one page of Secrets in each namespace of the store."""
         try:
             namespaces = self.namespaces
@@ -532,32 +530,33 @@ class KubernetesSecretStore(SecretStoreBackend):
         return True, f"Secrets can be listed in {where}"
 
 
-# --------------------------------------------------------------------------------------------- helpers
+def open_kubernetes_store(
+    *,
+    store_name: str,
+    settings: KubernetesProvider,
+    get_connection: ConnectionLookup = airflow_connection,
+    force_conflicts: bool = False,
+) -> KubernetesSecretStore:
+    """The store on the client that the settings' Airflow connection describes (the registry's factory)."""
 
-
-def key_problem(settings: KubernetesProvider, key: str) -> str | None:
-    """Why ``key`` names no Secret of a store with ``settings`` (checked before any call), or ``None``."""
-    name = key
-    if settings.spans_namespaces:
-        namespace, slash, name = key.partition("/")
-        if not slash:
-            return "this store spans namespaces: keys are '<namespace>/<name>'"
-        if not DNS_LABEL.match(namespace):
-            return f"namespace {namespace!r} is not a lowercase DNS label (at most 63 characters)"
-        allowed = settings.namespace
-        if isinstance(allowed, list) and namespace not in allowed:
-            return f"namespace {namespace!r} is not one of the store's ({', '.join(allowed)})"
-    return secret_name_problem(name)
-
-
-def secret_name_problem(name: str) -> str | None:
-    """Why ``name`` is not a Secret name (a DNS-1123 subdomain), or ``None``."""
-    if not name or len(name) > 253 or not DNS_SUBDOMAIN.match(name):
-        return (
-            "Secret names are DNS subdomains: lowercase letters, digits, '-' and '.', starting and ending "
-            "with a letter or digit (at most 253 characters)"
+    def connect() -> tuple[Any, str | None]:
+        try:
+            conn = get_connection(settings.conn_id)
+        except Exception as err:  # not found, or an unreadable AIRFLOW_CONN_* value
+            detail = " not found" if type(err).__name__ == "AirflowNotFoundException" else f": {err}"
+            raise Misconfigured(
+                f"Kubernetes store {store_name!r}: Airflow connection {settings.conn_id!r}{detail}"
+            ) from None
+        connection = KubernetesConnection.from_fields(
+            settings.conn_id, host=conn.host, password=conn.password, extra=conn.extra_dejson
         )
-    return None
+        log.info("Kubernetes store %s: %s", store_name, connection.method)
+        return connection.api_client()
+
+    return KubernetesSecretStore(settings, connect, store_name=store_name, force_conflicts=force_conflicts)
+
+
+# --------------------------------------------------------------------------------------------- helpers
 
 
 def content_version(secret: dict[str, Any]) -> str:

@@ -17,6 +17,7 @@ from airflow_secret_sync.testing.kubernetes_server import (
     cache_dir,
     ensure_binaries,
 )
+from airflow_secret_sync.testing.servers import ServerStartError
 from tests.fixtures.kubernetes import grant
 
 pytestmark = pytest.mark.kubernetes
@@ -86,7 +87,7 @@ def test_the_server_started_quickly_and_stops_completely(kubernetes_server: Kube
 def test_a_server_that_fails_to_start_says_why_and_leaves_no_process(tmp_path: Path) -> None:
     workdir = tmp_path / "failing"
     server = KubernetesServer(workdir=workdir, apiserver_args=["--no-such-flag=1"])
-    with pytest.raises(KubernetesServerError, match=r"(?s)kube-apiserver exited with code 1.*no-such-flag"):
+    with pytest.raises(ServerStartError, match=r"(?s)kube-apiserver exited with code 1.*no-such-flag"):
         server.start()
     assert server.pids == []
     assert not [pid for pid in Path("/proc").iterdir() if _runs_in(pid, workdir)]

@@ -1,5 +1,5 @@
 """``secret-sync import push-secret``: the translation of the example manifests (documents, connections,
-findings). The round trip needs the Kubernetes store (issue 16), not on main yet: see the strict xfail.
+findings). The round trip waits on the target keys of the example: see the strict xfail.
 """
 
 from __future__ import annotations
@@ -130,8 +130,9 @@ def test_credentials_become_placeholders_in_printed_commands(imported: tuple[int
 
 @pytest.mark.xfail(
     strict=True,
-    reason="the 'kubernetes' provider kind lands with issue 16; when it does, this passes: then add the "
-    "round trip (run the imported jobs against the kube-apiserver fixture and the target servers)",
+    reason="the kubernetes source store validates now; the example's remoteKey 'app/db' is still no valid "
+    "Parameter Store name (no leading '/') nor GCP secret id, and the importer neither rewrites nor refuses "
+    "it: when it does, this passes; then add the round trip against the kube-apiserver fixture",
 )
 def test_imported_push_secret_folders_validate_once_the_kubernetes_store_exists(
     imported: tuple[int, str, Path], capsys: pytest.CaptureFixture[str]

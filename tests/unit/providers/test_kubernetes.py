@@ -19,14 +19,13 @@ from airflow_secret_sync.engine.store import (
     Transient,
 )
 from airflow_secret_sync.providers.kubernetes.conn import KubernetesConnection
-from airflow_secret_sync.providers.kubernetes.spec import KubernetesProvider
+from airflow_secret_sync.providers.kubernetes.spec import KubernetesProvider, secret_name_problem
 from airflow_secret_sync.providers.kubernetes.store import (
     KubernetesSecretStore,
     _api_error,
     content_version,
     eso_owner,
     marker_of,
-    secret_name_problem,
 )
 
 
