@@ -484,8 +484,13 @@ class KubernetesSecretStore(ProviderStore):
                     ) from None
 
     def delete(self, key: str) -> None:
-        """Delete the Secret (foreground propagation); when another field manager owns data keys in it, only
-        withdraw ours (data keys, label, annotations) so that theirs survive."""
+        """Delete the Secret; when another field manager owns data keys in it, only withdraw ours (data keys,
+        label, annotations) so that theirs survive.
+
+        Background propagation: the Secret is gone when the call returns, so a re-create in the same run (a
+        drift revert) finds no Secret left "being deleted"; objects the Secret owns, rare for Secrets, are
+        collected afterwards by the garbage collector.
+        """
         namespace, name = self._locate(key)
         current = self._current(key, namespace, name)
         if current is None:
@@ -498,7 +503,7 @@ class KubernetesSecretStore(ProviderStore):
         from kubernetes.client.exceptions import ApiException
 
         options = client.V1DeleteOptions(
-            propagation_policy="Foreground",
+            propagation_policy="Background",
             preconditions=client.V1Preconditions(
                 uid=current["metadata"]["uid"], resource_version=current["metadata"]["resourceVersion"]
             ),
