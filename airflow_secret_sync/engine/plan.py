@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from airflow_secret_sync.engine.keys import MappedKey, apply_rules
-from airflow_secret_sync.engine.patterns import compile_pattern
 from airflow_secret_sync.engine.store import SecretStoreBackend
 from airflow_secret_sync.spec.models import ComposeItem, QueryItem, SecretItem, SyncJob, TargetRef
+from airflow_secret_sync.spec.patterns import compile_pattern
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,6 @@ from airflow_secret_sync.engine.store import (
     provenance_of,
     scrub,
 )
-from airflow_secret_sync.engine.templating import TemplateError, TemplateLimits, render
 from airflow_secret_sync.engine.values import (
     MissingProperty,
     Value,
@@ -46,6 +45,7 @@ from airflow_secret_sync.spec.models import (
     SyncJob,
     UpdatePolicy,
 )
+from airflow_secret_sync.spec.templating import TemplateError, TemplateLimits, render
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from croniter import croniter
 
-from airflow_secret_sync.engine.patterns import compile_pattern
-from airflow_secret_sync.engine.templating import TemplateError, compile_template
+from airflow_secret_sync.spec.patterns import compile_pattern
+from airflow_secret_sync.spec.templating import TemplateError, compile_template
 
 SCHEDULE_PRESETS = frozenset(
     {"@once", "@continuous", "@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly", "@annually"}

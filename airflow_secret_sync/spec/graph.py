@@ -22,12 +22,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from airflow_secret_sync.engine.keys import apply_rules
-from airflow_secret_sync.engine.patterns import compile_pattern
 from airflow_secret_sync.engine.plan import map_targets
-from airflow_secret_sync.engine.templating import template_variables
 from airflow_secret_sync.providers.registry import provider
 from airflow_secret_sync.spec.loader import Config, ConfigError
 from airflow_secret_sync.spec.models import ComposeItem, KeyRule, Query, QueryItem, SecretItem
+from airflow_secret_sync.spec.patterns import compile_pattern
+from airflow_secret_sync.spec.templating import template_variables
 from airflow_secret_sync.spec.validate import static_resolution
 
 

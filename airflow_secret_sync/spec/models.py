@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag, ValidationInfo, create_model, field_validator, model_validator
 
-from airflow_secret_sync.engine.keys import undefined_groups
-from airflow_secret_sync.engine.templating import DEFAULT_OUTPUT_BYTES
 from airflow_secret_sync.providers.aws_parameter_store.spec import (
     AwsParameterStoreProvider as AwsParameterStoreProvider,
 )
@@ -26,6 +24,8 @@ from airflow_secret_sync.providers.registry import PROVIDERS, provider
 from airflow_secret_sync.providers.vault.spec import VaultProvider as VaultProvider
 from airflow_secret_sync.spec.base import SpecModel as SpecModel
 from airflow_secret_sync.spec.checks import check_duration, check_regex, check_schedule, check_template
+from airflow_secret_sync.spec.patterns import undefined_groups
+from airflow_secret_sync.spec.templating import DEFAULT_OUTPUT_BYTES
 
 API_VERSION = "secret-sync/v1alpha1"
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$"

@@ -8,14 +8,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from airflow_secret_sync.engine.templating import (
+from airflow_secret_sync.spec.models import MAX_TEMPLATE_OUTPUT_BYTES
+from airflow_secret_sync.spec.schema import json_schema
+from airflow_secret_sync.spec.templating import (
     DEFAULT_ITERATIONS,
     DEFAULT_OUTPUT_BYTES,
     DEFAULT_SECONDS,
     WORK_FACTOR,
 )
-from airflow_secret_sync.spec.models import MAX_TEMPLATE_OUTPUT_BYTES
-from airflow_secret_sync.spec.schema import json_schema
 
 INTRO = """# YAML reference
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from airflow_secret_sync.engine.naming import store_key_problem
 from airflow_secret_sync.engine.plan import PlanError, ResolvedItem, SourceRef, map_targets
-from airflow_secret_sync.engine.templating import TemplateError, internal_names, template_variables
 from airflow_secret_sync.spec.loader import Config, ConfigError, LoadedJob
 from airflow_secret_sync.spec.models import ComposeItem, QueryItem, SecretItem, SyncJob
+from airflow_secret_sync.spec.templating import TemplateError, internal_names, template_variables
 
 TEMPLATE_CONTEXT = frozenset({"key", "store", "job"})
 INVALID_KEY = "invalid target key: "

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from airflow_secret_sync.engine.audit import Action, AuditRecord, audit_schema
 from airflow_secret_sync.engine.store import NotFound, PermissionDenied, StoreError, Transient, is_retryable
 from airflow_secret_sync.engine.sync import DeletionGuard
-from airflow_secret_sync.engine.templating import TemplateError
+from airflow_secret_sync.spec.templating import TemplateError
 
 
 def record(action: Action, **fields: object) -> AuditRecord:

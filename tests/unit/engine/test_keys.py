@@ -10,8 +10,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from airflow_secret_sync.engine.keys import MappedKey, apply_regexp, apply_rules
-from airflow_secret_sync.engine.templating import TemplateError
 from airflow_secret_sync.spec.models import KeyRule, RegexpRule
+from airflow_secret_sync.spec.templating import TemplateError
 
 
 def regexp(source: str, target: str, prop: str | None = None) -> KeyRule:

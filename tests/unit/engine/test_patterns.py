@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from airflow_secret_sync.engine.keys import apply_regexp
-from airflow_secret_sync.engine.patterns import compile_pattern
 from airflow_secret_sync.engine.plan import resolve_sources
 from airflow_secret_sync.engine.store import Marker
 from airflow_secret_sync.providers.file.store import FileSecretStore
 from airflow_secret_sync.spec.models import RegexpRule, SyncJob
+from airflow_secret_sync.spec.patterns import compile_pattern
 
 EVIL = r"^(a+)+$"  # Python's re takes 2^n steps on 'aaa...ab'; at n = 200 it would never finish
 NEAR_MISSES = [f"{'a' * 200}{index:02d}b" for index in range(30)]

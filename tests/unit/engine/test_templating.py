@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from airflow_secret_sync.engine.templating import (
+from airflow_secret_sync.spec.templating import (
     TemplateError,
     TemplateLimits,
     compile_template,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_secret_sync.engine.templating import render
 from airflow_secret_sync.importers.gotemplate import Dialect, Untranslatable, to_jinja, translate
+from airflow_secret_sync.spec.templating import render
 
 
 def names(chain: tuple[str, ...]) -> str:

@@ -46,3 +46,42 @@ def _hint(pattern: str) -> str:
     except re.error:
         return ""
     return f"; {RE2_SYNTAX}"
+
+
+_REFERENCE = re.compile(r"\$(?:\$|(\d+)|\{(\w+)\})")
+
+
+def expand(replacement: str, match: Any) -> str:
+    """Expand ``$1`` / ``${1}`` / ``${name}`` / ``$$`` in ``replacement`` from ``match`` (an RE2 match).
+
+    A group that did not take part in the match expands to an empty string; a group that does not exist
+    in the expression is an error naming it.
+    """
+
+    def one(reference: re.Match[str]) -> str:
+        if reference.group(0) == "$$":
+            return "$"
+        name = reference.group(1) or reference.group(2)
+        group: int | str = int(name) if name.isdigit() else name
+        try:
+            return match.group(group) or ""
+        except IndexError:
+            raise ValueError(
+                f"replacement refers to group {name!r}, which the expression does not define"
+            ) from None
+
+    return _REFERENCE.sub(one, replacement)
+
+
+def undefined_groups(expression: str, replacement: str) -> list[str]:
+    """The groups ``replacement`` refers to (``$1``, ``${1}``, ``${name}``) that ``expression`` lacks."""
+    pattern = compile_pattern(expression)
+    missing = []
+    for reference in _REFERENCE.finditer(replacement):
+        name = reference.group(1) or reference.group(2)
+        if name is None:  # $$
+            continue
+        known = int(name) <= pattern.groups if name.isdigit() else name in pattern.groupindex
+        if not known:
+            missing.append(name)
+    return missing
