@@ -22,11 +22,11 @@ from rich.table import Table
 
 from airflow_secret_sync import audit_report, lifecycle_cli, status
 from airflow_secret_sync.engine.audit import Action, AuditRecord
+from airflow_secret_sync.engine.config import check_job_graph, load_config
 from airflow_secret_sync.engine.plan import PlanError
 from airflow_secret_sync.engine.sync import SyncOptions, TargetReport
 from airflow_secret_sync.importers import command as import_command
-from airflow_secret_sync.spec.graph import check_job_graph
-from airflow_secret_sync.spec.loader import Config, load_config
+from airflow_secret_sync.spec.loader import Config
 from airflow_secret_sync.spec.patterns import compile_pattern
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2

@@ -20,6 +20,7 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, chain, get_parsing_context
 
+from airflow_secret_sync.engine.config import load_config
 from airflow_secret_sync.operators.lifecycle import lifecycle_tasks
 from airflow_secret_sync.operators.sync import (
     SecretPushOperator,
@@ -29,7 +30,7 @@ from airflow_secret_sync.operators.sync import (
     SecretTransformOperator,
 )
 from airflow_secret_sync.spec.checks import SCHEDULE_PRESETS, check_schedule, is_duration, parse_duration
-from airflow_secret_sync.spec.loader import Config, ConfigError, LoadedJob, load_config, parse_documents
+from airflow_secret_sync.spec.loader import Config, ConfigError, LoadedJob, parse_documents
 from airflow_secret_sync.spec.models import NAME_PATTERN, ComposeItem, QueryItem, SecretItem, SyncJob
 
 TAG = "secret-sync"

@@ -16,9 +16,9 @@ from typing import Any
 from rich.console import Console
 
 from airflow_secret_sync.engine.audit import Action, AuditRecord
+from airflow_secret_sync.engine.config import load_config
 from airflow_secret_sync.engine.plan import PlanError
 from airflow_secret_sync.engine.sync import SyncOptions
-from airflow_secret_sync.spec.loader import load_config
 from airflow_secret_sync.spec.models import DriftAction
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2

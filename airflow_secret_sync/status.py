@@ -29,8 +29,9 @@ from airflow_secret_sync.audit_report import (
     attempts_from_folder,
     rows_of,
 )
+from airflow_secret_sync.engine.config import load_config
 from airflow_secret_sync.engine.store import Marker, SecretStoreBackend
-from airflow_secret_sync.spec.loader import Config, load_config
+from airflow_secret_sync.spec.loader import Config
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 STATES = ("synced", "failed", "missing", "deleted", "unknown", "skipped")

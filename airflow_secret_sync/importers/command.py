@@ -87,7 +87,7 @@ def _refuse_existing(out_dir: Path, result: ImportResult) -> None:
 
 def _validate(out_dir: Path, result: ImportResult) -> list[str]:
     """Every validation error of the folders written, one line each."""
-    from airflow_secret_sync.spec.loader import load_config
+    from airflow_secret_sync.engine.config import load_config
 
     lines: list[str] = []
     for job in result.jobs:

@@ -20,11 +20,11 @@ from airflow.sdk.log import mask_secret, redact
 
 from airflow_secret_sync import metrics
 from airflow_secret_sync.engine.audit import AUDIT_EVENT, AuditRecord
+from airflow_secret_sync.engine.config import load_config
 from airflow_secret_sync.engine.plan import PlanError, ResolvedItem, TargetPlan
 from airflow_secret_sync.engine.store import is_retryable
 from airflow_secret_sync.engine.sync import SyncOptions, TargetReport
 from airflow_secret_sync.runtime import JobRun, describe_error, failed_stores_message, store_failure
-from airflow_secret_sync.spec.loader import load_config
 from airflow_secret_sync.spec.patterns import compile_pattern
 
 if TYPE_CHECKING:

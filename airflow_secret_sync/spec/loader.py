@@ -316,18 +316,17 @@ def load_document(
         return None, errors
 
 
-def load_config(
+def read_config(
     paths: Path | str | Sequence[Path | str], *, root: Path | None = None, job: str | None = None
 ) -> Config:
-    """Load every ``*.yaml`` / ``*.yml`` below ``paths`` and check the whole configuration.
+    """Load every ``*.yaml`` / ``*.yml`` below ``paths``, each document checked on its own and names refused
+    when declared twice (``engine.config.load_config`` adds the checks that need the whole configuration).
 
     :param job: load what this one ``SyncJob`` needs, for a task run or a DAG parse that names it: every
         ``SecretStore`` and the ``SyncJob`` documents named ``job``, not the other jobs. ``jobs`` and
         ``broken_jobs()`` then hold for ``job`` exactly what a full load gives them (no check needs another
         job), while ``errors`` lacks those of the other jobs and of files that cannot concern ``job``.
     """
-    from airflow_secret_sync.spec.validate import check_config
-
     path_list = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
     if root is None:
         root = path_list[0] if len(path_list) == 1 and path_list[0].is_dir() else Path.cwd()
@@ -367,7 +366,6 @@ def load_config(
             elif isinstance(model, SyncJob):
                 config.jobs.setdefault(model.metadata.name, LoadedJob(model, file))
     _refuse_duplicates(config, declared)
-    check_config(config)
     return config
 
 

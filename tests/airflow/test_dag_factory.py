@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from airflow_secret_sync.dag_factory import ERRORS_DAG_ID, airflow_schedule, build_dags
-from airflow_secret_sync.spec.loader import load_config
+from airflow_secret_sync.engine.config import load_config
 from tests.airflow.conftest import REPO, write_loader
 
 pytestmark = pytest.mark.airflow

@@ -159,8 +159,8 @@ def test_a_task_run_parse_of_another_dag_builds_nothing(
 def test_tasks_load_their_job_alone_and_refuse_what_the_full_load_refuses(tmp_path: Path) -> None:
     from airflow.sdk.exceptions import AirflowFailException
 
+    from airflow_secret_sync.engine.config import load_config
     from airflow_secret_sync.operators.sync import SecretQueryOperator
-    from airflow_secret_sync.spec.loader import load_config
 
     folder = tmp_path / "config"
     write_folder(folder)

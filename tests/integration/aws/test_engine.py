@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from airflow_secret_sync.cli import main
+from airflow_secret_sync.engine.config import load_config
 from airflow_secret_sync.engine.store import Marker
 from airflow_secret_sync.engine.sync import SyncOptions, TargetReport
 from airflow_secret_sync.providers.aws.marker import marker_from_tags, marker_tags
 from airflow_secret_sync.runtime import JobRun
-from airflow_secret_sync.spec.loader import load_config
 from tests.fixtures.moto import MOTO_CONN_ID, moto_connection
 from tests.integration.aws.conftest import record_requests
 

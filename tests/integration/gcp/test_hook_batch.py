@@ -13,13 +13,14 @@ from typing import Any
 
 import pytest
 
+from airflow_secret_sync.engine.config import load_config
 from airflow_secret_sync.engine.store import Marker, StoreError
 from airflow_secret_sync.engine.sync import SyncOptions, TargetReport
 from airflow_secret_sync.providers.gcp import store as gcp_module
 from airflow_secret_sync.providers.gcp.marker import marker_annotations
 from airflow_secret_sync.providers.gcp.store import FILTER_CHARS, GcpSecretManagerStore
 from airflow_secret_sync.runtime import JobRun
-from airflow_secret_sync.spec.loader import Config, load_config
+from airflow_secret_sync.spec.loader import Config
 from airflow_secret_sync.testing.gcp import ApiError
 from tests.fixtures.gcp import GCP_PROJECT
 

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from google.cloud import secretmanager
 
+from airflow_secret_sync.engine.config import load_config
 from airflow_secret_sync.engine.sync import SyncOptions, TargetReport
 from airflow_secret_sync.runtime import JobRun
-from airflow_secret_sync.spec.loader import load_config
 from tests.fixtures.gcp import GCP_PROJECT
 
 pytestmark = pytest.mark.gcp

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from airflow_secret_sync.engine.config import load_config
 from airflow_secret_sync.engine.sync import SyncOptions
 from airflow_secret_sync.runtime import JobRun
-from airflow_secret_sync.spec.loader import load_config
 from tests.fixtures.openbao import CONN_ID, KV1_MOUNT, SECOND_MOUNT
 
 pytestmark = pytest.mark.vault

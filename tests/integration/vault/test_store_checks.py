@@ -8,9 +8,9 @@ import textwrap
 import hvac
 import pytest
 
+from airflow_secret_sync.engine.config import load_config
 from airflow_secret_sync.engine.store import Marker, Misconfigured, TooLarge
 from airflow_secret_sync.runtime import JobRun
-from airflow_secret_sync.spec.loader import load_config
 from tests.fixtures.openbao import CONN_ID, KV1_MOUNT
 
 pytestmark = pytest.mark.vault

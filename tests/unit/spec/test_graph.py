@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from airflow_secret_sync.spec.graph import check_job_graph
-from airflow_secret_sync.spec.loader import Config, load_config
+from airflow_secret_sync.engine.config import check_job_graph, load_config
+from airflow_secret_sync.spec.loader import Config
 
 STORES = ("a", "b", "c", "src", "dst")
 

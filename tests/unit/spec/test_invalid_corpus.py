@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import pytest
 
-from airflow_secret_sync.spec.loader import load_config
+from airflow_secret_sync.engine.config import load_config
 
 INVALID = Path(__file__).parent / "invalid"
 

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
+from airflow_secret_sync.engine.config import load_config
 from airflow_secret_sync.spec import loader
-from airflow_secret_sync.spec.loader import ConfigError, _FastUniqueKeyLoader, _UniqueKeyLoader, load_config
+from airflow_secret_sync.spec.loader import ConfigError, _FastUniqueKeyLoader, _UniqueKeyLoader
 
 
 def store(name: str, path: str = "./data", permissions: str = "ReadWrite") -> str:

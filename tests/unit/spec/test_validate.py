@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from airflow_secret_sync.spec.loader import load_config
+from airflow_secret_sync.engine.config import load_config
 
 STORES = [
     {"apiVersion": "secret-sync/v1alpha1", "kind": "SecretStore", "metadata": {"name": name}, "spec": spec}

@@ -1,8 +1,12 @@
-"""Checks across jobs, run by ``secret-sync validate``: target collisions and cycles.
+"""Loading a configuration and the checks that need all of it: store references, permissions, names,
+static target collisions (:func:`load_config`, every load), and the collisions and cycles across jobs
+(:func:`check_job_graph`, ``secret-sync validate``).
 
-Each (job, plan item, target store) is a *flow*: it reads some keys of one store and writes keys into
-another. Static keys and compositions are known exactly; a query is known by its path, expression and depth,
-and what it writes is known only when no key rule renames what it lists.
+They map keys as a run would (:func:`.plan.map_targets`), so they live in the engine: the spec stays a leaf.
+
+Across jobs, each (job, plan item, target store) is a *flow*: it reads some keys of one store and writes keys
+into another. Static keys and compositions are known exactly; a query is known by its path, expression and
+depth, and what it writes is known only when no key rule renames what it lists.
 
 - Two flows *collide* when both can be shown to write one key of one store: static keys after their key
   rules, a query over a key that a static item shows exists, or two queries of which one lists everything
@@ -11,24 +15,220 @@ and what it writes is known only when no key rule renames what it lists.
   a store the chain read from. Only provably disjoint steps break a chain, so a query whose key rules rename
   its keys may feed anything that reads its target store.
 
-A task loads its own job only, so these checks cannot run there; at run time the ownership marker refuses
-what is left (a secret written from a store never goes back into it).
+A task loads its own job only, so the checks across jobs cannot run there; at run time the ownership marker
+refuses what is left (a secret written from a store never goes back into it).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from airflow_secret_sync.engine.keys import apply_rules
-from airflow_secret_sync.engine.plan import map_targets
+from airflow_secret_sync.engine.naming import store_key_problem
+from airflow_secret_sync.engine.plan import PlanError, ResolvedItem, SourceRef, map_targets
 from airflow_secret_sync.providers.registry import provider
-from airflow_secret_sync.spec.loader import Config, ConfigError
-from airflow_secret_sync.spec.models import ComposeItem, KeyRule, Query, QueryItem, SecretItem
+from airflow_secret_sync.spec.loader import Config, ConfigError, LoadedJob, read_config
+from airflow_secret_sync.spec.models import ComposeItem, KeyRule, Query, QueryItem, SecretItem, SyncJob
 from airflow_secret_sync.spec.patterns import compile_pattern
-from airflow_secret_sync.spec.templating import template_variables
-from airflow_secret_sync.spec.validate import static_resolution
+from airflow_secret_sync.spec.templating import TemplateError, internal_names, template_variables
+
+TEMPLATE_CONTEXT = frozenset({"key", "store", "job"})
+INVALID_KEY = "invalid target key: "
+
+
+def load_config(
+    paths: Path | str | Sequence[Path | str], *, root: Path | None = None, job: str | None = None
+) -> Config:
+    """Read the configuration below ``paths`` (:func:`.loader.read_config`, same parameters) and check it
+    whole with :func:`check_config`."""
+    config = read_config(paths, root=root, job=job)
+    check_config(config)
+    return config
+
+
+def check_config(config: Config) -> None:
+    """Check every job against the stores; a job with errors is taken out of ``config.jobs``.
+
+    A job is checked against the stores alone, never against another job: loading one job
+    (``load_config(job=...)``, what a task run does) relies on it to refuse exactly what a full load refuses.
+    """
+    for name, loaded in list(config.jobs.items()):
+        errors = check_job(config, loaded)
+        if errors:
+            config.errors.extend(errors)
+            del config.jobs[name]
+
+
+def check_job(config: Config, loaded: LoadedJob) -> list[ConfigError]:
+    job = loaded.job
+    relative = config.relative(loaded.file)
+    errors: list[ConfigError] = []
+
+    def error(path: str, message: str) -> None:
+        errors.append(ConfigError(relative, message, "SyncJob", job.metadata.name, path))
+
+    def readable(store: str, path: str) -> None:
+        if store not in config.stores:
+            error(path, _unknown(config, store))
+        elif not config.stores[store].store.spec.permissions.can_read:
+            error(
+                path,
+                f"SecretStore {store!r} cannot be read (permissions: "
+                f"{config.stores[store].store.spec.permissions.value})",
+            )
+
+    target_names = [target.store for target in job.spec.target_specs]
+    readable(job.spec.source, "spec.source")
+    for index, target in enumerate(target_names):
+        path = f"spec.targets[{index}]"
+        if target not in config.stores:
+            error(path, _unknown(config, target))
+        elif not config.stores[target].store.spec.permissions.can_write:
+            error(
+                path,
+                f"SecretStore {target!r} cannot be written (permissions: "
+                f"{config.stores[target].store.spec.permissions.value})",
+            )
+        if target == job.spec.source:
+            error(
+                path, f"store {target!r} is both the source and a target: a job never writes into its source"
+            )
+        if target in target_names[:index]:
+            error(path, f"store {target!r} is listed twice")
+    for index, item in enumerate(job.spec.plan):
+        if item.source is not None:
+            readable(item.source, f"spec.plan[{index}].source")
+            if item.source in target_names:
+                error(
+                    f"spec.plan[{index}].source",
+                    f"store {item.source!r} is also a target of this job: a job never writes into its source",
+                )
+        if isinstance(item, ComposeItem):
+            for template_path, text in _templates(item, index):
+                internal = internal_names(text)
+                if internal:
+                    error(
+                        template_path,
+                        f"template reaches for Python internals ({', '.join(sorted(internal))}): "
+                        "the sandbox refuses them",
+                    )
+                    continue
+                unknown = template_variables(text) - set(item.sources) - TEMPLATE_CONTEXT
+                if unknown:
+                    error(
+                        template_path,
+                        f"template uses {', '.join(sorted(unknown))}, which is not among sources "
+                        f"({', '.join(sorted(item.sources))}) or key, store, job",
+                    )
+    if errors:
+        return errors
+    return _check_static_targets(config, loaded, relative) or _check_key_templates(loaded.job, relative)
+
+
+def _check_key_templates(job: SyncJob, relative: str) -> list[ConfigError]:
+    """Key templates that reach for Python internals, also those only queries would run (no static key)."""
+    rules = [(f"spec.keyTransform[{n}]", rule) for n, rule in enumerate(job.spec.key_transform)]
+    for index, item in enumerate(job.spec.plan):
+        item_rules = item.key_transform if isinstance(item, SecretItem | QueryItem) else []
+        rules += [(f"spec.plan[{index}].keyTransform[{n}]", rule) for n, rule in enumerate(item_rules)]
+    for index, target in enumerate(job.spec.target_specs):
+        rules += [
+            (f"spec.targets[{index}].keyTransform[{n}]", rule) for n, rule in enumerate(target.key_transform)
+        ]
+    errors = []
+    for path, rule in rules:
+        internal = internal_names(rule.template) if rule.template else set()
+        if internal:
+            errors.append(
+                ConfigError(
+                    relative,
+                    f"template reaches for Python internals ({', '.join(sorted(internal))}): "
+                    "the sandbox refuses them",
+                    "SyncJob",
+                    job.metadata.name,
+                    f"{path}.template",
+                )
+            )
+    return errors
+
+
+def _templates(item: ComposeItem, index: int) -> list[tuple[str, str]]:
+    if item.template is not None:
+        return [(f"spec.plan[{index}].template", item.template)]
+    return [
+        (f"spec.plan[{index}].templateFields.{name}", text)
+        for name, text in (item.template_fields or {}).items()
+    ]
+
+
+def _unknown(config: Config, store: str) -> str:
+    """Why ``store`` is not available: declared but invalid, or not declared at all."""
+    broken = {error.name for error in config.errors if error.kind == "SecretStore"}
+    if store in broken:
+        return f"SecretStore {store!r} is declared but invalid (see its own errors)"
+    return f"unknown SecretStore {store!r}{_known(config)}"
+
+
+def _known(config: Config) -> str:
+    return (
+        f" (known stores: {', '.join(sorted(config.stores))})"
+        if config.stores
+        else " (no stores are declared)"
+    )
+
+
+def static_resolution(job: SyncJob) -> list[ResolvedItem]:
+    """The plan's static keys and compositions, as the ``query`` step would resolve them (no listing)."""
+    resolved: list[ResolvedItem] = []
+    for index, item in enumerate(job.spec.plan):
+        store = item.source or job.spec.source
+        if isinstance(item, SecretItem):
+            resolved.append(
+                ResolvedItem(index, sources=(SourceRef(store, item.secret.key, item.secret.property),))
+            )
+        elif isinstance(item, ComposeItem):
+            resolved.append(
+                ResolvedItem(
+                    index,
+                    named=tuple(
+                        (name, SourceRef(store, ref.key, ref.property)) for name, ref in item.sources.items()
+                    ),
+                )
+            )
+        else:
+            assert isinstance(item, QueryItem)
+    return resolved
+
+
+def _check_static_targets(config: Config, loaded: LoadedJob, relative: str) -> list[ConfigError]:
+    job = loaded.job
+    errors: list[ConfigError] = []
+
+    def problem(store: str, key: str) -> str | None:
+        return store_key_problem(config.stores[store].store.spec.provider, key)
+
+    try:
+        plans = map_targets(job, static_resolution(job), key_problem=problem)
+    except PlanError as err:
+        return [ConfigError(relative, str(err), "SyncJob", job.metadata.name, f"spec.plan[{err.items[-1]}]")]
+    except (TemplateError, ValueError) as err:
+        return [ConfigError(relative, f"key rules failed: {err}", "SyncJob", job.metadata.name, "spec.plan")]
+    for plan in plans.values():
+        for refused in plan.refused:
+            errors.append(
+                ConfigError(
+                    relative,
+                    f"target key {refused['key']!r} is not valid in store {plan.store!r} "
+                    f"({config.stores[plan.store].kind}): {refused['reason'].removeprefix(INVALID_KEY)}",
+                    "SyncJob",
+                    job.metadata.name,
+                    f"spec.plan[{refused['item']}]",
+                )
+            )
+    return errors
 
 
 @dataclass(frozen=True)
@@ -56,7 +256,7 @@ class Flow:
 
 def check_job_graph(config: Config) -> None:
     """Add the collisions and cycles among the valid jobs of ``config`` to its errors, each filed under one
-    job, and take those jobs out of ``config.jobs`` (as :func:`.validate.check_config` does)."""
+    job, and take those jobs out of ``config.jobs`` (as :func:`check_config` does)."""
     flows = list(_flows(config))
     errors = _collisions(config, flows) + _cycles(config, flows)
     config.errors.extend(errors)
