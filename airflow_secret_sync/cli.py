@@ -24,7 +24,7 @@ from airflow_secret_sync import audit_report, lifecycle_cli, status
 from airflow_secret_sync.engine.audit import Action, AuditRecord
 from airflow_secret_sync.engine.config import check_job_graph, load_config
 from airflow_secret_sync.engine.plan import PlanError
-from airflow_secret_sync.engine.sync import SyncOptions, TargetReport
+from airflow_secret_sync.engine.sync import SyncOptions, TargetReport, is_partial_run
 from airflow_secret_sync.importers import command as import_command
 from airflow_secret_sync.spec.loader import Config
 from airflow_secret_sync.spec.patterns import compile_pattern
@@ -226,7 +226,7 @@ def cmd_run(args: argparse.Namespace, out: Console, err: Console, *, dry_run: bo
             options = SyncOptions(
                 dry_run=dry_run,
                 run_id=args.run_id,
-                allow_deletes=args.keys is None,
+                allow_deletes=not is_partial_run(args.keys),
                 on_record=progress.advance,
             )
             reports.append(job_run.push(plan, options))

@@ -85,6 +85,26 @@ class SyncOptions:
     stop: threading.Event = field(default_factory=threading.Event)
 
 
+def is_partial_run(key_filter: str | None) -> bool:
+    """Whether a run with this keys filter syncs a subset of the source keys: such a run deletes nothing,
+    since a key outside the filter is not a key gone from the source. An empty filter selects every key."""
+    return bool(key_filter)
+
+
+def describe_counts(counts: Mapping[str, int]) -> str:
+    """The actions taken, as ``3 create, 1 unchanged`` (empty when there are none)."""
+    return ", ".join(f"{count} {action}" for action, count in counts.items() if count)
+
+
+def describe_outcome(*, failed: bool, counts: Mapping[str, int], error: str | None) -> str:
+    """A store's outcome in one line, as the CLI and the ``report`` task word it: ok or FAILED, the counts,
+    and the store's error if it failed whole."""
+    described = describe_counts(counts)
+    if not failed:
+        return f"ok ({described or 'nothing to do'})"
+    return "FAILED" + (f" ({described})" if described else "") + (f": {error}" if error else "")
+
+
 @dataclass
 class TargetReport:
     """The outcome of one push: a record per key, and a store-level error if the store failed as a whole."""
@@ -106,10 +126,7 @@ class TargetReport:
 
     def outcome(self) -> str:
         """One line: ok or FAILED, the count of each action, and the store's error if it failed whole."""
-        counts = ", ".join(f"{count} {action}" for action, count in self.counts().items() if count)
-        if not self.failed:
-            return f"ok ({counts or 'nothing to do'})"
-        return "FAILED" + (f" ({counts})" if counts else "") + (f": {self.error}" if self.error else "")
+        return describe_outcome(failed=self.failed, counts=self.counts(), error=self.error)
 
     def summary(self) -> dict[str, Any]:
         return {"store": self.store, "failed": self.failed, "error": self.error, "counts": self.counts()}

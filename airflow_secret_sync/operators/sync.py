@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseOperator
@@ -23,7 +23,13 @@ from airflow_secret_sync.engine.audit import AUDIT_EVENT, AuditRecord
 from airflow_secret_sync.engine.config import load_config
 from airflow_secret_sync.engine.plan import PlanError, ResolvedItem, TargetPlan
 from airflow_secret_sync.engine.store import is_retryable
-from airflow_secret_sync.engine.sync import SyncOptions, TargetReport
+from airflow_secret_sync.engine.sync import (
+    SyncOptions,
+    TargetReport,
+    describe_counts,
+    describe_outcome,
+    is_partial_run,
+)
 from airflow_secret_sync.runtime import JobRun, describe_error, failed_stores_message, store_failure
 from airflow_secret_sync.spec.patterns import compile_pattern
 
@@ -157,7 +163,7 @@ class SecretTransformOperator(_JobOperator):
         if not query:
             raise AirflowFailException(f"no result from task {self.query_task_id!r}")
         resolved = [ResolvedItem.from_json(item) for item in query["items"]]
-        partial = bool(query.get("keyFilter"))
+        partial = is_partial_run(query.get("keyFilter"))
         with self.job_run() as run:
             try:
                 plans = run.transform(resolved, targets=names_of(self.targets))
@@ -364,14 +370,15 @@ class SecretSyncReportOperator(BaseOperator):
                     "error": "the push task left no summary; see its log",
                 }
             stores[store] = summary
-            failure = summary.get("error") or (describe_counts(summary) if summary["failed"] else None)
+            counts = summary.get("counts") or {}
+            failure = summary.get("error") or (
+                (describe_counts(counts) or "no keys") if summary["failed"] else None
+            )
             reports.append(TargetReport(store=store, error=failure))
             self.log.info(
-                "store %s: %s%s%s",
+                "store %s: %s",
                 store,
-                "FAILED" if summary["failed"] else "ok",
-                f" ({describe_counts(summary)})" if summary.get("counts") else "",
-                f": {summary['error']}" if summary.get("error") else "",
+                describe_outcome(failed=summary["failed"], counts=counts, error=summary.get("error")),
             )
         message = failed_stores_message(reports)
         if message:
@@ -425,11 +432,6 @@ def as_flag(value: bool | str) -> bool:
     if text in ("false", "0", "no"):
         return False
     raise AirflowFailException(f"expected true or false, got {value!r}")
-
-
-def describe_counts(summary: Mapping[str, Any]) -> str:
-    counts = summary.get("counts") or {}
-    return ", ".join(f"{action} {count}" for action, count in counts.items() if count) or "no keys"
 
 
 def failed_keys(report: TargetReport) -> list[str]:

@@ -12,7 +12,14 @@ import pytest
 from airflow_secret_sync.engine.audit import Action, AuditRecord
 from airflow_secret_sync.engine.plan import map_targets, resolve_sources
 from airflow_secret_sync.engine.store import Marker, SecretRecord, SecretStoreBackend, StoreError
-from airflow_secret_sync.engine.sync import SyncOptions, TargetReport, chunk_size, push_target, scrub
+from airflow_secret_sync.engine.sync import (
+    SyncOptions,
+    TargetReport,
+    chunk_size,
+    is_partial_run,
+    push_target,
+    scrub,
+)
 from airflow_secret_sync.engine.values import Value
 from airflow_secret_sync.providers.file.spec import file_key_problem
 from airflow_secret_sync.providers.file.store import FileSecretStore
@@ -1283,3 +1290,8 @@ def test_a_pinned_version_of_a_compose_source_is_read_not_the_latest(
     assert actions(report) == {"dsn": "error"}
     assert "version 1 is not available" in report.records[0].reason
     assert value_of(dst, "dsn") is None
+
+
+def test_only_a_non_empty_keys_filter_makes_a_run_partial() -> None:
+    """CLI ``--keys`` and the DAG's ``keys`` parameter: an empty filter lists every key, so it may delete."""
+    assert [is_partial_run(key_filter) for key_filter in (None, "", "^app/")] == [False, False, True]
