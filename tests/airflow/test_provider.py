@@ -39,6 +39,16 @@ EXPECTED_EXTRAS = {
         "max_attempts",
     },
     "secret_sync_gcp": {"project", "key_path", "keyfile_dict", "api_endpoint", "transport"},
+    "secret_sync_kubernetes": {
+        "in_cluster",
+        "kube_config_path",
+        "kube_config",
+        "cluster_context",
+        "namespace",
+        "disable_verify_ssl",
+        "ca_cert",
+        "ca_cert_path",
+    },
     "secret_sync_azure_key_vault": {
         "tenantId",
         "managed_identity_client_id",
@@ -53,6 +63,7 @@ SENSITIVE = {
     ("secret_sync_vault", "jwt"),
     ("secret_sync_aws", "aws_session_token"),
     ("secret_sync_gcp", "keyfile_dict"),
+    ("secret_sync_kubernetes", "kube_config"),
 }
 
 
