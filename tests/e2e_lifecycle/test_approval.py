@@ -112,9 +112,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AirflowApi
             {"conn_type": "generic", "login": "e2e-install", "password": "e2e-hash-key-0001"}
         ),
     }
-    airflow = AirflowStack(work / "home", dags, password="approval-admin-pw", env=env, parallelism=4)
+    airflow = AirflowStack(
+        work / "home", dags, password="approval-admin-pw", env=env, parallelism=4, start_timeout=300
+    )
     try:
-        airflow.start(timeout=300)  # generous: the machine is shared
+        airflow.start()  # generous start timeout: the machine is shared
         api = airflow.api()
         for dag_id in ("guarded", "guarded-timeout", "watched"):
             api.wait_for_dag(dag_id, timeout=180)
