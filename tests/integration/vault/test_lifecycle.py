@@ -136,8 +136,9 @@ def test_drift_finds_all_five_classes_and_report_writes_nothing(setup: Setup, ca
     setup.jobs(job("app", "[vault-a]", ALL_ITEMS, "drift: {action: Report}"))
     assert setup.cli(capsys, "run", "app")[0] == 0
     marker = setup.read("vault-a", "app/db")["metadata"]["custom_metadata"]
-    assert marker["installation"] == "install-one"
-    assert len(marker["value-hash"].split(":")[1]) == 64 and "db-password" not in marker["value-hash"]
+    assert marker["secret-sync.installation"] == "install-one"
+    value_hash = marker["secret-sync.value-hash"]
+    assert len(value_hash.split(":")[1]) == 64 and "db-password" not in value_hash
 
     setup.kv.create_or_update_secret(setup.path("vault-a", "app/api"), {"value": "changed-by-hand"})
     setup.kv.delete_metadata_and_all_versions(setup.path("vault-a", "app/cache"))
