@@ -44,7 +44,7 @@ def assert_vault_holds(dist: Cluster, prefix: str, expected: dict[str, str], job
     }
     assert {secret["versions"] for secret in secrets.values()} == {1}
     for key, secret in secrets.items():
-        marker = {name: secret["custom"].get(name) for name in MARKER_FIELDS}
+        marker = {name: secret["custom"].get(f"secret-sync.{name}") for name in MARKER_FIELDS}
         assert marker["job"] == job and marker["source-key"] == key and all(marker.values()), (key, marker)
 
 
