@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from airflow_secret_sync.engine.store import Misconfigured
+from airflow_secret_sync.providers.base import boolean
 
 LEGACY_PREFIX = "extra__kubernetes__"
-TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 EXCLUSIVE = ("in_cluster", "kube_config_path", "kube_config")
 POOL_SIZE = 32
 
@@ -78,12 +78,12 @@ class KubernetesConnection:
             host = f"https://{host}"
         return cls(
             conn_id=conn_id,
-            in_cluster=_true(pick("in_cluster")),
+            in_cluster=boolean(pick("in_cluster"), default=False),
             kube_config_path=pick("kube_config_path"),
             kube_config=kube_config,
             cluster_context=pick("cluster_context"),
             namespace=pick("namespace"),
-            verify_ssl=not _true(pick("disable_verify_ssl")),
+            verify_ssl=not boolean(pick("disable_verify_ssl"), default=False),
             server=host,
             token=password or pick("token"),
             ca_cert=pick("ca_cert"),
@@ -159,10 +159,6 @@ class KubernetesConnection:
             if entry.get("name") == name:
                 return (entry.get("context") or {}).get("namespace")
         return None
-
-
-def _true(value: Any) -> bool:
-    return value is True or str(value).strip().lower() in TRUE_WORDS
 
 
 def _false(value: Any) -> bool:
