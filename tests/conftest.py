@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
@@ -21,3 +22,13 @@ pytest_plugins = sorted(
     for path in (Path(__file__).parent / "fixtures").glob("*.py")
     if path.stem != "__init__"
 )
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"pytest received signal {signum}")
+
+
+def pytest_configure() -> None:
+    """A SIGTERM (CI cancelling the job, `kill`, `timeout`) ends the run like Ctrl-C: pytest then tears
+    down the session fixtures, so no Airflow stack or test server outlives the run."""
+    signal.signal(signal.SIGTERM, _interrupt)
