@@ -26,7 +26,13 @@ from airflow_secret_sync.engine.audit import DRIFTED, Action, AuditRecord, Drift
 from airflow_secret_sync.engine.installation import Installation
 from airflow_secret_sync.engine.plan import TargetPlan
 from airflow_secret_sync.engine.store import Marker, SecretStoreBackend, StoreError
-from airflow_secret_sync.engine.sync import SyncOptions, group_by_key, push_target, scrub
+from airflow_secret_sync.engine.sync import (
+    SyncOptions,
+    group_by_key,
+    ownership_problem,
+    push_target,
+    scrub,
+)
 from airflow_secret_sync.engine.values import leaves
 from airflow_secret_sync.spec.models import DriftAction, SyncJob
 
@@ -82,7 +88,8 @@ def find_drift(
     ours = installation.id if installation is not None else None
     planned = set(group_by_key(plan.mappings))
     listed = set(backend.list_keys("", recursive=True))
-    marked = backend.list_marked(name)
+    # a same-named job of another installation marks secrets too: they are not this job's
+    marked = {key: marker for key, marker in backend.list_marked(name).items() if marker.written_by(ours)}
     findings: list[Finding] = []
     for key in sorted(planned):
         current = backend.read(key) if key in listed else None
@@ -95,9 +102,13 @@ def find_drift(
             on_value(text)
         marker = current.marker
         if marker is None or marker.job != name or not marker.written_by(ours):
-            findings.append(Finding(key, Drift.FOREIGN, _foreign_reason(marker), marker))
+            findings.append(Finding(key, Drift.FOREIGN, ownership_problem(marker), marker))
             continue
-        same = installation.same_value(marker.value_hash, current.value) if installation else None
+        same = (
+            installation.same_value(marker.value_hash, current.value, marker.properties)
+            if installation
+            else None
+        )
         if same is None:
             reason = "no value hash made with the current key (written before, or the key was rotated)"
             findings.append(Finding(key, Drift.UNKNOWN, reason, marker))
@@ -106,17 +117,9 @@ def find_drift(
         else:
             findings.append(Finding(key, Drift.CHANGED, "value changed out of band", marker))
     for key, marker in sorted(marked.items()):
-        if key not in planned and marker.written_by(ours) and marker.properties != ():
+        if key not in planned and marker.properties != ():
             findings.append(Finding(key, Drift.ORPHANED, "this job no longer produces this key", marker))
     return findings
-
-
-def _foreign_reason(marker: Marker | None) -> str:
-    if marker is None:
-        return "target exists without our ownership marker"
-    if marker.installation is not None and marker.job:
-        return f"target is owned by job {marker.job!r} of installation {marker.installation!r}"
-    return f"target is owned by job {marker.job!r}"
 
 
 def check_drift(
@@ -207,7 +210,7 @@ def _adopt(
         marker = current.marker
         stamped = replace(
             marker,
-            value_hash=installation.value_hash(current.value),
+            value_hash=installation.value_hash(current.value, marker.properties),
             adopted_from=marker.adopted_from or marker.value_hash,
         )
         backend.set_marker(key, stamped)

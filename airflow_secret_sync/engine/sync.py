@@ -399,8 +399,8 @@ class _KeySync:
             return False
         return (
             self._ours(current)
-            and bool(installation.same_value(marker.adopted_from, value))
-            and bool(installation.same_value(marker.value_hash, current.value))
+            and bool(installation.same_value(marker.adopted_from, value, marker.properties))
+            and bool(installation.same_value(marker.value_hash, current.value, marker.properties))
         )
 
     def _stamped(self, marker: Marker, value: Value) -> Marker:
@@ -408,7 +408,8 @@ class _KeySync:
         installation = self.options.installation
         if installation is None:
             return marker
-        return replace(marker, installation=installation.id, value_hash=installation.value_hash(value))
+        value_hash = installation.value_hash(value, marker.properties)
+        return replace(marker, installation=installation.id, value_hash=value_hash)
 
     def _value(self, whole: Value | None, fields: dict[str, Any], current: SecretRecord | None) -> Value:
         """The target value to hold: ``whole``, or ``fields`` merged into the current value; with deletions
@@ -437,20 +438,17 @@ class _KeySync:
 
     def _ours(self, current: SecretRecord | None) -> bool:
         marker = current.marker if current is not None else None
-        return marker is not None and marker.job == self.job.metadata.name
+        return marker is not None and claims(marker, self.job.metadata.name, self.options.installation)
 
     def _ownership(self, current: SecretRecord) -> Callable[..., AuditRecord] | None:
         """How a record ends when the existing target secret is not ours to change, or ``None`` if it is."""
         policy = self.job.spec.conflict_policy
         marker = current.marker
-        if marker is not None and marker.job == self.job.metadata.name:
+        if self._ours(current):
             return None
-        if marker is None:
-            if policy is ConflictPolicy.ADOPT:
-                return None
-            problem = "target exists without our ownership marker"
-        else:
-            problem = f"target is owned by job {marker.job!r}"
+        if marker is None and policy is ConflictPolicy.ADOPT:
+            return None
+        problem = ownership_problem(marker)
         if policy is ConflictPolicy.SKIP:
             return lambda **base: AuditRecord(
                 action=Action.SKIP, reason=f"{problem} (conflictPolicy: Skip)", **base
@@ -458,6 +456,21 @@ class _KeySync:
         return lambda **base: AuditRecord(
             action=Action.CONFLICT, reason=f"{problem} (conflictPolicy: {policy.value})", **base
         )
+
+
+def claims(marker: Marker, job: str, installation: Installation | None) -> bool:
+    """Whether a push of ``job`` in ``installation`` may change the secret ``marker`` marks: the job's
+    own, written by this installation or before installation ids (the push then records this one)."""
+    return marker.job == job and marker.installation in (None, installation.id if installation else None)
+
+
+def ownership_problem(marker: Marker | None) -> str:
+    """Why a secret marked ``marker`` is not ours, naming its owner (names only)."""
+    if marker is None:
+        return "target exists without our ownership marker"
+    if marker.installation is not None:
+        return f"target is owned by job {marker.job!r} of installation {marker.installation!r}"
+    return f"target is owned by job {marker.job!r}"
 
 
 def _render(where: str, source: str, variables: dict[str, Any], limits: TemplateLimits) -> str:
@@ -696,7 +709,12 @@ def _remove_properties(
         for text in leaves(current.value):
             options.on_value(text)
             seen.append(text)
-        if current.marker is None or current.marker.job != job.metadata.name:
+        ours = options.installation.id if options.installation is not None else None
+        if (
+            current.marker is None
+            or current.marker.job != job.metadata.name
+            or not current.marker.written_by(ours)
+        ):
             reason = "ownership changed meanwhile: kept"
             return _record(job, target, key, marker, Action.SKIP, options, reason)
         marker = current.marker  # a listing's marker may lag behind (see SecretStoreBackend.read_many)

@@ -220,6 +220,53 @@ def test_a_changed_hash_key_makes_entries_unknown_not_drifted(setup: Setup, caps
     assert set(drift_classes(setup.json_rows(capsys, "drift", "app")[1]).values()) == {"in-sync"}
 
 
+def test_another_writers_property_is_not_drift_but_a_change_to_ours_is(setup: Setup, capsys) -> None:
+    # the job writes the field "password" of a secret whose other fields someone else keeps
+    item = "[{secret: {key: app/db}, target: {key: app/shared, property: password}}]"
+    setup.jobs(job("app", "[vault-a]", item, "drift: {action: Report}"))
+    assert setup.cli(capsys, "run", "app")[0] == 0
+    shared = setup.path("vault-a", "app/shared")
+    setup.kv.create_or_update_secret(shared, {"password": VALUES["db"], "user": "written-by-someone-else"})
+    code, rows = setup.json_rows(capsys, "drift", "app")
+    assert (code, drift_classes(rows)) == (0, {"app/shared": "in-sync"})
+    # a sync leaves the other writer's field and writes no new version
+    setup.cli(capsys, "run", "app")
+    assert setup.read("vault-a", "app/shared")["metadata"]["version"] == 2
+
+    setup.kv.create_or_update_secret(shared, {"password": "changed-by-hand", "user": "written-by-someone-else"})
+    code, rows = setup.json_rows(capsys, "drift", "app")
+    assert (code, drift_classes(rows)) == (1, {"app/shared": "changed"})
+
+
+def test_a_push_never_takes_over_a_same_named_job_of_another_installation(
+    setup: Setup, capsys, monkeypatch
+) -> None:
+    setup.jobs(job("app", "[vault-a]", ALL_ITEMS, "deletionPolicy: Delete"))
+    monkeypatch.setenv("SECRET_SYNC_INSTALLATION_ID", "install-two")
+    assert setup.cli(capsys, "run", "app")[0] == 0
+    versions = {key: setup.read("vault-a", f"app/{key}")["metadata"]["version"] for key in VALUES}
+
+    # install-one has a job of the same name: new source values, one source gone
+    monkeypatch.setenv("SECRET_SYNC_INSTALLATION_ID", "install-one")
+    setup.source("api", "api-token-2")
+    (setup.root / "secrets" / "app" / "extra").unlink()
+    _, rows = setup.json_rows(capsys, "run", "app")
+    assert {row["targetKey"]: row["action"] for row in rows} == {
+        "app/api": "skip",
+        "app/cache": "skip",
+        "app/db": "skip",
+    }
+    assert all("of installation 'install-two'" in row["reason"] for row in rows)
+    assert {key: setup.read("vault-a", f"app/{key}")["metadata"]["version"] for key in VALUES} == versions
+    assert setup.value("vault-a", "app/api") == VALUES["api"]
+    assert setup.value("vault-a", "app/extra") == VALUES["extra"]  # not deleted either
+    marker = setup.read("vault-a", "app/db")["metadata"]["custom_metadata"]
+    assert marker["secret-sync.installation"] == "install-two"
+    # and its drift check calls them foreign, not missing or changed
+    code, rows = setup.json_rows(capsys, "drift", "app")
+    assert set(drift_classes(rows).values()) == {"foreign"}
+
+
 # --------------------------------------------------------------------------------------------- prune
 
 
