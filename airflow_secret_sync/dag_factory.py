@@ -21,7 +21,7 @@ from typing import Any
 from airflow.sdk import DAG, Param, chain, get_parsing_context
 
 from airflow_secret_sync.engine.config import load_config
-from airflow_secret_sync.operators.lifecycle import lifecycle_tasks
+from airflow_secret_sync.operators.lifecycle import SecretDriftOperator, lifecycle_tasks
 from airflow_secret_sync.operators.sync import (
     SecretPushOperator,
     SecretQueryOperator,
@@ -31,10 +31,18 @@ from airflow_secret_sync.operators.sync import (
 )
 from airflow_secret_sync.spec.checks import SCHEDULE_PRESETS, check_schedule, is_duration, parse_duration
 from airflow_secret_sync.spec.loader import Config, ConfigError, LoadedJob, parse_documents
-from airflow_secret_sync.spec.models import NAME_PATTERN, ComposeItem, QueryItem, SecretItem, SyncJob
+from airflow_secret_sync.spec.models import (
+    DRIFT_DAG_SUFFIX,
+    NAME_PATTERN,
+    ComposeItem,
+    QueryItem,
+    SecretItem,
+    SyncJob,
+)
 
 TAG = "secret-sync"
 ERROR_TAG = "config-error"
+DRIFT_TAG = "drift"
 ERRORS_DAG_ID = "secret-sync-config-errors"
 # Rendered into the operators' template fields. ``params['keys']``, not ``params.keys`` (a dict method).
 KEYS_TEMPLATE = "{{ params['keys'] or '' }}"
@@ -63,15 +71,20 @@ def build_dags(config_dir: str | Path, *, errors_dag_id: str = ERRORS_DAG_ID) ->
     """
     folder = Path(config_dir).resolve()
     wanted = get_parsing_context().dag_id
-    # A task run names its DAG: a job's DAG needs the stores and that job only; the errors DAG needs all.
-    config = load_config(folder, job=None if wanted in (None, errors_dag_id) else wanted)
+    # A task run names its DAG: a job's DAG (or its drift DAG) needs the stores and that job only; the
+    # errors DAG needs all.
+    job = None if wanted in (None, errors_dag_id) else wanted.removesuffix(DRIFT_DAG_SUFFIX)
+    config = load_config(folder, job=job)
     # A placeholder takes the broken job's name when that name is a valid one (a name declared twice is
-    # refused in both files and gets one placeholder); other errors (a nameless document) go to the
-    # folder's error DAG.
+    # refused in both files and gets one placeholder); other errors (a nameless document, a name taken by
+    # drift DAGs) go to the folder's error DAG.
     broken = {
         name: errors
         for name, errors in config.broken_jobs().items()
-        if name not in config.jobs and name != errors_dag_id and re.fullmatch(NAME_PATTERN, name)
+        if name not in config.jobs
+        and name != errors_dag_id
+        and re.fullmatch(NAME_PATTERN, name)
+        and not name.endswith(DRIFT_DAG_SUFFIX)
     }
     unowned = [error for error in config.errors if not (error.kind == "SyncJob" and error.name in broken)]
     dags: dict[str, DAG] = {}
@@ -84,6 +97,9 @@ def build_dags(config_dir: str | Path, *, errors_dag_id: str = ERRORS_DAG_ID) ->
                     config.relative(loaded.file), f"cannot build the DAG: {err}", "SyncJob", name
                 )
                 dags[name] = error_dag(name, [failure], schedule=None, intro=JOB_INTRO)
+        drift = loaded.job.spec.drift
+        if drift is not None and drift.schedule is not None and wanted in (None, name + DRIFT_DAG_SUFFIX):
+            dags[name + DRIFT_DAG_SUFFIX] = drift_dag(folder, loaded)
     for name, errors in broken.items():
         if wanted is None or wanted == name:
             schedule = declared_schedule(config, name, errors)
@@ -134,6 +150,35 @@ def job_dag(folder: Path, config: Config, loaded: LoadedJob) -> DAG:
         ).expand(target=transform.output)
         report = SecretSyncReportOperator(task_id="report", job_name=name)
         chain(query, transform, *lifecycle_tasks(job, common, is_dry_run=DRY_RUN_TEMPLATE), push, report)
+    return dag
+
+
+def drift_dag(folder: Path, loaded: LoadedJob) -> DAG:
+    """The drift check of a job with ``drift.schedule``, on that schedule: ``query`` -> ``transform`` ->
+    ``drift`` (the job's action). Always over every key and target: a partial plan would call the keys
+    outside it orphaned."""
+    job = loaded.job
+    spec = job.spec
+    name = job.metadata.name
+    assert spec.drift is not None  # only jobs that set drift.schedule get one
+    common = {"config_dir": str(folder), "job_name": name}
+    with DAG(
+        dag_id=name + DRIFT_DAG_SUFFIX,
+        description=f"Drift check of job {name} (action {spec.drift.action.value})",
+        schedule=airflow_schedule(spec.drift.schedule),
+        catchup=False,
+        max_active_runs=1,
+        dagrun_timeout=parse_duration(spec.timeouts.run),
+        default_args=default_args(job),
+        tags=sorted({TAG, DRIFT_TAG, spec.source, *(target.store for target in spec.target_specs)}),
+        doc_md=f"### Drift check of secret sync job `{name}`\n\nSee the DAG `{name}` for the job itself.",
+        params={"dry_run": trigger_params([])["dry_run"]},
+    ) as dag:
+        chain(
+            SecretQueryOperator(task_id="query", key_filter="", **common),
+            SecretTransformOperator(task_id="transform", targets="", **common),
+            SecretDriftOperator(task_id="drift", is_dry_run=DRY_RUN_TEMPLATE, **common),
+        )
     return dag
 
 

@@ -305,14 +305,27 @@ class DriftAction(StrEnum):
     ADOPT = "Adopt"
 
 
+DRIFT_DAG_SUFFIX = "__drift"
+"""A job's drift DAG (``drift.schedule``) is named after the job with this suffix."""
+
+
 class DriftSpec(SpecModel):
-    """Drift detection before each push: what to do when a target no longer holds what the job wrote."""
+    """Drift detection before each push, and on a schedule of its own: what to do when a target no longer
+    holds what the job wrote."""
 
     action: DriftAction = Field(
         DriftAction.REPORT,
         description="Report: write nothing and fail the drift task; Revert: rewrite drifted keys from the "
         "source; Adopt: accept the target's new value.",
     )
+    schedule: str | None = Field(
+        None,
+        description=f"Also check for drift on this schedule (cron, preset or duration, like spec.schedule), "
+        f"in a DAG of its own named `<job>{DRIFT_DAG_SUFFIX}` that runs only the drift check with this "
+        "action; null: only before each push.",
+    )
+
+    _check_schedule = field_validator("schedule")(check_schedule)
 
 
 class MoreThan(SpecModel):
@@ -410,8 +423,22 @@ class SyncJobSpec(SpecModel):
         return math.ceil(managed * percent / 100)
 
 
+class JobMetadata(Metadata):
+    """A SyncJob's metadata: the name is also its DAG's id."""
+
+    @field_validator("name")
+    @classmethod
+    def _not_a_drift_dag_id(cls, name: str) -> str:
+        if name.endswith(DRIFT_DAG_SUFFIX):
+            raise ValueError(
+                f"a job name may not end in {DRIFT_DAG_SUFFIX!r}: that names a job's drift DAG "
+                "(drift.schedule)"
+            )
+        return name
+
+
 class SyncJob(SpecModel):
     api_version: Literal["secret-sync/v1alpha1"]
     kind: Literal["SyncJob"]
-    metadata: Metadata
+    metadata: JobMetadata
     spec: SyncJobSpec
