@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,24 +12,6 @@ from tests.fixtures.statsd import StatsdListener
 pytestmark = pytest.mark.airflow
 
 LOADER = "secret_sync_test_dags"
-
-
-@pytest.fixture
-def statsd(monkeypatch: pytest.MonkeyPatch) -> Iterator[StatsdListener]:
-    """Airflow's metrics sent to a listener. A task process reads the settings when it starts; ``dag.test()``
-    runs tasks in this process, set up long before: set it up again, as the task runner does."""
-    from airflow.sdk.observability import stats
-    from airflow.sdk.observability.metrics.stats_utils import get_stats_factory
-
-    listener = StatsdListener()
-    for name, value in listener.env().items():
-        monkeypatch.setenv(name, value)
-    stats.initialize(factory=get_stats_factory(), export_legacy_names=False)
-    yield listener
-    for name in listener.env():
-        monkeypatch.delenv(name)
-    stats.initialize(factory=get_stats_factory(), export_legacy_names=False)
-    listener.close()
 
 
 def totals(listener: StatsdListener, name: str, *tag_names: str) -> dict[tuple[str, ...], float]:
