@@ -1,13 +1,14 @@
 """``secret-sync status``: per job, target store and key, where things stand, from what already exists.
 
 Two sources, no store of our own: the ownership markers in the target stores (which keys a job owns now, from
-which source key and version) and the last audit records in the ``push`` task logs (when each key was last
-synced, with which action and target version). Neither holds a value.
+which source key and version) and the last audit records in the ``push`` and ``drift`` task logs (when each
+key was last synced or checked, with which action, drift class and target version). Neither holds a value.
 
 States: ``synced`` (marked, last action wrote or confirmed it), ``failed`` (last action conflict or error),
-``missing`` (the last run wrote it, the marker is gone), ``deleted`` (the last run deleted it), ``unknown``
-(marked, no audit record found), ``skipped`` (last action skip, not ours). Drift detection adds ``drifted``.
-Exit codes: 0 nothing failed, 1 something failed (or drifted), 2 bad usage or configuration.
+``missing`` (the last run wrote it, the marker is gone; or the last drift check found it deleted out of
+band), ``deleted`` (the last run deleted it), ``unknown`` (marked, no audit record found), ``skipped`` (last
+action skip, not ours), ``drifted`` (the last drift check found it changed, orphaned or foreign and left it
+so). Exit codes: 0 nothing failed, 1 something failed or drifted, 2 bad usage or configuration.
 """
 
 from __future__ import annotations
@@ -29,20 +30,23 @@ from airflow_secret_sync.audit_report import (
     attempts_from_folder,
     rows_of,
 )
+from airflow_secret_sync.engine.audit import DRIFTED, Drift
 from airflow_secret_sync.engine.config import load_config
 from airflow_secret_sync.engine.store import Marker, SecretStoreBackend
 from airflow_secret_sync.spec.loader import Config
+from airflow_secret_sync.spec.models import DRIFT_DAG_SUFFIX
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
-STATES = ("synced", "failed", "missing", "deleted", "unknown", "skipped")
+STATES = ("synced", "failed", "missing", "deleted", "unknown", "skipped", "drifted")
 FAILED_STATES = frozenset({"failed", "drifted"})
-"""States that make ``status`` exit 1; ``drifted`` comes with drift detection."""
+"""States that make ``status`` exit 1."""
 _WRITTEN = frozenset({"create", "update", "unchanged"})
 COLUMNS = (
     "job",
     "store",
     "key",
     "state",
+    "drift",
     "lastAction",
     "lastSync",
     "run",
@@ -60,6 +64,7 @@ class KeyStatus:
     store: str
     key: str
     state: str
+    drift: str | None = None
     last_action: str | None = None
     last_sync: str | None = None
     run: str | None = None
@@ -79,9 +84,10 @@ class KeyStatus:
 
 @dataclass(frozen=True)
 class LastRecord:
-    """The newest non-dry-run audit record of a key, and when its push attempt logged it."""
+    """The newest non-dry-run audit record of a key, and when its push or drift attempt logged it."""
 
     action: str
+    drift: Drift | None
     run: str
     time: str | None
     reason: str
@@ -92,7 +98,7 @@ class LastRecord:
 
 
 def last_records(attempts: Iterable[Attempt]) -> dict[tuple[str, str], LastRecord]:
-    """The newest real (not dry-run) audit record per (store, key) in ``attempts`` of one job's DAG."""
+    """The newest real (not dry-run) audit record per (store, key) in ``attempts`` of one job's DAGs."""
     newest: dict[tuple[str, str], tuple[str, LastRecord]] = {}
     for attempt in attempts:
         times = [str(line["timestamp"]) for line in attempt.lines if line.get("timestamp")]
@@ -109,6 +115,7 @@ def last_records(attempts: Iterable[Attempt]) -> dict[tuple[str, str], LastRecor
                 order,
                 LastRecord(
                     action=str(row.action),
+                    drift=row.drift,
                     run=run,
                     time=logged,
                     reason=row.reason,
@@ -140,6 +147,7 @@ def key_states(
                 store=store,
                 key=key,
                 state=_state(marker, record, checked=markers is not None),
+                drift=record.drift.value if record and record.drift else None,
                 last_action=record.action if record else None,
                 last_sync=record.time if record else None,
                 run=record.run if record else None,
@@ -160,6 +168,8 @@ def _state(marker: Marker | None, record: LastRecord | None, *, checked: bool) -
         return "failed"
     if record.action == "delete":
         return "unknown" if marker is not None else "deleted"
+    if record.action == "skip" and record.drift in DRIFTED:  # found by a drift check, and left so
+        return "missing" if record.drift is Drift.MISSING else "drifted"
     if record.action == "skip":
         return "skipped"
     return "synced" if marker is not None or not checked else "missing"
@@ -177,7 +187,7 @@ def collect(
     """Every key's status for the jobs (and target stores, states) asked for; all of them when empty.
 
     :param open_store: opens a store by name (closed here after use).
-    :param attempts_of: the ``push`` log attempts of a job's DAG.
+    :param attempts_of: the ``push`` and ``drift`` log attempts of a job's DAGs.
     """
     found: list[KeyStatus] = []
     opened: dict[str, SecretStoreBackend] = {}
@@ -207,8 +217,8 @@ def add_parser(commands: Any) -> None:
         "status",
         help="per job, target and key: state, last action and sync, versions (markers + audit logs)",
         description="Where each key of each job stands, from the markers in the target stores and the last "
-        "audit records in the push task logs. Exit 0 nothing failed, 1 some key failed or drifted, 2 bad "
-        "usage.",
+        "audit records in the push and drift task logs. Exit 0 nothing failed, 1 some key failed or drifted, "
+        "2 bad usage.",
     )
     status.add_argument("--config", "-c", type=Path, required=True, help="config folder (or file)")
     status.add_argument(
@@ -232,9 +242,13 @@ def cmd_status(args: argparse.Namespace, out: Console, err: Console) -> int:
         return EXIT_INVALID
 
     def attempts_of(job: str) -> list[Attempt]:
-        if args.logs is None:
+        if args.logs is None or not args.logs.exists():
             return []
-        return attempts_from_folder(args.logs, dag_id=job) if args.logs.exists() else []
+        attempts = attempts_from_folder(args.logs, dag_id=job)
+        # drift checks run before each push, and on their own schedule in the job's drift DAG
+        for dag_id in (job, job + DRIFT_DAG_SUFFIX):
+            attempts += attempts_from_folder(args.logs, task_id="drift", dag_id=dag_id)
+        return attempts
 
     def open_store(name: str) -> SecretStoreBackend:
         from airflow_secret_sync.runtime import open_declared_store

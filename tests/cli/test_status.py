@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_secret_sync.engine.audit import AUDIT_EVENT, Action, AuditRecord
+from airflow_secret_sync.engine.audit import AUDIT_EVENT, Action, AuditRecord, Drift
 from tests.cli.test_cli import ALL_VALUES, SECRETS, config, job, run, seed_target, write_job
 
 __all__ = ["config"]  # the fixture, shared with test_cli
@@ -15,9 +15,12 @@ __all__ = ["config"]  # the fixture, shared with test_cli
 TWO_KEYS = "- secret: {key: db-password}\n- secret: {key: game-abc.def}"
 
 
-def write_push_log(logs: Path, job_name: str, run_id: str, records: list[AuditRecord], time: str) -> None:
-    """One ``push`` attempt log in Airflow's layout, holding the audit lines the push task writes."""
-    folder = logs / f"dag_id={job_name}" / f"run_id={run_id}" / "task_id=push" / "map_index=0"
+def write_push_log(
+    logs: Path, dag_id: str, run_id: str, records: list[AuditRecord], time: str, task: str = "push"
+) -> None:
+    """One ``push`` (or ``drift``) attempt log in Airflow's layout, holding the audit lines it writes."""
+    folder = logs / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task}"
+    folder = folder / "map_index=0" if task == "push" else folder
     folder.mkdir(parents=True, exist_ok=True)
     lines = [{"timestamp": time, "event": AUDIT_EVENT, **record.to_json()} for record in records]
     (folder / "attempt=1.log").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
@@ -119,3 +122,51 @@ def test_table_and_markdown_name_keys_not_values(
 def test_an_unknown_job_is_a_usage_error(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _out, err = run(capsys, "status", "-c", str(config), "--job", "nope")
     assert code == 2 and "no valid SyncJob named 'nope'" in err
+
+
+def test_drift_checks_show_in_the_state_and_drift_columns(
+    config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_job(config, job("j", TWO_KEYS))
+    assert run(capsys, "run", "-c", str(config), "j")[0] == 0
+    logs = config / "logs"
+    pushed = [
+        AuditRecord("j", "dst", key, Action.CREATE, run_id="r1") for key in ("db-password", "game-abc.def")
+    ]
+    write_push_log(logs, "j", "r1", pushed, "2026-12-02T10:00:00Z")
+    # the job's drift DAG found one key changed by hand and one deleted, and (Report) left them so
+    checked = [
+        AuditRecord(
+            "j", "dst", "db-password", Action.SKIP, reason="value changed out of band", drift=Drift.CHANGED
+        ),
+        AuditRecord("j", "dst", "game-abc.def", Action.UNCHANGED, drift=Drift.IN_SYNC),
+        AuditRecord("j", "dst", "gone", Action.SKIP, reason="not in the target", drift=Drift.MISSING),
+    ]
+    write_push_log(logs, "j__drift", "d1", checked, "2026-12-02T11:00:00Z", task="drift")
+
+    code, rows = status(capsys, "-c", str(config), "--logs", str(logs))
+    assert code == 1
+    assert {key: (row["state"], row["drift"]) for (_, key), row in rows.items()} == {
+        "db-password": ("drifted", "changed"),
+        "game-abc.def": ("synced", "in-sync"),
+        "gone": ("missing", "missing"),
+    }
+    assert rows[("dst", "db-password")]["reason"] == "value changed out of band"
+    code, rows = status(capsys, "-c", str(config), "--logs", str(logs), "--state", "drifted")
+    assert (code, list(rows)) == (1, [("dst", "db-password")])
+    code, rows = status(capsys, "-c", str(config), "--logs", str(logs), "--state", "synced")
+    assert (code, list(rows)) == (0, [("dst", "game-abc.def")])
+    monkeypatch.setenv("COLUMNS", "250")
+    code, markdown, _ = run(capsys, "status", "-c", str(config), "--logs", str(logs), "-o", "markdown")
+    assert code == 1 and "| j | dst | db-password | drifted | changed | skip |" in markdown
+    code, table, _ = run(capsys, "status", "-c", str(config), "--logs", str(logs), "--state", "missing")
+    assert code == 0 and "gone" in table and "missing" in table and "db-password" not in table
+
+    # the drift task of the job's own DAG later reverted it: synced again, the class it was found in shown
+    reverted = [AuditRecord("j", "dst", "db-password", Action.UPDATE, drift=Drift.CHANGED, run_id="r2")]
+    write_push_log(logs, "j", "r2", reverted, "2026-12-02T12:00:00Z", task="drift")
+    code, rows = status(capsys, "-c", str(config), "--logs", str(logs), "--state", "drifted")
+    assert (code, rows) == (0, {})
+    assert (
+        status(capsys, "-c", str(config), "--logs", str(logs))[1][("dst", "db-password")]["state"] == "synced"
+    )
