@@ -10,12 +10,14 @@ from __future__ import annotations
 from airflow.sdk.observability import stats
 
 from airflow_secret_sync.engine.audit import Action
+from airflow_secret_sync.engine.drift import DriftReport
 from airflow_secret_sync.engine.observed_store import StoreCallObserver
 from airflow_secret_sync.engine.sync import TargetReport
 
 KEYS = "secret_sync.keys"
 PUSH_FAILED = "secret_sync.push.failed"
 PUSH_DURATION = "secret_sync.push.duration"
+DRIFT = "secret_sync.drift"
 MANAGED_KEYS = "secret_sync.managed_keys"
 PROVIDER_CALLS = "secret_sync.provider.calls"
 PROVIDER_ERRORS = "secret_sync.provider.errors"
@@ -47,6 +49,14 @@ def record_push(job: str, report: TargetReport, *, dry_run: bool, complete: bool
     if complete and not dry_run and not unknown:
         managed = sum(1 for record in report.records if record.action in MANAGED_ACTIONS)
         stats.gauge(MANAGED_KEYS, managed, tags=tags)
+
+
+def record_drift(job: str, report: DriftReport, *, dry_run: bool) -> None:
+    """The outcome of one target store's drift check: a count per drift class."""
+    for drift, count in report.counts().items():
+        if count:
+            tags = {"job": job, "store": report.store, "drift": drift, "dry_run": str(dry_run).lower()}
+            stats.incr(DRIFT, count, tags=tags)
 
 
 def store_call_observer(job: str, store: str, provider: str) -> StoreCallObserver:

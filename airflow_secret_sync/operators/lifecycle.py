@@ -13,6 +13,7 @@ from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from airflow.sdk.log import mask_secret
 
+from airflow_secret_sync import metrics
 from airflow_secret_sync.engine.approval import approval_reasons, plan_summary
 from airflow_secret_sync.engine.audit import Action
 from airflow_secret_sync.engine.drift import DriftReport, drift_table
@@ -73,6 +74,8 @@ class SecretDriftOperator(_JobOperator):
         with self.job_run() as run:
             reports = [run.drift(plan, options) for plan, _ in _plans(context, self.transform_task_id)]
             action = run.job.spec.drift.action if run.job.spec.drift else DriftAction.REPORT
+        for report in reports:
+            metrics.record_drift(self.job_name, report, dry_run=options.dry_run)
         self.log.info("drift of job %s (action %s):\n%s", self.job_name, action.value, drift_table(reports))
         failed = [report.store for report in reports if report.failed]
         if failed:

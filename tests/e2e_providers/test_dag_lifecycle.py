@@ -98,7 +98,11 @@ def states(dag_run: Any) -> dict[str, str]:
 
 
 def test_the_drift_dag_reports_or_reverts_on_its_own(
-    prefix: str, dags_folder: Path, openbao: OpenBaoServer, capfd: pytest.CaptureFixture[str]
+    prefix: str,
+    dags_folder: Path,
+    openbao: OpenBaoServer,
+    statsd: StatsdListener,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     kv = openbao.client(ROOT_TOKEN).secrets.kv.v2
 
@@ -123,6 +127,19 @@ def test_the_drift_dag_reports_or_reverts_on_its_own(
     assert value("revert", "api") == VALUES["api"]  # rewritten from the source
     assert value("revert", "db") == VALUES["db"]
 
+    assert statsd.wait_for("secret_sync.drift", store="vault-revert")
+    counts = {
+        (metric.tags["job"], metric.tags["store"], metric.tags["drift"]): metric.value
+        for metric in statsd.metrics("secret_sync.drift")
+    }
+    assert counts == {
+        ("life-report", "vault-report", "changed"): 1,
+        ("life-report", "vault-report", "in-sync"): 1,
+        ("life-revert", "vault-revert", "changed"): 1,
+        ("life-revert", "vault-revert", "in-sync"): 1,
+    }
+    assert_value_free(statsd)
+
 
 def test_a_throttling_store_sends_the_throttle_metric_without_values(
     prefix: str, dags_folder: Path, moto: MotoServer, statsd: StatsdListener, monkeypatch: pytest.MonkeyPatch
@@ -140,7 +157,11 @@ def test_a_throttling_store_sends_the_throttle_metric_without_values(
     assert all(metric.tags["job"] == "life-throttled" for metric in throttles)
     errors = statsd.wait_for("secret_sync.provider.errors", store="aws-sm", error="Transient")
     assert errors
-    sent = "\n".join(statsd.lines)
-    for text in [*VALUES.values(), "app/db", "app/api"]:  # neither a value nor a key name
-        assert text not in sent
+    assert_value_free(statsd)
     assert not boto3_client(moto, "secretsmanager").list_secrets()["SecretList"]  # nothing got through
+
+
+def assert_value_free(listener: StatsdListener) -> None:
+    sent = "\n".join(listener.lines)
+    for text in [*VALUES.values(), "changed-by-hand-9999", "app/db", "app/api"]:  # no value, no key name
+        assert text not in sent
