@@ -14,6 +14,7 @@ so). Exit codes: 0 nothing failed, 1 something failed or drifted, 2 bad usage or
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -32,7 +33,9 @@ from airflow_secret_sync.audit_report import (
 )
 from airflow_secret_sync.engine.audit import DRIFTED, Drift
 from airflow_secret_sync.engine.config import load_config
+from airflow_secret_sync.engine.installation import Installation
 from airflow_secret_sync.engine.store import Marker, SecretStoreBackend
+from airflow_secret_sync.engine.sync import claims
 from airflow_secret_sync.spec.loader import Config
 from airflow_secret_sync.spec.models import DRIFT_DAG_SUFFIX
 
@@ -183,11 +186,14 @@ def collect(
     jobs: Sequence[str] = (),
     stores: Sequence[str] = (),
     states: Sequence[str] = (),
+    installation: Callable[[], Installation | None] = lambda: None,
 ) -> list[KeyStatus]:
     """Every key's status for the jobs (and target stores, states) asked for; all of them when empty.
 
     :param open_store: opens a store by name (closed here after use).
     :param attempts_of: the ``push`` and ``drift`` log attempts of a job's DAGs.
+    :param installation: this installation, asked for only when a marker names one: a same-named job of
+        another installation marks secrets that are not this job's.
     """
     found: list[KeyStatus] = []
     opened: dict[str, SecretStoreBackend] = {}
@@ -201,6 +207,9 @@ def collect(
                 if target.store not in opened:
                     opened[target.store] = open_store(target.store)
                 markers = opened[target.store].list_marked(name)
+                if any(marker.installation is not None for marker in markers.values()):
+                    ours = installation()
+                    markers = {key: marker for key, marker in markers.items() if claims(marker, name, ours)}
                 found.extend(key_states(name, target.store, markers, records))
     finally:
         for store in opened.values():
@@ -256,7 +265,17 @@ def cmd_status(args: argparse.Namespace, out: Console, err: Console) -> int:
         return open_declared_store(config, name)
 
     try:
-        found = collect(config, open_store, attempts_of, jobs=args.job, stores=args.store, states=args.state)
+        from airflow_secret_sync.runtime import installation_from_environment
+
+        found = collect(
+            config,
+            open_store,
+            attempts_of,
+            jobs=args.job,
+            stores=args.store,
+            states=args.state,
+            installation=functools.cache(installation_from_environment),
+        )
     except AuditSourceError as problem:
         err.print(f"error: {problem}", markup=False)
         return EXIT_INVALID

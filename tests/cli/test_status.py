@@ -170,3 +170,16 @@ def test_drift_checks_show_in_the_state_and_drift_columns(
     assert (
         status(capsys, "-c", str(config), "--logs", str(logs))[1][("dst", "db-password")]["state"] == "synced"
     )
+
+
+def test_a_same_named_job_of_another_installation_is_not_shown(
+    config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_job(config, job("j", TWO_KEYS))
+    monkeypatch.setenv("SECRET_SYNC_HASH_KEY", "status-hash-key")
+    monkeypatch.setenv("SECRET_SYNC_INSTALLATION_ID", "install-two")
+    assert run(capsys, "run", "-c", str(config), "j")[0] == 0
+    assert set(status(capsys, "-c", str(config))[1]) == {("dst", "db-password"), ("dst", "game-abc.def")}
+
+    monkeypatch.setenv("SECRET_SYNC_INSTALLATION_ID", "install-one")
+    assert status(capsys, "-c", str(config)) == (0, {})
