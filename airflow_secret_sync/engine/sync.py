@@ -709,11 +709,11 @@ def _remove_properties(
         for text in leaves(current.value):
             options.on_value(text)
             seen.append(text)
-        ours = options.installation.id if options.installation is not None else None
+        installation = options.installation.id if options.installation is not None else None
         if (
             current.marker is None
             or current.marker.job != job.metadata.name
-            or not current.marker.written_by(ours)
+            or not current.marker.written_by(installation)
         ):
             reason = "ownership changed meanwhile: kept"
             return _record(job, target, key, marker, Action.SKIP, options, reason)

@@ -233,7 +233,8 @@ def test_another_writers_property_is_not_drift_but_a_change_to_ours_is(setup: Se
     setup.cli(capsys, "run", "app")
     assert setup.read("vault-a", "app/shared")["metadata"]["version"] == 2
 
-    setup.kv.create_or_update_secret(shared, {"password": "changed-by-hand", "user": "written-by-someone-else"})
+    changed = {"password": "changed-by-hand", "user": "written-by-someone-else"}
+    setup.kv.create_or_update_secret(shared, changed)
     code, rows = setup.json_rows(capsys, "drift", "app")
     assert (code, drift_classes(rows)) == (1, {"app/shared": "changed"})
 
@@ -263,7 +264,7 @@ def test_a_push_never_takes_over_a_same_named_job_of_another_installation(
     marker = setup.read("vault-a", "app/db")["metadata"]["custom_metadata"]
     assert marker["secret-sync.installation"] == "install-two"
     # and its drift check calls them foreign, not missing or changed
-    code, rows = setup.json_rows(capsys, "drift", "app")
+    _, rows = setup.json_rows(capsys, "drift", "app")
     assert set(drift_classes(rows).values()) == {"foreign"}
 
 
