@@ -35,6 +35,7 @@ from airflow_secret_sync.spec.models import (
     DRIFT_DAG_SUFFIX,
     NAME_PATTERN,
     ComposeItem,
+    DriftSpec,
     QueryItem,
     SecretItem,
     SyncJob,
@@ -99,7 +100,7 @@ def build_dags(config_dir: str | Path, *, errors_dag_id: str = ERRORS_DAG_ID) ->
                 dags[name] = error_dag(name, [failure], schedule=None, intro=JOB_INTRO)
         drift = loaded.job.spec.drift
         if drift is not None and drift.schedule is not None and wanted in (None, name + DRIFT_DAG_SUFFIX):
-            dags[name + DRIFT_DAG_SUFFIX] = drift_dag(folder, loaded)
+            dags[name + DRIFT_DAG_SUFFIX] = drift_dag(folder, loaded.job, drift)
     for name, errors in broken.items():
         if wanted is None or wanted == name:
             schedule = declared_schedule(config, name, errors)
@@ -153,19 +154,17 @@ def job_dag(folder: Path, config: Config, loaded: LoadedJob) -> DAG:
     return dag
 
 
-def drift_dag(folder: Path, loaded: LoadedJob) -> DAG:
+def drift_dag(folder: Path, job: SyncJob, drift: DriftSpec) -> DAG:
     """The drift check of a job with ``drift.schedule``, on that schedule: ``query`` -> ``transform`` ->
     ``drift`` (the job's action). Always over every key and target: a partial plan would call the keys
     outside it orphaned."""
-    job = loaded.job
     spec = job.spec
     name = job.metadata.name
-    assert spec.drift is not None  # only jobs that set drift.schedule get one
     common = {"config_dir": str(folder), "job_name": name}
     with DAG(
         dag_id=name + DRIFT_DAG_SUFFIX,
-        description=f"Drift check of job {name} (action {spec.drift.action.value})",
-        schedule=airflow_schedule(spec.drift.schedule),
+        description=f"Drift check of job {name} (action {drift.action.value})",
+        schedule=airflow_schedule(drift.schedule),
         catchup=False,
         max_active_runs=1,
         dagrun_timeout=parse_duration(spec.timeouts.run),
