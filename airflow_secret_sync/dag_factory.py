@@ -43,7 +43,7 @@ from airflow_secret_sync.spec.models import (
 
 TAG = "secret-sync"
 ERROR_TAG = "config-error"
-DRIFT_TAG = "drift"
+DRIFT_TAG = "secret-sync-drift"  # not TAG: the Secret Sync page lists the jobs' own DAGs
 ERRORS_DAG_ID = "secret-sync-config-errors"
 # Rendered into the operators' template fields. ``params['keys']``, not ``params.keys`` (a dict method).
 KEYS_TEMPLATE = "{{ params['keys'] or '' }}"
@@ -169,7 +169,7 @@ def drift_dag(folder: Path, job: SyncJob, drift: DriftSpec) -> DAG:
         max_active_runs=1,
         dagrun_timeout=parse_duration(spec.timeouts.run),
         default_args=default_args(job),
-        tags=sorted({TAG, DRIFT_TAG, spec.source, *(target.store for target in spec.target_specs)}),
+        tags=sorted({DRIFT_TAG, spec.source, *(target.store for target in spec.target_specs)}),
         doc_md=f"### Drift check of secret sync job `{name}`\n\nSee the DAG `{name}` for the job itself.",
         params={"dry_run": trigger_params([])["dry_run"]},
     ) as dag:

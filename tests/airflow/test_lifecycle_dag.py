@@ -50,7 +50,7 @@ def test_a_drift_schedule_adds_a_drift_dag_of_the_job(tmp_path: Path) -> None:
     assert drift.get_task("drift").upstream_task_ids == {"transform"}
     assert set(drift.task_ids) == {"query", "transform", "drift"}
     assert drift.schedule == "@hourly"
-    assert "drift" in drift.tags
+    assert "secret-sync-drift" in drift.tags and "secret-sync" not in drift.tags  # not a job on the page
     assert "push" in dags["watched"].task_ids  # the job itself still checks before each push
 
 
