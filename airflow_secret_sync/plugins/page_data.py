@@ -1,8 +1,9 @@
-"""What the Secret Sync page shows, read from Airflow's metadata DB and the push task logs; never a value.
+"""What the Secret Sync page shows, read from Airflow's metadata DB and the task logs; never a value.
 
 Jobs are the DAGs tagged ``secret-sync``. Per job: schedule, next run, the last run's state and per-target
-counts (the ``report`` task's XCom: counts only), the last run's audit rows and each key's status, both from
-the ``push`` task log files below ``[logging] base_log_folder``. Stores are never opened here: the API
+counts (the ``report`` task's XCom: counts only), the last run's audit rows (the ``push`` task logs) and each
+key's status with its drift class (the ``push`` and ``drift`` task logs of the job's DAG and of its drift
+DAG), all from the log files below ``[logging] base_log_folder``. Stores are never opened here: the API
 server holds no store credentials, so key status comes from the audit records alone.
 """
 
@@ -12,8 +13,9 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from airflow_secret_sync.audit_report import attempts_from_folder, select_rows
+from airflow_secret_sync.audit_report import Attempt, attempts_from_folder, select_rows
 from airflow_secret_sync.dag_factory import TAG
+from airflow_secret_sync.spec.models import DRIFT_DAG_SUFFIX
 from airflow_secret_sync.status import key_states, last_records
 
 
@@ -86,13 +88,23 @@ def job_detail(session: Any, dag_id: str, log_folder: Path) -> dict[str, Any]:
                 "logUrl": task_log_url(dag_id, row.run_id or "", map_indexes.get(row.target_store)),
             }
         )
+    return {**summary, "audit": audit, "status": key_status(log_folder, dag_id, attempts)}
+
+
+def key_status(log_folder: Path, dag_id: str, push_attempts: list[Attempt]) -> list[dict[str, Any]]:
+    """Each key's status from its newest record: a push, or a drift check (before a push, or in the job's
+    drift DAG) that found it changed, missing, orphaned or foreign."""
+    attempts = list(push_attempts)
+    for dag in (dag_id, dag_id + DRIFT_DAG_SUFFIX):
+        folder = log_folder / f"dag_id={dag}"
+        if folder.exists():
+            attempts += attempts_from_folder(folder, task_id="drift", dag_id=dag)
     records = last_records(attempts)
-    statuses = [
+    return [
         status.to_json()
         for store in sorted({store for store, _ in records})
         for status in key_states(dag_id, store, None, records)
     ]
-    return {**summary, "audit": audit, "status": statuses}
 
 
 def _map_indexes(session: Any, dag_id: str, run_id: str | None) -> dict[str, int]:

@@ -91,6 +91,7 @@ def job_page(dag_id: str, session: SessionDep) -> str:
             _text(row["store"]),
             _text(row["key"]),
             _text(row["state"]),
+            _text(row["drift"]),
             _text(row["lastAction"]),
             _text(row["lastSync"]),
             _text(row["sourceVersion"]),
@@ -112,7 +113,16 @@ def job_page(dag_id: str, session: SessionDep) -> str:
         + "<h2>Status per key</h2>"
         + _table(
             "status",
-            ["Store", "Key", "State", "Last action", "Last sync", "Source version", "Target version"],
+            [
+                "Store",
+                "Key",
+                "State",
+                "Drift",
+                "Last action",
+                "Last sync",
+                "Source version",
+                "Target version",
+            ],
             status,
         )
     )
