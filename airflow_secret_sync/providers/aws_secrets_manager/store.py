@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import Any
@@ -32,6 +33,9 @@ from airflow_secret_sync.providers.aws_secrets_manager.spec import AwsProvider, 
 from airflow_secret_sync.providers.base import carries_tags
 
 log = logging.getLogger(__name__)
+
+# What a ListSecrets filter value may hold (a leading '!' negates it).
+_FILTER_VALUE = re.compile(r"^[A-Za-z0-9 :_@/+=.-]{1,512}$")
 
 LIST_FILTER_VALUES = 10  # values per ListSecrets filter
 LISTING_PAGES = 2  # pages of ListSecrets per group of names before the missing ones are described
@@ -107,7 +111,9 @@ class AwsSecretsManagerStore(AwsStore):
         filters = self._name_filters(start)
         if filters is None:
             return []
-        filters.append({"Key": "tag-key", "Values": [min(tags)]})
+        filterable = sorted(name for name in tags if _FILTER_VALUE.match(name))
+        if filterable:  # a name AWS would misread ('!' negates) narrows nothing: the tags still decide
+            filters.append({"Key": "tag-key", "Values": filterable[:1]})
         keys = []
         for secret in self._listed(filters):
             name = secret["Name"]
