@@ -16,6 +16,6 @@ INFO = ProviderInfo(
     extra="aws",
     connection=None,
     contract_fixture="awsParameterStore_contract_store",
-    tag_refusal=aws_spec.tag_refusal,
+    tag_refusal=spec.tag_refusal,
     tag_problem=aws_spec.tag_problem,
 )

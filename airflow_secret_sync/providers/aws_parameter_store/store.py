@@ -11,6 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from airflow_secret_sync.engine.store import (
     InvalidName,
     Marker,
+    Misconfigured,
     NotFound,
     SecretRecord,
     StoreError,
@@ -105,6 +106,8 @@ class AwsParameterStore(AwsStore):
         (one listing, no call per parameter)."""
         if any(name.startswith(TAG_PREFIX) for name in tags):
             return []  # our marker's tags are never selected as someone's
+        if not all(tags.values()):
+            raise Misconfigured(f"{self.where()}: tag filters cannot ask for an empty value")
         filters = [
             {"Key": f"tag:{name}", "Option": "Equals", "Values": [value]} for name, value in tags.items()
         ]

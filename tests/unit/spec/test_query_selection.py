@@ -186,6 +186,15 @@ def test_a_store_without_tags_refuses_a_tag_query_naming_the_store(
     ]
 
 
+def test_parameter_store_cannot_select_an_empty_tag_value(tmp_path: Path) -> None:
+    config = load(tmp_path, {"query": {"tags": {"team": ""}}}, source="awsParameterStore")
+    assert errors(config) == [
+        "spec.plan[0].query.tags.team: store 'src' (awsParameterStore) cannot select by tag 'team': "
+        "Parameter Store's tag filters cannot ask for an empty value"
+    ]
+    assert errors(load(tmp_path, {"query": {"tags": {"team": ""}}}, source="aws")) == []
+
+
 @pytest.mark.parametrize(
     ("source", "query", "path", "why"),
     [
