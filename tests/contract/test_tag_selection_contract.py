@@ -72,7 +72,7 @@ MARKER_TAGS = {
     "azureKeyVault": ("secret-sync.job", "job-a"),
 }
 SECRETS = {
-    "sel-orders": {"team": "payments", "env": "prod"},
+    "sel-orders": {"team": "payments", "env": "prod", "cost-center2": "cc-42"},
     "sel-ledger": {"team": "payments", "env": "dev"},
     "sel-legacy": {"team": "payments-archive", "env": "prod"},
     "sel-mixup": {"teams": "payments", "owner": "payments"},
@@ -103,6 +103,8 @@ def test_tags_select_exactly_the_secrets_carrying_each_one_but_never_our_marker(
     assert store.list_tagged({"team": "payment"}) == []  # no prefix match (AWS filters match prefixes)
     assert store.list_tagged({"owner": "payments", "teams": "payments"}, "sel-") == ["sel-mixup"]
     assert store.list_tagged({"team": "nobody"}) == []
+    # a name with digits and '-' (GCP compares those on the answer, not in its filter)
+    assert store.list_tagged({"cost-center2": "cc-42", "team": "payments"}) == ["sel-orders"]
     # every secret carries our marker: asked for as if it were someone's tag, it selects none of them
     name, value = MARKER_TAGS[kind]
     assert store.list_tagged({name: value}) == []
