@@ -9,6 +9,7 @@ Every Vault error becomes a typed :class:`StoreError` carrying Vault's error tex
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
@@ -50,6 +51,9 @@ from airflow_secret_sync.providers.vault.marker import (
 from airflow_secret_sync.providers.vault.spec import SIDECAR_DIR, VaultProvider, vault_key_problem
 
 log = logging.getLogger(__name__)
+
+METADATA_READERS = 8
+"""Metadata reads a tag query keeps in flight at once, on the one client (as concurrent pushes do)."""
 
 # What each hvac error means for the engine: retry (Transient) or not, and why not.
 VAULT_ERRORS: dict[type[vault_errors.VaultError], type[StoreError]] = {
@@ -230,14 +234,17 @@ class VaultStore(ConnectedStore):
 
     def list_tagged(self, tags: Mapping[str, str], path: str = "", *, recursive: bool = True) -> list[str]:
         """Keys whose KV v2 ``custom_metadata`` holds every one of ``tags``: Vault cannot filter a listing, so
-        this reads the metadata of every listed key (one call each, no value read)."""
+        this reads the metadata of every listed key (one call each, no value read; a few at a time, since
+        each waits for a round trip). One failing read fails the listing: no partial picture."""
         if self.kv_version == 1:
             raise Misconfigured(
                 f"{self.where()}: a KV v1 mount holds no custom_metadata to select secrets by"
             )
+        keys = self.list_keys(path, recursive=recursive)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=METADATA_READERS) as pool:
+            read = list(pool.map(self._metadata, keys))
         selected = []
-        for key in self.list_keys(path, recursive=recursive):
-            metadata = self._metadata(key)
+        for key, metadata in zip(keys, read, strict=True):
             custom = _strings(metadata.get("custom_metadata")) if metadata else {}
             if carries_tags(custom, tags, marker_field_test(custom)):
                 selected.append(key)
