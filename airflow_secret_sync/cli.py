@@ -138,14 +138,18 @@ def cmd_validate(args: argparse.Namespace, out: Console) -> int:
                 "stores": sorted(config.stores),
                 "jobs": sorted(config.jobs),
                 "errors": [error.to_json() for error in config.errors],
+                "warnings": [warning.to_json() for warning in config.warnings],
             }
         )
     else:
         for error in config.errors:
             out.print(str(error), markup=False)
+        for warning in config.warnings:
+            out.print(f"warning: {warning}", markup=False)
         state = "invalid" if config.errors else "valid"
         out.print(
-            f"{state}: {len(config.stores)} stores, {len(config.jobs)} jobs, {len(config.errors)} errors",
+            f"{state}: {len(config.stores)} stores, {len(config.jobs)} jobs, {len(config.errors)} errors"
+            + (f", {len(config.warnings)} warnings" if config.warnings else ""),
             markup=False,
         )
     return EXIT_INVALID if config.errors else EXIT_OK
@@ -207,6 +211,7 @@ def cmd_run(args: argparse.Namespace, out: Console, err: Console, *, dry_run: bo
                 key_filter=args.keys,
                 progress=progress.note,
                 warn=lambda text: err.print(f"warning: {text}", markup=False),
+                explain=lambda text: err.print(text, markup=False),
             )
         except Exception as problem:  # a listing that fails must not drive a sync: stop before any write
             err.print(

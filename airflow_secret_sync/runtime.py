@@ -113,9 +113,15 @@ class JobRun:
         key_filter: str | None = None,
         progress: Callable[[str], None] | None = None,
         warn: Callable[[str], None] | None = None,
+        explain: Callable[[str], None] | None = None,
     ) -> list[ResolvedItem]:
         return resolve_sources(
-            self.job, self.source_stores(), key_filter=key_filter, progress=progress, warn=warn
+            self.job,
+            self.source_stores(),
+            key_filter=key_filter,
+            progress=progress,
+            warn=warn,
+            explain=explain,
         )
 
     def transform(

@@ -21,17 +21,26 @@ refuses what is left (a secret written from a store never goes back into it).
 
 from __future__ import annotations
 
+import functools
 from collections import deque
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from airflow_secret_sync.engine.keys import apply_rules
 from airflow_secret_sync.engine.naming import store_key_problem
-from airflow_secret_sync.engine.plan import PlanError, ResolvedItem, SourceRef, map_targets
+from airflow_secret_sync.engine.plan import PlanError, ResolvedItem, SourceRef, describe_query, map_targets
 from airflow_secret_sync.providers.registry import provider
-from airflow_secret_sync.spec.loader import Config, ConfigError, LoadedJob, read_config
-from airflow_secret_sync.spec.models import ComposeItem, KeyRule, Query, QueryItem, SecretItem, SyncJob
+from airflow_secret_sync.spec.loader import Config, ConfigError, LoadedJob, LoadedStore, read_config
+from airflow_secret_sync.spec.models import (
+    QUERY_TEMPLATE_VARIABLES,
+    ComposeItem,
+    KeyRule,
+    Query,
+    QueryItem,
+    SecretItem,
+    SyncJob,
+)
 from airflow_secret_sync.spec.patterns import compile_pattern
 from airflow_secret_sync.spec.templating import TemplateError, internal_names, template_variables
 
@@ -66,6 +75,7 @@ def check_job(config: Config, loaded: LoadedJob) -> list[ConfigError]:
     job = loaded.job
     relative = config.relative(loaded.file)
     errors: list[ConfigError] = []
+    warnings: list[ConfigError] = []
 
     def error(path: str, message: str) -> None:
         errors.append(ConfigError(relative, message, "SyncJob", job.metadata.name, path))
@@ -108,24 +118,87 @@ def check_job(config: Config, loaded: LoadedJob) -> list[ConfigError]:
                 )
         if isinstance(item, ComposeItem):
             for template_path, text in _templates(item, index):
-                internal = internal_names(text)
-                if internal:
-                    error(
-                        template_path,
-                        f"template reaches for Python internals ({', '.join(sorted(internal))}): "
-                        "the sandbox refuses them",
-                    )
-                    continue
-                unknown = template_variables(text) - set(item.sources) - TEMPLATE_CONTEXT
-                if unknown:
-                    error(
-                        template_path,
-                        f"template uses {', '.join(sorted(unknown))}, which is not among sources "
-                        f"({', '.join(sorted(item.sources))}) or key, store, job",
-                    )
+                known = set(item.sources) | TEMPLATE_CONTEXT
+                among = f"sources ({', '.join(sorted(item.sources))}) or key, store, job"
+                _check_value_template(text, known, among, functools.partial(error, template_path))
+        if isinstance(item, QueryItem):
+            store = config.stores.get(item.source or job.spec.source)
+            if item.template is not None:
+                groups = set(compile_pattern(item.query.regexp).groupindex) if item.query.regexp else set()
+                among = ", ".join(sorted(QUERY_TEMPLATE_VARIABLES)) + (
+                    f" or the named groups of query.regexp ({', '.join(sorted(groups))})"
+                    if groups
+                    else " (query.regexp names no group)"
+                )
+                _check_value_template(
+                    item.template,
+                    groups | QUERY_TEMPLATE_VARIABLES,
+                    among,
+                    functools.partial(error, f"spec.plan[{index}].template"),
+                )
+            if store is not None:
+                warnings.extend(
+                    ConfigError(relative, message, "SyncJob", job.metadata.name, path)
+                    for path, message in _selector_warnings(store, item.query, index)
+                )
+                for path, message in _selector_refusals(store, item.query, index):
+                    error(path, message)
     if errors:
         return errors
+    config.warnings.extend(warnings)
     return _check_static_targets(config, loaded, relative) or _check_key_templates(loaded.job, relative)
+
+
+def _check_value_template(text: str, known: set[str], among: str, error: Callable[[str], None]) -> None:
+    """A value template must not reach for Python internals nor read a variable it will not have."""
+    internal = internal_names(text)
+    if internal:
+        names = ", ".join(sorted(internal))
+        error(f"template reaches for Python internals ({names}): the sandbox refuses them")
+        return
+    unknown = template_variables(text) - known
+    if unknown:
+        error(f"template uses {', '.join(sorted(unknown))}, which is not among {among}")
+
+
+def _selector_refusals(store: LoadedStore, query: Query, index: int) -> Iterator[tuple[str, str]]:
+    """Tags a query may not select by in ``store``: it holds none, or the tag is our own marker's."""
+    info = provider(store.kind)
+    settings = store.store.spec.provider.settings
+    for name, value in query.tags.items():
+        refusal = info.tag_refusal(settings, name, value)
+        if refusal:
+            yield (
+                f"spec.plan[{index}].query.tags.{name}",
+                f"store {store.name!r} ({store.kind}) cannot select by tag {name!r}: {refusal}",
+            )
+
+
+def _selector_warnings(store: LoadedStore, query: Query, index: int) -> Iterator[tuple[str, str]]:
+    """Parts of a query that match nothing ``store`` could hold: a path no key of it can start with, a tag
+    none of its secrets can carry."""
+    info = provider(store.kind)
+    settings = store.store.spec.provider.settings
+    if query.path and all(
+        info.key_problem(settings, key) for key in (query.path, *(query.path + end for end in _KEY_ENDINGS))
+    ):
+        yield (
+            f"spec.plan[{index}].query.path",
+            f"no key of store {store.name!r} ({store.kind}) can start with {query.path!r} "
+            f"({info.key_problem(settings, query.path + _KEY_ENDINGS[0])}): the query selects nothing",
+        )
+    for name, value in query.tags.items():
+        problem = info.tag_problem(settings, name, value)
+        if problem:
+            yield (
+                f"spec.plan[{index}].query.tags.{name}",
+                f"no secret of store {store.name!r} ({store.kind}) can carry tag {name!r} with value "
+                f"{value!r} ({problem}): the query selects nothing",
+            )
+
+
+# Endings that make a key of a path in every provider's rules, if any key can start with the path.
+_KEY_ENDINGS = ("a", "0", "a/a", "-a")
 
 
 def _check_key_templates(job: SyncJob, relative: str) -> list[ConfigError]:
@@ -241,7 +314,7 @@ class Flow:
     target: str
     reads: frozenset[str] = frozenset()  # static source keys
     writes: frozenset[str] = frozenset()  # static target keys
-    query: Query | None = None
+    query: Query | None = field(default=None, hash=False)  # its tags (a dict) cannot be hashed
     rules: tuple[KeyRule, ...] = ()  # a query's key rules into this target: item, job, then target
 
     @property
@@ -284,8 +357,14 @@ def _flows(config: Config) -> Iterator[Flow]:
                 yield Flow(name, index, source, target.store, reads=reads, writes=writes)
 
 
-def _selects(query: Query, key: str) -> bool:
-    """Whether ``query`` lists ``key`` when it exists (the store interface's ``list_keys`` contract)."""
+def _selects(query: Query, key: str, *, surely: bool) -> bool:
+    """Whether ``query`` lists ``key`` when it exists (the store interface's ``list_keys`` contract).
+
+    Tags are not known from the configuration: ``surely`` says whether a query that selects by tags counts
+    (``False``: it may list the key, ``True``: it cannot be shown to).
+    """
+    if surely and query.tags:
+        return False
     if not key.startswith(query.path):
         return False
     if not query.recursive and "/" in key[len(query.path) :]:
@@ -296,6 +375,8 @@ def _selects(query: Query, key: str) -> bool:
 def _lists_all_of(wide: Query, narrow: Query) -> bool:
     """Whether ``wide`` lists every key ``narrow`` does (shown from their fields, not from a listing)."""
     if not narrow.path.startswith(wide.path) or wide.regexp not in (None, narrow.regexp):
+        return False
+    if not wide.tags.items() <= narrow.tags.items():
         return False
     return wide.recursive or (not narrow.recursive and "/" not in narrow.path[len(wide.path) :])
 
@@ -328,7 +409,7 @@ def _collisions(config: Config, flows: list[Flow]) -> list[ConfigError]:
             writers.setdefault((flow.target, _canonical(config, flow.target, key)), []).append((flow, key))
         if flow.query is not None:
             for key in sorted(existing.get(flow.source, ())):
-                if _selects(flow.query, key):
+                if _selects(flow.query, key, surely=True):
                     written = _canonical(config, flow.target, _query_writes(flow, key))
                     writers.setdefault((flow.target, written), []).append((flow, key))
     for (store, key), claims in sorted(writers.items()):
@@ -358,7 +439,7 @@ def _collisions(config: Config, flows: list[Flow]) -> list[ConfigError]:
                         first,
                         second,
                         f"the same key of store {first.target!r} for every key the query "
-                        f"{_describe(narrow)} lists (both queries list it and rename it alike)",
+                        f"{describe_query(narrow)} lists (both queries list it and rename it alike)",
                     )
 
     errors = []
@@ -386,13 +467,6 @@ def _canonical(config: Config, store: str, key: str) -> str:
     return provider(loaded.kind).canonical_key(loaded.store.spec.provider.settings, key)
 
 
-def _describe(query: Query) -> str:
-    text = f"path {query.path!r}"
-    if query.regexp is not None:
-        text += f" regexp {query.regexp!r}"
-    return text if query.recursive else f"{text} (not recursive)"
-
-
 def _via(first: Flow, first_source: str, second: Flow, second_source: str) -> str:
     """How a query comes to write the key: the existing source key it lists."""
     parts = [
@@ -413,11 +487,11 @@ def _may_feed(writer: Flow, reader: Flow) -> bool:
     if writer.query is None:
         if reader.query is None:
             return bool(writer.writes & reader.reads)
-        return any(_selects(reader.query, key) for key in writer.writes)
+        return any(_selects(reader.query, key, surely=False) for key in writer.writes)
     if writer.rules:  # what a renamed listing writes is not known from the configuration
         return True
     if reader.query is None:
-        return any(_selects(writer.query, key) for key in reader.reads)
+        return any(_selects(writer.query, key, surely=False) for key in reader.reads)
     # both are listings of unrenamed keys: disjoint when neither path lies below the other
     return reader.query.path.startswith(writer.query.path) or writer.query.path.startswith(reader.query.path)
 

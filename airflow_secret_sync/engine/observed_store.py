@@ -7,7 +7,7 @@ keeps this engine module free of Airflow: the observer is a plain callable, give
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Protocol, TypeVar
 
 from airflow_secret_sync.engine.store import Marker, SecretRecord, SecretStoreBackend, StoreError
@@ -51,6 +51,9 @@ class ObservedStore(SecretStoreBackend):
 
     def list_keys(self, path: str = "", *, recursive: bool = True) -> list[str]:
         return self._observe("list", lambda: self.inner.list_keys(path, recursive=recursive))
+
+    def list_tagged(self, tags: Mapping[str, str], path: str = "", *, recursive: bool = True) -> list[str]:
+        return self._observe("list", lambda: self.inner.list_tagged(tags, path, recursive=recursive))
 
     def read(self, key: str, version: str | None = None) -> SecretRecord | None:
         return self._observe("read", lambda: self.inner.read(key, version))

@@ -15,7 +15,8 @@ from typing import Any
 
 from airflow_secret_sync.engine.keys import MappedKey, apply_rules
 from airflow_secret_sync.engine.store import SecretStoreBackend
-from airflow_secret_sync.spec.models import ComposeItem, QueryItem, SecretItem, SyncJob, TargetRef
+from airflow_secret_sync.engine.values import template_value
+from airflow_secret_sync.spec.models import ComposeItem, Query, QueryItem, SecretItem, SyncJob, TargetRef
 from airflow_secret_sync.spec.patterns import compile_pattern
 
 log = logging.getLogger(__name__)
@@ -142,13 +143,15 @@ def resolve_sources(
     key_filter: str | None = None,
     progress: Callable[[str], None] | None = None,
     warn: Callable[[str], None] | None = None,
+    explain: Callable[[str], None] | None = None,
 ) -> list[ResolvedItem]:
     """Resolve static keys and queries to source references (listing the source for queries).
 
     A listing that fails raises: a partial picture of the source must never drive a sync or a deletion.
     ``key_filter`` (a regular expression in RE2 syntax, searched in source keys) narrows the run to a
     subset. A query that matches no key is worth a warning (a typo in a path looks exactly like an empty
-    folder): ``warn`` gets it, the log when it is not given.
+    folder): ``warn`` gets it, the log when it is not given. ``explain`` gets one line per query: its
+    selector and the keys it selected (names only).
     """
     warn = warn or _log_warning
     keep = compile_pattern(key_filter).search if key_filter else None
@@ -160,17 +163,23 @@ def resolve_sources(
             refs: tuple[SourceRef, ...] = (ref,) if keep is None or keep(ref.key) else ()
             resolved.append(ResolvedItem(index, sources=refs))
         elif isinstance(item, QueryItem):
+            query = item.query
             if progress:
-                progress(f"listing {store}:{item.query.path or '/'}")
-            keys = stores[store].list_keys(item.query.path, recursive=item.query.recursive)
-            pattern = compile_pattern(item.query.regexp) if item.query.regexp else None
+                progress(f"listing {store}:{query.path or '/'}")
+            if query.tags:
+                keys = stores[store].list_tagged(query.tags, query.path, recursive=query.recursive)
+            else:
+                keys = stores[store].list_keys(query.path, recursive=query.recursive)
+            pattern = compile_pattern(query.regexp) if query.regexp else None
             refs = tuple(
-                SourceRef(store, key)
+                SourceRef(store, key, item.property)
                 for key in keys
                 if (pattern is None or pattern.search(key)) and (keep is None or keep(key))
             )
             if not refs:
                 warn(_no_match(index, item, store, listed=len(keys), filtered=keep is not None))
+            if explain:
+                explain(_selection(index, query, store, [ref.key for ref in refs]))
             resolved.append(ResolvedItem(index, sources=refs))
         else:
             named = tuple(
@@ -189,12 +198,53 @@ def _log_warning(text: str) -> None:
 
 
 def _no_match(index: int, item: QueryItem, store: str, *, listed: int, filtered: bool) -> str:
-    query = f"path {item.query.path!r}" + (f", regexp {item.query.regexp!r}" if item.query.regexp else "")
     why = f"of {listed} keys listed" if listed else "the listing is empty"
     return (
-        f"spec.plan[{index}].query ({query}) matched no key in store {store!r} ({why}"
+        f"spec.plan[{index}].query ({describe_query(item.query)}) matched no key in store {store!r} ({why}"
         f"{', after the key filter' if filtered and listed else ''}); nothing to sync for it"
     )
+
+
+# Most key names one selection line shows: the rest are counted.
+SELECTION_NAMES = 100
+
+
+def _selection(index: int, query: Query, store: str, keys: list[str]) -> str:
+    shown = ", ".join(keys[:SELECTION_NAMES])
+    more = f" and {len(keys) - SELECTION_NAMES} more" if len(keys) > SELECTION_NAMES else ""
+    return (
+        f"spec.plan[{index}].query ({describe_query(query)}) selected {len(keys)} key(s) of store "
+        f"{store!r}" + (f": {shown}{more}" if keys else "")
+    )
+
+
+def describe_query(query: Query) -> str:
+    """A query's selector in words: path, regexp, tags, depth (names only)."""
+    parts = [f"path {query.path!r}"]
+    if query.regexp is not None:
+        parts.append(f"regexp {query.regexp!r}")
+    if query.tags:
+        parts.append("tags " + ",".join(f"{name}={value}" for name, value in sorted(query.tags.items())))
+    if not query.recursive:
+        parts.append("not recursive")
+    return ", ".join(parts)
+
+
+def query_template_variables(job: SyncJob, item_index: int, key: str, value: Any) -> dict[str, Any]:
+    """What a query item's value template reads for source ``key`` holding ``value`` (or its property).
+
+    ``value`` is a map when it is one or JSON-object text; the query's named groups are matched in ``key``
+    (a group that took no part in the match is empty).
+    """
+    item = job.spec.plan[item_index]
+    assert isinstance(item, QueryItem)
+    variables: dict[str, Any] = {}
+    if item.query.regexp is not None:
+        match = compile_pattern(item.query.regexp).search(key)
+        if match is not None:
+            variables.update({name: text or "" for name, text in match.groupdict().items()})
+    variables.update(key=key, value=template_value(value), job=job.metadata.name)
+    return variables
 
 
 def _version(version: str | int | None) -> str | None:
@@ -270,6 +320,7 @@ def map_targets(
                         ),
                     )
                 )
+            template = item.template if isinstance(item, QueryItem) else None
             for ref in resolved_item.sources:
                 mapped = target_key_for(
                     job, resolved_item.index, ref.key, explicit, target.key_transform, target.store
@@ -282,6 +333,7 @@ def map_targets(
                             target_key=mapped.key,
                             target_property=mapped.property,
                             source=ref,
+                            template=template,
                         ),
                     )
                 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from airflow_secret_sync.engine.values import Value, ValueKind
@@ -225,6 +225,15 @@ class SecretStoreBackend(abc.ABC):
     @abc.abstractmethod
     def list_keys(self, path: str = "", *, recursive: bool = True) -> list[str]:
         """Every key below ``path``; raise :class:`StoreError` unless the listing is complete."""
+
+    def list_tagged(self, tags: Mapping[str, str], path: str = "", *, recursive: bool = True) -> list[str]:
+        """The keys :meth:`list_keys` gives whose secrets carry every one of ``tags`` with exactly that value
+        (the provider's tags, labels or custom metadata; our marker's fields never count as such).
+
+        Raise :class:`StoreError` unless the listing is complete; :class:`Misconfigured` here, in a store that
+        holds no tags.
+        """
+        raise Misconfigured("this store holds no tags, labels or custom metadata to select secrets by")
 
     @abc.abstractmethod
     def read(self, key: str, version: str | None = None) -> SecretRecord | None:

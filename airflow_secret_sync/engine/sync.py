@@ -16,7 +16,7 @@ from typing import Any
 
 from airflow_secret_sync.engine.audit import Action, AuditRecord
 from airflow_secret_sync.engine.installation import Installation
-from airflow_secret_sync.engine.plan import KeyMapping, SourceRef, TargetPlan
+from airflow_secret_sync.engine.plan import KeyMapping, SourceRef, TargetPlan, query_template_variables
 from airflow_secret_sync.engine.store import (
     Marker,
     SecretRecord,
@@ -249,11 +249,18 @@ class _KeySync:
             ) from None
 
     def _desired(self, mapping: KeyMapping, seen: list[str], cache: dict[SourceRef, SecretRecord]) -> Any:
-        if mapping.source is not None:
-            return self._read_source(mapping.source, seen, cache)
-        variables: dict[str, Any] = {name: self._read_source(ref, seen, cache) for name, ref in mapping.named}
-        variables.update(key=mapping.target_key, store=self.target, job=self.job.metadata.name)
         where = f"spec.plan[{mapping.item}]"
+        if mapping.source is not None:
+            value = self._read_source(mapping.source, seen, cache)
+            if mapping.template is None:
+                return value
+            variables = query_template_variables(self.job, mapping.item, mapping.source.key, value)
+            variables.update(store=self.target)
+            text = _render(f"{where}.template", mapping.template, variables, self.template_limits)
+            self._remember(text, seen)
+            return text
+        variables = {name: self._read_source(ref, seen, cache) for name, ref in mapping.named}
+        variables.update(key=mapping.target_key, store=self.target, job=self.job.metadata.name)
         if mapping.template is not None:
             rendered: Any = _render(f"{where}.template", mapping.template, variables, self.template_limits)
         else:

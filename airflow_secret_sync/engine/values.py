@@ -86,6 +86,15 @@ def select_property(value: Value, prop: str) -> Any:
     return fields[prop]
 
 
+def template_value(value: Any) -> Any:
+    """A value as a template reads it: JSON-object text as its map (``value.user``), anything else as is."""
+    if isinstance(value, str | bytes):
+        parsed = parse_object(value)
+        if parsed is not None:
+            return parsed
+    return value
+
+
 def merge_fields(current: Value | None, fields: dict[str, Any]) -> dict[str, Any]:
     """``current`` as a map with ``fields`` set; its other fields stay untouched."""
     merged = as_map(current) if current is not None else {}

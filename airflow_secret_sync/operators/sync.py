@@ -98,7 +98,11 @@ class SecretQueryOperator(_JobOperator):
                 raise AirflowFailException(f"keys filter: {err}; nothing was read or written") from None
         with self.job_run() as run:
             try:
-                resolved = run.query(key_filter=key_filter, progress=lambda step: self.log.info("%s", step))
+                resolved = run.query(
+                    key_filter=key_filter,
+                    progress=lambda step: self.log.info("%s", step),
+                    explain=lambda selection: self.log.info("%s", selection),
+                )
             except Exception as err:
                 raise_for_retry(err, f"reading the source failed, nothing was written: {describe_error(err)}")
         references = sum(len(item.sources) + (1 if item.named else 0) for item in resolved)

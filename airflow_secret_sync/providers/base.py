@@ -71,6 +71,12 @@ def merge_marker(
     return merged
 
 
+def carries_tags(tags: Mapping[str, str], wanted: Mapping[str, str], is_ours: Callable[[str], bool]) -> bool:
+    """Whether ``tags`` hold every ``wanted`` tag with exactly its value. Our marker's fields (``is_ours``)
+    never count: a query must not select the secrets this tool wrote by their marker."""
+    return all(not is_ours(name) and tags.get(name) == value for name, value in wanted.items())
+
+
 class Lazy(Generic[ClientT]):
     """A client built on first use, once, whichever thread asks first.
 

@@ -21,6 +21,19 @@ ValueLimit = Callable[[Any], "int | None"]
 """``limit(settings)``: the largest value (bytes) a store with these settings accepts; ``None``: no limit."""
 
 
+TagRule = Callable[[Any, str, str], "str | None"]
+"""``rule(settings, name, value)``: what is wrong with a query selecting secrets tagged ``name: value`` in a
+store with these settings, or ``None``."""
+
+
+def holds_no_tags(settings: Any, name: str, value: str) -> str:
+    return "it holds no tags, labels or custom metadata to select secrets by"
+
+
+def any_tag(settings: Any, name: str, value: str) -> None:
+    return None
+
+
 class MissingExtra(ImportError):
     """The client library of a provider is not installed."""
 
@@ -43,6 +56,10 @@ class ProviderInfo:
     :param canonical_key: ``canonical_key(settings, key)``: what the provider compares when it looks a
         secret up; two keys with one canonical key are one secret (e.g. Key Vault's case-insensitive
         names). Identity by default.
+    :param tag_refusal: why a query may not select by a tag (the store holds none, or the tag is part of our
+        own ownership marker, which must never pass for a user's tag): an error in ``validate``.
+    :param tag_problem: why no secret of the store can carry a tag (the provider's syntax refuses it): a
+        warning in ``validate``, since the query then selects nothing.
     """
 
     kind: str
@@ -55,6 +72,8 @@ class ProviderInfo:
     connection: dict[str, Any] | None = field(default=None, repr=False)
     contract_fixture: str = ""
     canonical_key: Callable[[Any, str], str] = field(default=lambda settings, key: key, repr=False)
+    tag_refusal: TagRule = field(default=holds_no_tags, repr=False)
+    tag_problem: TagRule = field(default=any_tag, repr=False)
 
     @property
     def field_name(self) -> str:

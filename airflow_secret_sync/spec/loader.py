@@ -94,6 +94,7 @@ class Config:
     stores: dict[str, LoadedStore] = field(default_factory=dict)
     jobs: dict[str, LoadedJob] = field(default_factory=dict)
     errors: list[ConfigError] = field(default_factory=list)
+    warnings: list[ConfigError] = field(default_factory=list)  # valid, but likely not what was meant
     unparsed: list[Path] = field(default_factory=list)  # files that could not be read as YAML at all
 
     _relative: dict[Path, str] = field(default_factory=dict, init=False, repr=False, compare=False)

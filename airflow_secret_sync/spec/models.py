@@ -24,7 +24,7 @@ from airflow_secret_sync.providers.registry import PROVIDERS, provider
 from airflow_secret_sync.providers.vault.spec import VaultProvider as VaultProvider
 from airflow_secret_sync.spec.base import SpecModel as SpecModel
 from airflow_secret_sync.spec.checks import check_duration, check_regex, check_schedule, check_template
-from airflow_secret_sync.spec.patterns import undefined_groups
+from airflow_secret_sync.spec.patterns import compile_pattern, undefined_groups
 from airflow_secret_sync.spec.templating import DEFAULT_OUTPUT_BYTES
 
 API_VERSION = "secret-sync/v1alpha1"
@@ -167,12 +167,22 @@ class TargetRef(SpecModel):
     property: str | None = None
 
 
+# What a query item's value template reads besides the query's named groups.
+QUERY_TEMPLATE_VARIABLES = frozenset({"key", "value", "store", "job"})
+
+
 class Query(SpecModel):
     path: str = Field("", description="List keys below this path.")
     regexp: str | None = Field(
         None, description="Keep keys matching this expression (RE2 syntax, searched in the key)."
     )
     recursive: bool = True
+    tags: dict[Annotated[str, Field(min_length=1)], str] = Field(
+        default_factory=dict,
+        description="Keep secrets carrying every one of these tags with exactly this value (AWS and Azure "
+        "tags, GCP and Kubernetes labels, Vault KV v2 custom_metadata), as well as matching path and "
+        "regexp.",
+    )
 
     _check_regexp = field_validator("regexp")(check_regex)
 
@@ -186,8 +196,30 @@ class SecretItem(SpecModel):
 
 class QueryItem(SpecModel):
     query: Query
+    property: str | None = Field(None, description="Sync this field of every matched secret.")
+    template: str | None = Field(
+        None,
+        description="Renders each matched secret's target value; variables key (the source key), value "
+        "(the secret, a JSON object as a map; its property when one is given), the regexp's named groups, "
+        "store (the target store) and job.",
+    )
     source: str | None = None
     key_transform: list[KeyRule] = Field(default_factory=list)
+
+    _check_template = field_validator("template")(check_template)
+
+    @model_validator(mode="after")
+    def _groups_are_not_variables(self) -> QueryItem:
+        """A named group called like a variable would hide it: refuse it rather than guess which wins."""
+        if self.template is None or self.query.regexp is None:
+            return self
+        clashing = sorted(set(compile_pattern(self.query.regexp).groupindex) & QUERY_TEMPLATE_VARIABLES)
+        if clashing:
+            raise ValueError(
+                f"query.regexp names group(s) {', '.join(clashing)}, which the template variables "
+                f"{', '.join(sorted(QUERY_TEMPLATE_VARIABLES))} already use: rename the group(s)"
+            )
+        return self
 
 
 class ComposeItem(SpecModel):

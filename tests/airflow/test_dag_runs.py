@@ -78,8 +78,15 @@ def test_sync_writes_every_target_through_mapped_pushes(
     for value in SECRET_VALUES:
         assert redact(f"x {value} y") == "x *** y"
 
+    printed = capfd.readouterr().out
+    # The query task names the keys each query selected (names only).
+    assert (
+        "spec.plan[2].query (path '', regexp '^game-') selected 2 key(s) of store 'src': game-arena.token, "
+        "game-puzzle.token"
+    ) in printed
+
     # One structured audit line per key and store, with the audit record's fields as key=value pairs.
-    lines = audit_lines(capfd.readouterr().out)
+    lines = audit_lines(printed)
     assert len(lines) == 10
     line = next(line for line in lines if "targetKey=app/dsn " in line)
     for field in (

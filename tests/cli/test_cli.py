@@ -407,6 +407,32 @@ def test_a_query_that_matches_nothing_is_a_warning_naming_it(
     assert "warning" not in out
 
 
+def test_plan_says_which_keys_each_query_selected_and_a_template_renders_each(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    uri = "postgresql://{{ value.user }}:{{ value.password }}@{{ name }}:5432/app"
+    plan = (
+        f'- query: {{path: db/, regexp: "^db/(?P<name>[a-z]+)$"}}\n  template: "{uri}"\n'
+        "- query: {path: db/, recursive: false}\n  property: user\n"
+        '  keyTransform: [{template: "users/{{ key }}"}]'
+    )
+    write_job(config, job("uris", plan))
+    code, _, err = run(capsys, "plan", "-c", str(config), "uris")
+    assert code == 0, err
+    assert (
+        "spec.plan[0].query (path 'db/', regexp '^db/(?P<name>[a-z]+)$') selected 1 key(s) of store 'src': "
+        "db/creds"
+    ) in err
+    assert "spec.plan[1].query (path 'db/', not recursive) selected 1 key(s) of store 'src': db/creds" in err
+    _, rows = run_json(capsys, "run", "-c", str(config), "uris")
+    assert actions(rows) == {"db/creds": "create", "users/db/creds": "create"}
+    target = FileSecretStore(config / "dst")
+    assert {key: record.value for key in target.list_keys() if (record := target.read(key))} == {
+        "db/creds": "postgresql://app-user-name:creds-password-0001@creds:5432/app",
+        "users/db/creds": "app-user-name",
+    }
+
+
 def test_a_dry_run_never_says_a_marker_was_recorded(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_job(config, job("j", "- secret: {key: db-password}", extra="conflictPolicy: Adopt"))
     seed_target(config, "db-password", SECRETS["db-password"])  # equal value, no marker yet

@@ -13,10 +13,10 @@ import string
 from collections.abc import Iterable, Mapping
 
 from airflow_secret_sync.engine.store import Marker
+from airflow_secret_sync.providers.aws_secrets_manager.spec import MARKER_TAG_PREFIX, TAG_VALUE_LIMIT
 from airflow_secret_sync.providers.base import merge_marker
 
-TAG_PREFIX = "secret-sync:"
-TAG_VALUE_LIMIT = 256
+TAG_PREFIX = MARKER_TAG_PREFIX
 _TAG_SAFE = frozenset(string.ascii_letters + string.digits + "_.:/+-@")
 _ESCAPED = re.compile(r"(?:=[0-9A-F]{2})+")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from airflow_secret_sync.providers.aws_parameter_store import spec
+from airflow_secret_sync.providers.aws_secrets_manager import spec as aws_spec
 from airflow_secret_sync.providers.info import ProviderInfo
 
 INFO = ProviderInfo(
@@ -15,4 +16,6 @@ INFO = ProviderInfo(
     extra="aws",
     connection=None,
     contract_fixture="awsParameterStore_contract_store",
+    tag_refusal=spec.tag_refusal,
+    tag_problem=aws_spec.tag_problem,
 )

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from airflow_secret_sync.providers.aws_secrets_manager.spec import tag_refusal as aws_tag_refusal
 from airflow_secret_sync.spec.base import SpecModel
 
 _CHARACTERS = re.compile(r"^[A-Za-z0-9/_.-]+$")
@@ -79,3 +80,11 @@ def value_limit(settings: AwsParameterStoreProvider | None) -> int | None:
     if settings is not None and settings.tier in ("Advanced", "Intelligent-Tiering"):
         return ADVANCED_VALUE_LIMIT
     return STANDARD_VALUE_LIMIT
+
+
+def tag_refusal(settings: AwsParameterStoreProvider, name: str, value: str) -> str | None:
+    """Secrets Manager's refusals, and an empty value: a ``tag:`` filter of DescribeParameters, which
+    selects parameters by tag, needs a value of at least one character."""
+    if not value:
+        return "Parameter Store's tag filters cannot ask for an empty value"
+    return aws_tag_refusal(settings, name, value)

@@ -52,4 +52,6 @@ INFO = ProviderInfo(
     extra="aws",
     connection=CONNECTION,
     contract_fixture="aws_contract_store",
+    tag_refusal=spec.tag_refusal,
+    tag_problem=spec.tag_problem,
 )

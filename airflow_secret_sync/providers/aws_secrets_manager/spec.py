@@ -9,6 +9,10 @@ from pydantic import Field
 
 from airflow_secret_sync.spec.base import SpecModel
 
+MARKER_TAG_PREFIX = "secret-sync:"
+"""Tags whose names start with this hold our ownership marker (Secrets Manager and Parameter Store alike)."""
+TAG_NAME_LIMIT = 128
+TAG_VALUE_LIMIT = 256
 VALUE_LIMIT = 65_536  # bytes of SecretString or SecretBinary
 _SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 
@@ -40,3 +44,17 @@ def key_problem(settings: AwsProvider | None, key: str) -> str | None:
 
 def value_limit(settings: AwsProvider | None) -> int | None:
     return VALUE_LIMIT
+
+
+def tag_refusal(settings: object, name: str, value: str) -> str | None:
+    """A query never selects by our marker's tags (Secrets Manager and Parameter Store)."""
+    if name.startswith(MARKER_TAG_PREFIX):
+        return f"tags starting with {MARKER_TAG_PREFIX!r} hold the ownership marker of this tool"
+    return None
+
+
+def tag_problem(settings: object, name: str, value: str) -> str | None:
+    """Why no AWS resource can carry tag ``name: value`` (AWS's lengths), or ``None``."""
+    if len(name) > TAG_NAME_LIMIT or len(value) > TAG_VALUE_LIMIT:
+        return f"AWS tag names have at most {TAG_NAME_LIMIT} characters, values at most {TAG_VALUE_LIMIT}"
+    return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import Any
@@ -29,8 +30,12 @@ from airflow_secret_sync.providers.aws.marker import (
 )
 from airflow_secret_sync.providers.aws.store import AwsStore, chunks, error_code
 from airflow_secret_sync.providers.aws_secrets_manager.spec import AwsProvider, secret_name_problem
+from airflow_secret_sync.providers.base import carries_tags
 
 log = logging.getLogger(__name__)
+
+# What a ListSecrets filter value may hold (a leading '!' negates it).
+_FILTER_VALUE = re.compile(r"^[A-Za-z0-9 :_@/+=.-]{1,512}$")
 
 LIST_FILTER_VALUES = 10  # values per ListSecrets filter
 LISTING_PAGES = 2  # pages of ListSecrets per group of names before the missing ones are described
@@ -96,6 +101,25 @@ class AwsSecretsManagerStore(AwsStore):
         for secret in self._listed(filters):
             name = secret["Name"]
             if name.startswith(start) and (recursive or "/" not in name[len(start) :]):
+                keys.append(self._key(name))
+        return sorted(keys)
+
+    def list_tagged(self, tags: Mapping[str, str], path: str = "", *, recursive: bool = True) -> list[str]:
+        """Keys whose secrets carry every one of ``tags``: a ``tag-key`` filter narrows the listing (AWS
+        matches it as a prefix, and keys and values apart), the tags it returns decide exactly."""
+        start = self.settings.prefix + path
+        filters = self._name_filters(start)
+        if filters is None:
+            return []
+        filterable = sorted(name for name in tags if _FILTER_VALUE.match(name))
+        if filterable:  # a name AWS would misread ('!' negates) narrows nothing: the tags still decide
+            filters.append({"Key": "tag-key", "Values": filterable[:1]})
+        keys = []
+        for secret in self._listed(filters):
+            name = secret["Name"]
+            if not name.startswith(start) or (not recursive and "/" in name[len(start) :]):
+                continue
+            if carries_tags(tag_dict(secret.get("Tags")), tags, lambda tag: tag.startswith(TAG_PREFIX)):
                 keys.append(self._key(name))
         return sorted(keys)
 

@@ -59,4 +59,6 @@ INFO = ProviderInfo(
     connection=CONNECTION,
     contract_fixture="azure_key_vault_contract_store",
     canonical_key=spec.canonical_key,
+    tag_refusal=spec.tag_refusal,
+    tag_problem=spec.tag_problem,
 )

@@ -111,3 +111,16 @@ def value_limit(settings: AzureKeyVaultProvider) -> int:
 def canonical_key(settings: AzureKeyVaultProvider, key: str) -> str:
     """What Key Vault compares: two keys with one canonical key are one secret (case-insensitive names)."""
     return canonical_name(key, settings.name_mapping)
+
+
+def tag_refusal(settings: AzureKeyVaultProvider, name: str, value: str) -> str | None:
+    """A query selects by tags, never by our marker's."""
+    if name.startswith(TAG_PREFIX):
+        return f"tags starting with {TAG_PREFIX!r} hold the ownership marker of this tool"
+    return None
+
+
+def tag_problem(settings: AzureKeyVaultProvider, name: str, value: str) -> str | None:
+    if len(name) > TAG_KEY_LIMIT or len(value) > TAG_VALUE_LIMIT:
+        return f"Key Vault tag names have at most {TAG_KEY_LIMIT} characters, values {TAG_VALUE_LIMIT}"
+    return None

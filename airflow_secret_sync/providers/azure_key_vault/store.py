@@ -17,7 +17,7 @@ errors then become the engine's typed :class:`StoreError` subclasses, never quot
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -61,7 +61,13 @@ from airflow_secret_sync.providers.azure_key_vault.spec import (
     TAG_VALUE_LIMIT,
     AzureKeyVaultProvider,
 )
-from airflow_secret_sync.providers.base import ConnectedStore, ConnectionLookup, Lazy, airflow_connection
+from airflow_secret_sync.providers.base import (
+    ConnectedStore,
+    ConnectionLookup,
+    Lazy,
+    airflow_connection,
+    carries_tags,
+)
 
 log = logging.getLogger(__name__)
 
@@ -270,11 +276,29 @@ class AzureKeyVaultStore(ConnectedStore):
     def list_keys(self, path: str = "", *, recursive: bool = True) -> list[str]:
         """Keys starting with ``path``; names have no hierarchy but the mapped ``/``. Disabled secrets are
         left out (with a warning): they cannot be read."""
+        return self._keys_where(path, recursive, lambda properties: True)
+
+    def list_tagged(self, tags: Mapping[str, str], path: str = "", *, recursive: bool = True) -> list[str]:
+        """Keys whose secrets carry every one of ``tags``: Key Vault cannot filter a listing, but its
+        entries hold the tags, so this is still one listing and no call per secret."""
+        return self._keys_where(
+            path,
+            recursive,
+            lambda properties: carries_tags(
+                properties.tags or {}, tags, lambda name: name.startswith(TAG_PREFIX)
+            ),
+        )
+
+    def _keys_where(
+        self, path: str, recursive: bool, wanted: Callable[[SecretProperties], bool]
+    ) -> list[str]:
         keys: list[str] = []
         disabled: list[str] = []
         for properties in self._listed():
             key = self._key(str(properties.name))
             if not key.startswith(path) or (not recursive and "/" in key[len(path) :]):
+                continue
+            if not wanted(properties):
                 continue
             (keys if properties.enabled is not False else disabled).append(key)
         if disabled:

@@ -38,4 +38,6 @@ INFO = ProviderInfo(
     extra="gcp",
     connection=CONNECTION,
     contract_fixture="gcp_contract_store",
+    tag_refusal=spec.tag_refusal,
+    tag_problem=spec.tag_problem,
 )

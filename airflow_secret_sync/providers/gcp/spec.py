@@ -10,6 +10,8 @@ from pydantic import Field, field_validator, model_validator
 from airflow_secret_sync.spec.base import SpecModel
 
 _SECRET_ID = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+_LABEL_KEY = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+_LABEL_VALUE = re.compile(r"[a-z0-9_-]{0,63}")
 RESERVED_LABEL_PREFIX = "secret_sync_"
 PAYLOAD_LIMIT_BYTES = 64 * 1024
 
@@ -49,11 +51,9 @@ class GcpProvider(SpecModel):
     @classmethod
     def _check_labels(cls, value: dict[str, str]) -> dict[str, str]:
         for key, text in value.items():
-            if not re.fullmatch(r"[a-z][a-z0-9_-]{0,62}", key) or not re.fullmatch(r"[a-z0-9_-]{0,63}", text):
-                raise ValueError(
-                    f"label {key!r}: GCP label keys start with a lowercase letter; keys and values hold "
-                    "lowercase letters, digits, '_' and '-' (at most 63 characters)"
-                )
+            problem = label_problem(key, text)
+            if problem:
+                raise ValueError(f"label {key!r}: {problem}")
             if key.startswith(RESERVED_LABEL_PREFIX):
                 raise ValueError(
                     f"label {key!r}: labels starting with {RESERVED_LABEL_PREFIX!r} are reserved"
@@ -80,3 +80,24 @@ def key_problem(settings: GcpProvider | None, key: str) -> str | None:
 
 def value_limit(settings: GcpProvider | None) -> int | None:
     return PAYLOAD_LIMIT_BYTES
+
+
+def label_problem(key: str, value: str) -> str | None:
+    """Why a secret cannot carry label ``key: value``, or ``None``."""
+    if not _LABEL_KEY.fullmatch(key) or not _LABEL_VALUE.fullmatch(value):
+        return (
+            "GCP label keys start with a lowercase letter; keys and values hold lowercase letters, digits, "
+            "'_' and '-' (at most 63 characters)"
+        )
+    return None
+
+
+def tag_refusal(settings: GcpProvider, name: str, value: str) -> str | None:
+    """A query selects by labels, never by our marker's."""
+    if name.startswith(RESERVED_LABEL_PREFIX):
+        return f"labels starting with {RESERVED_LABEL_PREFIX!r} hold the ownership marker of this tool"
+    return None
+
+
+def tag_problem(settings: GcpProvider, name: str, value: str) -> str | None:
+    return label_problem(name, value)

@@ -17,7 +17,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -49,6 +49,7 @@ from airflow_secret_sync.providers.base import (
     ConnectionLookup,
     Lazy,
     airflow_connection,
+    carries_tags,
     merge_marker,
     payload_value,
 )
@@ -71,7 +72,12 @@ from airflow_secret_sync.providers.gcp.marker import (
     marker_of,
     tracked_versions,
 )
-from airflow_secret_sync.providers.gcp.spec import GcpProvider, secret_id_problem
+from airflow_secret_sync.providers.gcp.spec import (
+    RESERVED_LABEL_PREFIX,
+    GcpProvider,
+    label_problem,
+    secret_id_problem,
+)
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +100,7 @@ ANNOTATIONS_LIMIT_BYTES = 16 * 1024
 # Attempts at a metadata update when the etag keeps changing under us (optimistic concurrency).
 METADATA_ATTEMPTS = 3
 _SECRET_ID_CHARS = re.compile(r"^[A-Za-z0-9_-]*$")
+_PLAIN_LABEL_KEY = re.compile(r"[a-z_]+")
 # Batch reads: ``name:"<id>" OR ...`` listings. ``:`` matches part of the resource name, so a short id can
 # match many other secrets: a listing stops after LISTING_PAGES pages, and the ids still missing are read
 # one by one. Secret Manager documents no limit on the filter; ours stays below FILTER_CHARS characters
@@ -267,6 +274,27 @@ class GcpSecretManagerStore(ConnectedStore):
         with self._calling("list secrets"):
             keys = [_last(secret.name) for secret in self._call("list_secrets", request)]
         return sorted(key for key in keys if key.startswith(path))
+
+    def list_tagged(self, tags: Mapping[str, str], path: str = "", *, recursive: bool = True) -> list[str]:
+        """Secret ids starting with ``path`` whose secrets carry every one of ``tags`` as labels: one
+        listing filtered by ``labels.<name>="<value>"``, its labels checked exactly."""
+        if not _SECRET_ID_CHARS.match(path) or any(
+            label_problem(name, value) for name, value in tags.items()
+        ):
+            return []  # no secret can carry such an id or label
+        # keys with digits or '-' are checked on the answer only: the filter language would need quoting
+        plain = [name for name in sorted(tags) if _PLAIN_LABEL_KEY.fullmatch(name)]
+        request = {"parent": self.parent, "page_size": self.list_page_size}
+        if plain:
+            request["filter"] = " AND ".join(f'labels.{name}="{tags[name]}"' for name in plain)
+        with self._calling("list secrets by label"):
+            secrets = list(self._call("list_secrets", request))
+        return sorted(
+            _last(secret.name)
+            for secret in secrets
+            if _last(secret.name).startswith(path)
+            and carries_tags(dict(secret.labels), tags, lambda name: name.startswith(RESERVED_LABEL_PREFIX))
+        )
 
     def list_marked(self, job: str, path: str = "", *, skip: Collection[str] = ()) -> dict[str, Marker]:
         """Secrets below ``path`` carrying ``job``'s marker: one filtered listing, no per-key calls."""

@@ -43,4 +43,6 @@ INFO = ProviderInfo(
     extra="kubernetes",
     connection=CONNECTION,
     contract_fixture="kubernetes_contract_store",
+    tag_refusal=spec.tag_refusal,
+    tag_problem=spec.tag_problem,
 )

@@ -17,6 +17,10 @@ SECRET_TYPE = re.compile(r"^([a-z0-9.-]{1,253}/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61
 DATA_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 MAX_SECRET_BYTES = 1024 * 1024  # the API server's limit on the sum of a Secret's data values
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY_US = "airflow-secret-sync"
+"""Our ownership marker's label: ``app.kubernetes.io/managed-by: airflow-secret-sync``."""
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 
 
 class KubernetesProvider(SpecModel):
@@ -113,3 +117,30 @@ def secret_name_problem(name: str) -> str | None:
 def value_limit(settings: KubernetesProvider) -> int:
     """A Secret holds at most 1 MiB of data, whatever the store's settings."""
     return MAX_SECRET_BYTES
+
+
+def label_problem(key: str, value: str) -> str | None:
+    """Why a Secret cannot carry label ``key: value`` (so no label selector may hold it), or ``None``."""
+    prefix, slash, name = key.rpartition("/")
+    if (
+        not name
+        or not _LABEL_NAME.match(name)
+        or (slash and (len(prefix) > 253 or not DNS_SUBDOMAIN.match(prefix)))
+        or not _LABEL_NAME.match(value)
+    ):
+        return (
+            "Kubernetes label names are an optional DNS subdomain and '/', then 1 to 63 letters, digits, "
+            "'-', '_' or '.' starting and ending with a letter or digit; values are empty or the same form"
+        )
+    return None
+
+
+def tag_refusal(settings: KubernetesProvider, name: str, value: str) -> str | None:
+    """A query selects by labels, never by our marker's own (other values of that label are others')."""
+    if name == MANAGED_BY_LABEL and value == MANAGED_BY_US:
+        return f"{MANAGED_BY_LABEL}: {MANAGED_BY_US} is the ownership marker of this tool"
+    return None
+
+
+def tag_problem(settings: KubernetesProvider, name: str, value: str) -> str | None:
+    return label_problem(name, value)

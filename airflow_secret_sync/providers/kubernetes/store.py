@@ -22,7 +22,7 @@ import hmac
 import json
 import logging
 import threading
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -47,15 +47,16 @@ from airflow_secret_sync.providers.kubernetes.conn import KubernetesConnection
 from airflow_secret_sync.providers.kubernetes.spec import (
     ALL_NAMESPACES,
     DATA_KEY,
+    MANAGED_BY_LABEL,
     MAX_SECRET_BYTES,
     KubernetesProvider,
     key_problem,
+    label_problem,
 )
 
 log = logging.getLogger(__name__)
 
 FIELD_MANAGER = "airflow-secret-sync"
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 ANNOTATION_PREFIX = "airflow-secret-sync/"
 JSON_FIELDS = f"{ANNOTATION_PREFIX}json-fields"
 MARKER_ANNOTATIONS = MARKER_FIELD_NAMES - {"managed-by"}
@@ -210,6 +211,20 @@ class KubernetesSecretStore(ProviderStore):
         error (an expired continue token raises :class:`Transient`)."""
         keys = []
         for secret in self._list_secrets():
+            key = self._key_of(secret["metadata"]["namespace"], secret["metadata"]["name"])
+            if key.startswith(path) and (recursive or "/" not in key[len(path) :]):
+                keys.append(key)
+        return sorted(keys)
+
+    def list_tagged(self, tags: Mapping[str, str], path: str = "", *, recursive: bool = True) -> list[str]:
+        """Secret names starting with ``path`` whose Secrets carry every one of ``tags`` as labels: the API
+        server selects them (a label selector, ANDed with the store's own)."""
+        for name, value in tags.items():
+            if label_problem(name, value) or (name == MANAGED_BY_LABEL and value == MARKER_MANAGED_BY):
+                return []  # no Secret carries it, or it is our marker: never selected as someone's label
+        selector = ",".join(f"{name}={value}" for name, value in sorted(tags.items()))
+        keys = []
+        for secret in self._list_secrets(label_selector=selector):
             key = self._key_of(secret["metadata"]["namespace"], secret["metadata"]["name"])
             if key.startswith(path) and (recursive or "/" not in key[len(path) :]):
                 keys.append(key)

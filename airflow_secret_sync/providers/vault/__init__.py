@@ -70,4 +70,6 @@ INFO = ProviderInfo(
     extra="vault",
     connection=CONNECTION,
     contract_fixture="vault_contract_store",
+    tag_refusal=spec.tag_refusal,
+    tag_problem=spec.tag_problem,
 )

@@ -8,12 +8,13 @@ plain fields are only ever ours when ``managed-by`` says so.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from airflow_secret_sync.engine.store import MARKER_FIELD_NAMES, Marker
 from airflow_secret_sync.providers.base import merge_marker
+from airflow_secret_sync.providers.vault.spec import MARKER_FIELD_PREFIX
 
-FIELD_PREFIX = "secret-sync."
+FIELD_PREFIX = MARKER_FIELD_PREFIX
 # Markers written before the namespace used these field names as they are.
 PLAIN_FIELDS = MARKER_FIELD_NAMES
 
@@ -31,12 +32,18 @@ def marker_in(custom: Mapping[str, str]) -> Marker | None:
     return Marker.from_fields(namespaced) or Marker.from_fields(dict(custom))
 
 
-def with_marker(custom: Mapping[str, str], marker: Marker) -> dict[str, str]:
-    """``custom`` with ``marker`` recorded: our namespaced fields replaced, a plain marker of ours moved to
-    the namespace, everyone else's fields kept."""
+def marker_field_test(custom: Mapping[str, str]) -> Callable[[str], bool]:
+    """Whether a field of ``custom`` belongs to our marker: the namespaced ones, and the plain ones when
+    ``custom`` holds a marker of ours in the older plain form (else they are someone's own fields)."""
     plain_is_ours = Marker.from_fields(dict(custom)) is not None
 
     def is_ours(name: str) -> bool:
         return name.startswith(FIELD_PREFIX) or (plain_is_ours and name in PLAIN_FIELDS)
 
-    return merge_marker(custom, marker_fields(marker), is_ours)
+    return is_ours
+
+
+def with_marker(custom: Mapping[str, str], marker: Marker) -> dict[str, str]:
+    """``custom`` with ``marker`` recorded: our namespaced fields replaced, a plain marker of ours moved to
+    the namespace, everyone else's fields kept."""
+    return merge_marker(custom, marker_fields(marker), marker_field_test(custom))

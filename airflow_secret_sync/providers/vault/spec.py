@@ -9,6 +9,10 @@ from pydantic import Field
 from airflow_secret_sync.spec.base import SpecModel
 
 DEFAULT_MAX_VALUE_BYTES = 1024 * 1024
+MARKER_FIELD_PREFIX = "secret-sync."
+"""KV v2 ``custom_metadata`` fields whose names start with this hold our ownership marker."""
+CUSTOM_METADATA_NAME_LIMIT = 128
+CUSTOM_METADATA_VALUE_LIMIT = 512
 SIDECAR_DIR = ".secret-sync"
 """KV v1 keeps the marker of ``<key>`` in ``<pathPrefix>.secret-sync/<key>``: never a key of ours."""
 
@@ -48,3 +52,25 @@ def key_problem(settings: VaultProvider | None, key: str) -> str | None:
 
 def value_limit(settings: VaultProvider | None) -> int | None:
     return settings.max_value_bytes if settings is not None else DEFAULT_MAX_VALUE_BYTES
+
+
+def tag_refusal(settings: VaultProvider, name: str, value: str) -> str | None:
+    """A query selects by KV v2 ``custom_metadata``, never by our marker's fields; KV v1 has none."""
+    if settings.kv_version == 1:
+        return "a KV v1 mount holds no custom_metadata to select secrets by"
+    if name.startswith(MARKER_FIELD_PREFIX):
+        return (
+            f"custom_metadata fields starting with {MARKER_FIELD_PREFIX!r} hold the ownership marker of "
+            "this tool"
+        )
+    return None
+
+
+def tag_problem(settings: VaultProvider, name: str, value: str) -> str | None:
+    """Why no KV v2 secret can carry custom_metadata field ``name: value`` (Vault's sizes), or ``None``."""
+    if len(name.encode()) > CUSTOM_METADATA_NAME_LIMIT or len(value.encode()) > CUSTOM_METADATA_VALUE_LIMIT:
+        return (
+            f"Vault custom_metadata names have at most {CUSTOM_METADATA_NAME_LIMIT} bytes, values at most "
+            f"{CUSTOM_METADATA_VALUE_LIMIT}"
+        )
+    return None

@@ -9,8 +9,9 @@ Every Vault error becomes a typed :class:`StoreError` carrying Vault's error tex
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -38,12 +39,21 @@ from airflow_secret_sync.providers.base import (
     ConnectionLookup,
     Lazy,
     airflow_connection,
+    carries_tags,
 )
 from airflow_secret_sync.providers.vault.conn import VaultConnectionSettings, authenticate, client_for
-from airflow_secret_sync.providers.vault.marker import marker_fields, marker_in, with_marker
+from airflow_secret_sync.providers.vault.marker import (
+    marker_field_test,
+    marker_fields,
+    marker_in,
+    with_marker,
+)
 from airflow_secret_sync.providers.vault.spec import SIDECAR_DIR, VaultProvider, vault_key_problem
 
 log = logging.getLogger(__name__)
+
+METADATA_READERS = 8
+"""Metadata reads a tag query keeps in flight at once, on the one client (as concurrent pushes do)."""
 
 # What each hvac error means for the engine: retry (Transient) or not, and why not.
 VAULT_ERRORS: dict[type[vault_errors.VaultError], type[StoreError]] = {
@@ -221,6 +231,24 @@ class VaultStore(ConnectedStore):
         if path.startswith(f"{SIDECAR_DIR}/"):
             return []
         return self._walk(self.prefix, path, recursive, hide_sidecar=True)
+
+    def list_tagged(self, tags: Mapping[str, str], path: str = "", *, recursive: bool = True) -> list[str]:
+        """Keys whose KV v2 ``custom_metadata`` holds every one of ``tags``: Vault cannot filter a listing, so
+        this reads the metadata of every listed key (one call each, no value read; a few at a time, since
+        each waits for a round trip). One failing read fails the listing: no partial picture."""
+        if self.kv_version == 1:
+            raise Misconfigured(
+                f"{self.where()}: a KV v1 mount holds no custom_metadata to select secrets by"
+            )
+        keys = self.list_keys(path, recursive=recursive)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=METADATA_READERS) as pool:
+            read = list(pool.map(self._metadata, keys))
+        selected = []
+        for key, metadata in zip(keys, read, strict=True):
+            custom = _strings(metadata.get("custom_metadata")) if metadata else {}
+            if carries_tags(custom, tags, marker_field_test(custom)):
+                selected.append(key)
+        return selected
 
     def _walk(self, base: str, path: str, recursive: bool, *, hide_sidecar: bool) -> list[str]:
         folder = path.rpartition("/")[0]

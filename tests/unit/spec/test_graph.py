@@ -112,7 +112,7 @@ def test_same_queries_of_two_jobs_collide_unless_their_key_rules_differ(tmp_path
     )
     assert [error.name for error in same.errors] == ["y"]
     assert (
-        "both write the same key of store 'dst' for every key the query path 'svc/' regexp"
+        "both write the same key of store 'dst' for every key the query path 'svc/', regexp"
         in messages(same)[0]
     )
 
