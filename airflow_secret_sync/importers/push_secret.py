@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from airflow_secret_sync.engine.naming import store_key_problem
 from airflow_secret_sync.importers.gotemplate import Dialect, Untranslatable, to_jinja, translate
 from airflow_secret_sync.importers.report import (
     ConnectionToCreate,
@@ -30,7 +31,7 @@ from airflow_secret_sync.importers.report import (
     store_document,
     yaml_problem,
 )
-from airflow_secret_sync.spec.models import API_VERSION
+from airflow_secret_sync.spec.models import API_VERSION, SecretStore
 
 STORE_KINDS = ("SecretStore", "ClusterSecretStore")
 # External Secrets' template functions (Sprig) that have a Jinja filter of the same meaning
@@ -46,6 +47,9 @@ ESO_TEMPLATES = Dialect(
     },
 )
 KUBERNETES_CONN_ID = "kubernetes_default"
+# The key rule a Parameter Store target gets when a remote key is a hierarchical name without the leading
+# '/' AWS requires: 'app/db' -> '/app/db'; names with a leading '/' or no '/' at all stay as they are.
+QUALIFY_PARAMETER_NAME = {"source": "^([^/]+/)", "target": "/$1"}
 _GO_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 
@@ -101,6 +105,8 @@ class PushSecretImporter:
     def __init__(self, files: list[Path]) -> None:
         self.files = files
         self.result = ImportResult()
+        # our target store's name -> the External Secrets store it comes from, for findings
+        self._origins: dict[str, str] = {}
 
     def run(self) -> ImportResult:
         manifests = [manifest for path in self.files for manifest in _load_manifests(path)]
@@ -178,8 +184,8 @@ class PushSecretImporter:
                 "PushSecret left out: no store translated",
             )
             return
-        items = self._items(manifest, spec, secret_name, targets)
-        if not items:
+        entries = self._items(manifest, spec, secret_name, targets)
+        if not entries:
             self._report(
                 file,
                 f"{where}: spec.data",
@@ -187,9 +193,19 @@ class PushSecretImporter:
                 "PushSecret left out: no data entry translated",
             )
             return
+        fitted = self._fit_remote_keys(manifest, entries, targets)
+        if not fitted:
+            self._report(
+                file,
+                f"{where}: spec.secretStoreRefs",
+                Severity.LEFT_OUT,
+                "PushSecret left out: no store can hold its remote keys",
+            )
+            return
+        items = [item for _, item in entries]
         job_spec: dict[str, Any] = {
             "source": f"{name}-source",
-            "targets": [store["metadata"]["name"] for store in targets],
+            "targets": [entry for _, entry in fitted],
             "plan": items,
         }
         job_spec.update(self._policies(manifest, spec))
@@ -214,7 +230,7 @@ class PushSecretImporter:
             },
             "spec": job_spec,
         }
-        self.result.jobs.append(ImportedJob(name, [source_store, *targets], job))
+        self.result.jobs.append(ImportedJob(name, [source_store, *(store for store, _ in fitted)], job))
 
     def _policies(self, manifest: Manifest, spec: dict[str, Any]) -> dict[str, Any]:
         file, where = manifest.file, f"PushSecret {manifest.name!r}"
@@ -265,7 +281,8 @@ class PushSecretImporter:
 
     def _items(
         self, manifest: Manifest, spec: dict[str, Any], secret_name: str, targets: list[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """The plan item of each ``data`` entry that translates, with the entry's index."""
         file, where = manifest.file, f"PushSecret {manifest.name!r}"
         template = spec.get("template")
         templated: dict[str, str] = {}
@@ -301,7 +318,7 @@ class PushSecretImporter:
                 file, f"{where}: spec.data", Severity.LEFT_OUT, "no data entries: nothing to push is listed"
             )
             return []
-        items: list[dict[str, Any]] = []
+        items: list[tuple[int, dict[str, Any]]] = []
         vault_targets = [
             store["metadata"]["name"] for store in targets if "vault" in store["spec"]["provider"]
         ]
@@ -309,7 +326,7 @@ class PushSecretImporter:
             item = self._entry(manifest, index, entry, secret_name, template, templated, merge)
             if item is None:
                 continue
-            items.append(item)
+            items.append((index, item))
             whole_secret = "secret" in item and "property" not in item["secret"]
             if vault_targets and not whole_secret and "property" not in item["target"]:
                 self._report(
@@ -407,6 +424,59 @@ class PushSecretImporter:
             raise Untranslatable("the template reads no key of the Secret")
         return {"sources": dict(sorted(sources.items())), "template": template, "target": target}
 
+    def _fit_remote_keys(
+        self, manifest: Manifest, entries: list[tuple[int, dict[str, Any]]], targets: list[dict[str, Any]]
+    ) -> list[tuple[dict[str, Any], str | dict[str, Any]]]:
+        """The stores that can hold every remote key, each with its entry of the job's ``targets``.
+
+        External Secrets passes ``remoteKey`` to the provider unchanged (after the store's prefix), so a key
+        the provider refuses fails that store's push at every refresh. Parameter Store refuses a
+        hierarchical name without a leading ``/``: that store's target gets a key rule adding it, the one
+        name AWS takes for it. A key a store refuses otherwise (a ``/`` in a GCP secret id, say) has no such
+        name: the store is left out of the job rather than given a guessed one.
+        """
+        file, where = manifest.file, f"PushSecret {manifest.name!r}"
+        keys = {index: str(item["target"]["key"]) for index, item in entries}
+        kept: list[tuple[dict[str, Any], str | dict[str, Any]]] = []
+        for store in targets:
+            name = store["metadata"]["name"]
+            block = SecretStore.model_validate(store).spec.provider
+            qualify = block.kind == "awsParameterStore" and any(
+                store_key_problem(block, key) and not store_key_problem(block, qualified_parameter_name(key))
+                for key in keys.values()
+            )
+            refused = False
+            for index, key in keys.items():
+                written = qualified_parameter_name(key) if qualify else key
+                path = f"{where}: spec.data[{index}].match.remoteRef.remoteKey"
+                problem = store_key_problem(block, written)
+                if problem:
+                    refused = True
+                    self._report(
+                        file,
+                        path,
+                        Severity.LEFT_OUT,
+                        f"target {name!r} ({self._origins[name]}) left out: {key!r} is not a valid name "
+                        f"there: {problem}. External Secrets' push to that store fails on it too: rename the "
+                        "remote key and import again",
+                    )
+                elif written != key:
+                    self._report(
+                        file,
+                        path,
+                        Severity.CHANGED,
+                        f"written as {written!r} in target {name!r} ({self._origins[name]}): AWS refuses a "
+                        f"hierarchical parameter name without a leading '/', so External Secrets' push of "
+                        f"{key!r} fails there",
+                    )
+            if refused:
+                self.result.drop_connection(next(iter(store["spec"]["provider"].values()))["connId"])
+            elif qualify:
+                kept.append((store, {"store": name, "keyTransform": [{"regexp": QUALIFY_PARAMETER_NAME}]}))
+            else:
+                kept.append((store, name))
+        return kept
+
     # -------------------------------------------------------------------------------------------- stores
 
     def _targets(
@@ -496,6 +566,7 @@ class PushSecretImporter:
             )
             return None
         ours = translators[kind](settings, conn_id, file, path)
+        self._origins[name] = where
         return store_document(name, "Write", ours)
 
     def _unhonoured(self, settings: dict[str, Any], handled: set[str], file: str, path: str) -> None:
@@ -633,6 +704,11 @@ class PushSecretImporter:
         if settings.get("location"):
             ours["location"] = str(settings["location"])
         return {"gcp": ours}
+
+
+def qualified_parameter_name(key: str) -> str:
+    """What :data:`QUALIFY_PARAMETER_NAME` makes of ``key``."""
+    return f"/{key}" if "/" in key and not key.startswith("/") else key
 
 
 def import_push_secrets(files: list[Path]) -> ImportResult:

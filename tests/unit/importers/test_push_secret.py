@@ -1,5 +1,5 @@
 """``secret-sync import push-secret``: the translation of the example manifests (documents, connections,
-findings). The round trip waits on the target keys of the example: see the strict xfail.
+findings); the round trip is in tests/integration/importers/test_push_secret_round_trip.py.
 """
 
 from __future__ import annotations
@@ -58,7 +58,6 @@ def test_one_job_per_translatable_push_secret_with_one_target_per_store(
         "apps-push-app-aws-ps": {
             "awsParameterStore": {"connId": "apps_push_app_aws_ps", "region": "eu-west-1"}
         },
-        "apps-push-app-gcp": {"gcp": {"connId": "apps_push_app_gcp", "projectId": "my-project"}},
     }
     # every document but the Kubernetes source validates with today's models
     for store in stores[1:]:
@@ -70,7 +69,6 @@ def test_one_job_per_translatable_push_secret_with_one_target_per_store(
         "apps-push-app-vault-backend",
         "apps-push-app-aws-sm",
         "apps-push-app-aws-ps",
-        "apps-push-app-gcp",
     ]
     assert job["spec"]["plan"] == [
         {
@@ -125,21 +123,100 @@ def test_credentials_become_placeholders_in_printed_commands(imported: tuple[int
     }
     assert commands["apps_push_app_aws_sm"]["password"] == "<AWS_SECRET_ACCESS_KEY>"
     assert commands["apps_push_app_aws_ps"] == {"conn_type": "secret_sync_aws"}  # IRSA: the default chain
-    assert commands["apps_push_app_gcp"]["extra"]["keyfile_dict"] == "<SERVICE_ACCOUNT_KEY_JSON>"
+    assert "apps_push_app_gcp" not in commands  # that store is left out (its remote key is no secret id)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the kubernetes source store validates now; the example's remoteKey 'app/db' is still no valid "
-    "Parameter Store name (no leading '/') nor GCP secret id, and the importer neither rewrites nor refuses "
-    "it: when it does, this passes; then add the round trip against the kube-apiserver fixture",
-)
-def test_imported_push_secret_folders_validate_once_the_kubernetes_store_exists(
+def test_imported_push_secret_folders_validate(
     imported: tuple[int, str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     _, report, out = imported
     assert "does not validate" not in report
     assert main(["validate", str(out)]) == 0
+
+
+def test_a_remote_key_parameter_store_refuses_gets_the_leading_slash_aws_requires(
+    imported: tuple[int, str, Path],
+) -> None:
+    """External Secrets sends 'app/db' to PutParameter as it is, and AWS refuses a hierarchical name without
+    a leading '/': that store's target gets the key rule making it '/app/db', each entry reported."""
+    _, report, out = imported
+    _, job = documents(out / "apps-push-app")
+    assert job["spec"]["targets"][2] == {
+        "store": "apps-push-app-aws-ps",
+        "keyTransform": [{"regexp": {"source": "^([^/]+/)", "target": "/$1"}}],
+    }
+    for index in (0, 1):
+        assert (
+            f"manifests.yaml: PushSecret 'push-app': spec.data[{index}].match.remoteRef.remoteKey: changed: "
+            "written as '/app/db' in target 'apps-push-app-aws-ps' (ClusterSecretStore 'aws-ps')"
+        ) in report
+
+
+def test_a_remote_key_a_store_refuses_otherwise_leaves_that_store_out_naming_the_entry(
+    imported: tuple[int, str, Path],
+) -> None:
+    """A GCP secret id holds no '/': External Secrets' push of 'app/db' fails there, and no other name
+    would be the same secret, so the GCP target is left out (the other stores keep the entries)."""
+    _, report, out = imported
+    stores, _ = documents(out / "apps-push-app")
+    assert "apps-push-app-gcp" not in [store["metadata"]["name"] for store in stores]
+    for index in (0, 1):
+        assert (
+            f"manifests.yaml: PushSecret 'push-app': spec.data[{index}].match.remoteRef.remoteKey: left out: "
+            "target 'apps-push-app-gcp' (ClusterSecretStore 'gcp') left out: 'app/db' is not a valid name "
+            "there: GCP secret ids allow only"
+        ) in report
+
+
+PUSH_TO_ONE_STORE = """\
+kind: ClusterSecretStore
+metadata: {{name: s}}
+spec: {{provider: {{{provider}}}}}
+---
+kind: PushSecret
+metadata: {{name: p, namespace: apps}}
+spec:
+  secretStoreRefs: [{{name: s, kind: ClusterSecretStore}}]
+  selector: {{secret: {{name: creds}}}}
+  data: [{{match: {{secretKey: a, remoteRef: {{remoteKey: "{remote_key}"}}}}}}]
+"""
+
+
+@pytest.mark.parametrize(
+    ("provider", "remote_key"),
+    [
+        # a name under the store's prefix: External Secrets writes '/team/app/db', which AWS takes
+        ("aws: {service: ParameterStore, prefix: /team/}", "app/db"),
+        ("aws: {service: ParameterStore}", "/app/db"),
+        ("aws: {service: ParameterStore}", "app-db"),
+    ],
+)
+def test_a_valid_parameter_name_is_kept_as_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], provider: str, remote_key: str
+) -> None:
+    (tmp_path / "m.yaml").write_text(PUSH_TO_ONE_STORE.format(provider=provider, remote_key=remote_key))
+    assert main(["import", "push-secret", str(tmp_path / "m.yaml"), "-o", str(tmp_path / "out")]) == 0
+    _, job = documents(tmp_path / "out" / "apps-p")
+    assert job["spec"]["targets"] == ["apps-p-s"]
+    assert job["spec"]["plan"][0]["target"] == {"key": remote_key}
+
+
+def test_a_push_secret_whose_only_store_refuses_its_key_is_left_out_and_nothing_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "m.yaml").write_text(
+        PUSH_TO_ONE_STORE.format(provider="aws: {service: ParameterStore}", remote_key="app/bad name")
+    )
+    assert main(["import", "push-secret", str(tmp_path / "m.yaml"), "-o", str(tmp_path / "out")]) == 1
+    report, _ = capsys.readouterr()
+    assert (
+        "m.yaml: PushSecret 'p': spec.data[0].match.remoteRef.remoteKey: left out: target 'apps-p-s' "
+        "(ClusterSecretStore 's') left out: 'app/bad name' is not a valid name there: parameter names allow "
+        "only letters"
+    ) in report
+    assert "m.yaml: PushSecret 'p': spec.secretStoreRefs: left out: PushSecret left out" in report
+    assert "airflow connections add apps_p_s" not in report
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize(
