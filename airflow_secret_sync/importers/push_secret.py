@@ -208,7 +208,7 @@ class PushSecretImporter:
             "targets": [entry for _, entry in fitted],
             "plan": items,
         }
-        job_spec.update(self._policies(manifest, spec))
+        job_spec.update(self._policies(manifest, spec, name))
         source_store = store_document(
             f"{name}-source", "Read", {"kubernetes": {"connId": KUBERNETES_CONN_ID, "namespace": namespace}}
         )
@@ -232,7 +232,7 @@ class PushSecretImporter:
         }
         self.result.jobs.append(ImportedJob(name, [source_store, *(store for store, _ in fitted)], job))
 
-    def _policies(self, manifest: Manifest, spec: dict[str, Any]) -> dict[str, Any]:
+    def _policies(self, manifest: Manifest, spec: dict[str, Any], job: str) -> dict[str, Any]:
         file, where = manifest.file, f"PushSecret {manifest.name!r}"
         policies: dict[str, Any] = {}
         interval = spec.get("refreshInterval", "1h")
@@ -267,8 +267,10 @@ class PushSecretImporter:
                 file,
                 f"{where}: spec.deletionPolicy",
                 Severity.CHANGED,
-                "Delete removes remote secrets this job wrote once their source entry is gone (within "
-                "maxDeletes); removing the job itself deletes nothing",
+                "to delete what it pushed when the PushSecret goes, as External Secrets does, remove the "
+                f"job's job.yaml, then run 'secret-sync prune -c <JOB_FOLDER> --job {job} --apply' (fields "
+                "written with remoteRef.property stay); also, a remote secret whose source (the Secret or "
+                "its key) is gone is deleted on the next run (within maxDeletes)",
             )
         self._report(
             file,
