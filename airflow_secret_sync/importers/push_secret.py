@@ -47,9 +47,19 @@ ESO_TEMPLATES = Dialect(
     },
 )
 KUBERNETES_CONN_ID = "kubernetes_default"
-# The key rule a Parameter Store target gets when a remote key is a hierarchical name without the leading
-# '/' AWS requires: 'app/db' -> '/app/db'; names with a leading '/' or no '/' at all stay as they are.
-QUALIFY_PARAMETER_NAME = {"source": "^([^/]+/)", "target": "/$1"}
+# How an External Secrets provider names what it writes, where that differs from remoteKey: a key rule
+# (RE2 expression, replacement) on that store's target, and why. AWS takes a hierarchical parameter name only
+# with its leading '/' ('app/db' -> '/app/db'); External Secrets reads 'secret/' in front of an Azure Key
+# Vault name as the object type ('secret/db' is secret 'db').
+REMOTE_NAMES = {
+    "awsParameterStore": (
+        "^([^/]+/)",
+        "/$1",
+        "AWS refuses a hierarchical parameter name without a leading '/', so External Secrets' push of "
+        "{key!r} fails there",
+    ),
+    "azureKeyVault": ("^secret/", "", "External Secrets reads 'secret/' as the Key Vault object type"),
+}
 _GO_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 
@@ -433,9 +443,10 @@ class PushSecretImporter:
 
         External Secrets passes ``remoteKey`` to the provider unchanged (after the store's prefix), so a key
         the provider refuses fails that store's push at every refresh. Parameter Store refuses a
-        hierarchical name without a leading ``/``: that store's target gets a key rule adding it, the one
-        name AWS takes for it. A key a store refuses otherwise (a ``/`` in a GCP secret id, say) has no such
-        name: the store is left out of the job rather than given a guessed one.
+        hierarchical name without a leading ``/``, and External Secrets strips ``secret/`` from an Azure
+        Key Vault name: that store's target gets a key rule doing the same (:data:`REMOTE_NAMES`). A key a
+        store refuses otherwise (a ``/`` in a GCP secret id, say) has no such name: the store is left out of
+        the job rather than given a guessed one.
         """
         file, where = manifest.file, f"PushSecret {manifest.name!r}"
         keys = {index: str(item["target"]["key"]) for index, item in entries}
@@ -443,13 +454,13 @@ class PushSecretImporter:
         for store in targets:
             name = store["metadata"]["name"]
             block = SecretStore.model_validate(store).spec.provider
-            qualify = block.kind == "awsParameterStore" and any(
-                store_key_problem(block, key) and not store_key_problem(block, qualified_parameter_name(key))
+            rewrite = block.kind in REMOTE_NAMES and any(
+                store_key_problem(block, key) and not store_key_problem(block, remote_name(block.kind, key))
                 for key in keys.values()
             )
             refused = False
             for index, key in keys.items():
-                written = qualified_parameter_name(key) if qualify else key
+                written = remote_name(block.kind, key) if rewrite else key
                 path = f"{where}: spec.data[{index}].match.remoteRef.remoteKey"
                 problem = store_key_problem(block, written)
                 if problem:
@@ -458,23 +469,24 @@ class PushSecretImporter:
                         file,
                         path,
                         Severity.LEFT_OUT,
-                        f"target {name!r} ({self._origins[name]}) left out: {key!r} is not a valid name "
-                        f"there: {problem}. External Secrets' push to that store fails on it too: rename the "
-                        "remote key and import again",
+                        f"target {name!r} ({self._origins[name]}) left out: {written!r} is not a valid name "
+                        f"there: {problem}. External Secrets cannot push it there as a secret either: "
+                        "rename the remote key and import again",
                     )
                 elif written != key:
                     self._report(
                         file,
                         path,
                         Severity.CHANGED,
-                        f"written as {written!r} in target {name!r} ({self._origins[name]}): AWS refuses a "
-                        f"hierarchical parameter name without a leading '/', so External Secrets' push of "
-                        f"{key!r} fails there",
+                        f"written as {written!r} in target {name!r} ({self._origins[name]}): "
+                        + REMOTE_NAMES[block.kind][2].format(key=key),
                     )
             if refused:
                 self.result.drop_connection(next(iter(store["spec"]["provider"].values()))["connId"])
-            elif qualify:
-                kept.append((store, {"store": name, "keyTransform": [{"regexp": QUALIFY_PARAMETER_NAME}]}))
+            elif rewrite:
+                source, replacement, _ = REMOTE_NAMES[block.kind]
+                rule = {"regexp": {"source": source, "target": replacement}}
+                kept.append((store, {"store": name, "keyTransform": [rule]}))
             else:
                 kept.append((store, name))
         return kept
@@ -558,7 +570,7 @@ class PushSecretImporter:
         name = document_name(f"{job}-{store.name}")
         conn_id = name.replace("-", "_").replace(".", "_")
         path = f"{where}: spec.provider.{kind}"
-        translators = {"vault": self._vault, "aws": self._aws, "gcpsm": self._gcp}
+        translators = {"vault": self._vault, "aws": self._aws, "gcpsm": self._gcp, "azurekv": self._azure}
         if kind not in translators:
             self._report(
                 file,
@@ -707,10 +719,54 @@ class PushSecretImporter:
             ours["location"] = str(settings["location"])
         return {"gcp": ours}
 
+    def _azure(self, settings: dict[str, Any], conn_id: str, file: str, path: str) -> dict[str, Any]:
+        handled = {"vaultUrl", "tenantId", "authType", "authSecretRef", "identityId", "serviceAccountRef"}
+        self._unhonoured(settings, handled | {"environmentType"}, file, path)
+        if not str(settings.get("vaultUrl") or "").startswith("https://"):
+            raise ImportInputError(f"{file}: {path}.vaultUrl: the vault's https:// URL is needed")
+        if settings.get("environmentType", "PublicCloud") != "PublicCloud":
+            self._report(
+                file,
+                f"{path}.environmentType",
+                Severity.NOT_HONOURED,
+                "only the public cloud's sign-in is used: the vault URL alone does not choose the cloud",
+            )
+        fields: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        auth_type = settings.get("authType", "ServicePrincipal")
+        tenant = str(settings["tenantId"]) if settings.get("tenantId") else None
+        if auth_type == "ServicePrincipal":
+            fields.update(login="<CLIENT_ID>", password="<CLIENT_SECRET>")
+            extra["tenantId"] = tenant or "<TENANT_ID>"
+        elif auth_type in ("ManagedIdentity", "WorkloadIdentity"):
+            if auth_type == "ManagedIdentity" and settings.get("identityId"):
+                extra["managed_identity_client_id"] = str(settings["identityId"])
+            if auth_type == "WorkloadIdentity" and tenant:
+                extra["workload_identity_tenant_id"] = tenant
+            self._report(
+                file,
+                f"{path}.authType",
+                Severity.CHANGED,
+                f"{auth_type}: the connection holds no secret, so that DefaultAzureCredential signs in with "
+                "the identity of wherever the task runs",
+            )
+        else:
+            raise ImportInputError(
+                f"{file}: {path}.authType: expected ServicePrincipal, ManagedIdentity or WorkloadIdentity"
+            )
+        self.result.add_connection(
+            ConnectionToCreate(conn_id, "secret_sync_azure_key_vault", fields, extra, purpose=path)
+        )
+        # External Secrets writes remoteKey as the secret's name: no '/' -> '--' mapping as ours has
+        return {
+            "azureKeyVault": {"connId": conn_id, "vaultUrl": str(settings["vaultUrl"]), "nameMapping": {}}
+        }
 
-def qualified_parameter_name(key: str) -> str:
-    """What :data:`QUALIFY_PARAMETER_NAME` makes of ``key``."""
-    return f"/{key}" if "/" in key and not key.startswith("/") else key
+
+def remote_name(kind: str, key: str) -> str:
+    """The name the provider of ``kind`` gives ``key`` (the :data:`REMOTE_NAMES` rule applied)."""
+    source, replacement, _ = REMOTE_NAMES[kind]
+    return re.sub(source, replacement.replace("$1", r"\1"), key, count=1)
 
 
 def import_push_secrets(files: list[Path]) -> ImportResult:

@@ -1,6 +1,7 @@
 """The PushSecret round trip: a Kubernetes Secret in the session's real kube-apiserver, PushSecret manifests
 imported as they are, the printed connections created (placeholders filled in), ``secret-sync run`` of
-every imported job, and the targets (OpenBao, moto, the GCP emulator) read with each provider's own client.
+every imported job, and the targets (OpenBao, moto, the GCP and Key Vault emulators) read with each
+provider's own client.
 
 What the targets must hold is what External Secrets documents for a PushSecret: ``secretKey`` ->
 ``remoteKey`` (and ``property``: one field of the remote secret), the whole Secret as a JSON map when there is
@@ -24,19 +25,20 @@ import yaml
 
 from airflow_secret_sync.cli import main
 from airflow_secret_sync.testing.kubernetes_server import KubernetesServer
+from tests.fixtures.azure import KeyVaultServer
 from tests.fixtures.gcp import GCP_PROJECT
 from tests.fixtures.moto import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, MotoServer, boto3_client
 from tests.fixtures.openbao import ROOT_TOKEN, OpenBaoServer, set_connection
 
-pytestmark = [pytest.mark.kubernetes, pytest.mark.vault, pytest.mark.aws, pytest.mark.gcp]
+pytestmark = [pytest.mark.kubernetes, pytest.mark.vault, pytest.mark.aws, pytest.mark.gcp, pytest.mark.azure]
 
 SECRET = {"username": "k8s-user-0201", "password": "k8s-pass-0202"}
 NEW_PASSWORD = "k8s-pass-0203"
 VALUES = [*SECRET.values(), NEW_PASSWORD]
-JOBS = ("push-db", "push-whole", "push-gcp", "push-keep", "push-user")
+JOBS = ("push-db", "push-whole", "push-gcp", "push-azure", "push-keep", "push-user")
 
 
-def manifests(namespace: str, openbao: OpenBaoServer, mount: str) -> str:
+def manifests(namespace: str, openbao: OpenBaoServer, mount: str, vault_url: str) -> str:
     """Every PushSecret construct the round trip checks, in External Secrets' own format."""
     return textwrap.dedent(f"""
         apiVersion: external-secrets.io/v1beta1
@@ -89,6 +91,18 @@ def manifests(namespace: str, openbao: OpenBaoServer, mount: str) -> str:
                 secretRef:
                   secretAccessKeySecretRef: {{name: gcp-sa, key: key.json}}
         ---
+        apiVersion: external-secrets.io/v1beta1
+        kind: SecretStore
+        metadata: {{name: azure, namespace: {namespace}}}
+        spec:
+          provider:
+            azurekv:
+              vaultUrl: {vault_url}
+              tenantId: tenant-1
+              authSecretRef:
+                clientId: {{name: azure-sp, key: client-id}}
+                clientSecret: {{name: azure-sp, key: client-secret}}
+        ---
         apiVersion: external-secrets.io/v1alpha1
         kind: PushSecret
         metadata: {{name: push-db, namespace: {namespace}}}
@@ -120,6 +134,7 @@ def manifests(namespace: str, openbao: OpenBaoServer, mount: str) -> str:
             - {{name: vault}}
             - {{name: aws, kind: ClusterSecretStore}}
             - {{name: gcp, kind: ClusterSecretStore}}
+            - {{name: azure}}
           selector:
             secret: {{name: db-credentials}}
           data:
@@ -141,6 +156,19 @@ def manifests(namespace: str, openbao: OpenBaoServer, mount: str) -> str:
             - match:
                 secretKey: password
                 remoteRef: {{remoteKey: app-db, property: pass}}
+        ---
+        apiVersion: external-secrets.io/v1alpha1
+        kind: PushSecret
+        metadata: {{name: push-azure, namespace: {namespace}}}
+        spec:
+          secretStoreRefs:
+            - {{name: azure}}
+          selector:
+            secret: {{name: db-credentials}}
+          data:
+            - match:
+                secretKey: password
+                remoteRef: {{remoteKey: secret/azure-pass}}
         ---
         apiVersion: external-secrets.io/v1alpha1
         kind: PushSecret
@@ -167,6 +195,7 @@ def manifests(namespace: str, openbao: OpenBaoServer, mount: str) -> str:
             - {{name: aws, kind: ClusterSecretStore}}
             - {{name: parameters, kind: ClusterSecretStore}}
             - {{name: gcp, kind: ClusterSecretStore}}
+            - {{name: azure}}
           selector:
             secret: {{name: db-credentials}}
           data:
@@ -181,11 +210,12 @@ def connect_printed(
     monkeypatch: pytest.MonkeyPatch,
     moto: MotoServer,
     gcp_endpoint: str,
+    key_vault: KeyVaultServer,
     kubeconfig: Path,
 ) -> None:
     """The connections as printed, placeholders filled in. AWS and GCP ones get the local endpoints (the
-    emulator takes no key); the cluster one a kubeconfig file instead of in-cluster credentials, as its
-    printed comment says."""
+    emulators take no key; the Key Vault one takes the test-only static token); the cluster one a kubeconfig
+    file instead of in-cluster credentials, as its printed comment says."""
     filled = {
         "<VAULT_TOKEN>": ROOT_TOKEN,
         "<AWS_ACCESS_KEY_ID>": ACCESS_KEY_ID,
@@ -205,6 +235,9 @@ def connect_printed(
         if document["conn_type"] == "secret_sync_gcp":
             assert document["extra"].pop("keyfile_dict") == "<SERVICE_ACCOUNT_KEY_JSON>"
             document["extra"]["api_endpoint"] = gcp_endpoint
+        if document["conn_type"] == "secret_sync_azure_key_vault":
+            assert (document["login"], document["password"]) == ("<CLIENT_ID>", "<CLIENT_SECRET>")
+            document = key_vault.connection(test_server=True)
         if document["conn_type"] == "kubernetes":
             assert document["extra"] == {"in_cluster": True}
             document["extra"] = {"kube_config_path": str(kubeconfig)}
@@ -223,11 +256,14 @@ def run(capsys: pytest.CaptureFixture[str], args: list[str]) -> str:
 class Targets:
     """What the target servers hold, read with each provider's own client."""
 
-    def __init__(self, openbao: OpenBaoServer, mount: str, moto: MotoServer, gcp_client: Any) -> None:
+    def __init__(
+        self, openbao: OpenBaoServer, mount: str, moto: MotoServer, gcp_client: Any, azure_client: Any
+    ) -> None:
         self.vault_client, self.mount = openbao.client(), mount
         self.secrets_manager = boto3_client(moto, "secretsmanager")
         self.ssm = boto3_client(moto, "ssm")
         self.gcp_client = gcp_client
+        self.azure_client = azure_client
 
     def vault(self, path: str) -> dict[str, str]:
         data: dict[str, str] = self.vault_client.secrets.kv.v2.read_secret_version(
@@ -257,6 +293,13 @@ class Targets:
         listed = self.gcp_client.list_secrets(request={"parent": f"projects/{GCP_PROJECT}"})
         return {secret.name.rsplit("/", 1)[-1] for secret in listed}
 
+    def azure(self, name: str) -> str:
+        value: str = self.azure_client.get_secret(name).value
+        return value
+
+    def azure_names(self) -> set[str]:
+        return {secret.name for secret in self.azure_client.list_properties_of_secrets()}
+
 
 def test_push_secrets_from_a_real_cluster_land_as_external_secrets_documents_them(
     tmp_path: Path,
@@ -266,6 +309,7 @@ def test_push_secrets_from_a_real_cluster_land_as_external_secrets_documents_the
     openbao: OpenBaoServer,
     moto: MotoServer,
     gcp_hook_emulator: Any,
+    key_vault: KeyVaultServer,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -280,16 +324,16 @@ def test_push_secrets_from_a_real_cluster_land_as_external_secrets_documents_the
     )
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(yaml.safe_dump(kubernetes_server.kubeconfig()))
-    (tmp_path / "manifests.yaml").write_text(manifests(namespace, openbao, mount))
+    (tmp_path / "manifests.yaml").write_text(manifests(namespace, openbao, mount, key_vault.vault_url))
     out = tmp_path / "out"
 
     report = run(capsys, ["import", "push-secret", str(tmp_path / "manifests.yaml"), "-o", str(out)])
-    connect_printed(report, monkeypatch, moto, gcp_hook_emulator.url, kubeconfig)
+    connect_printed(report, monkeypatch, moto, gcp_hook_emulator.url, key_vault, kubeconfig)
     jobs = {name: f"{namespace}-{name}" for name in JOBS}
     for job in jobs.values():
         run(capsys, ["run", job, "--config", str(out / job), "--no-progress"])
 
-    targets = Targets(openbao, mount, moto, gcp_hook_emulator.client())
+    targets = Targets(openbao, mount, moto, gcp_hook_emulator.client(), key_vault.client())
     encoded = base64.b64encode(SECRET["password"].encode()).decode()
     # secretKey -> remoteKey.property: one field each; the template renders from the Secret's keys
     assert targets.vault("app/db") == {"user": SECRET["username"], "pass": encoded}
@@ -300,12 +344,15 @@ def test_push_secrets_from_a_real_cluster_land_as_external_secrets_documents_the
     assert targets.vault("app-whole") == SECRET
     assert json.loads(targets.aws("app-whole")) == SECRET
     assert json.loads(targets.gcp("app-whole")) == SECRET
+    assert json.loads(targets.azure("app-whole")) == SECRET
+    # 'secret/' in front of a Key Vault name is the object type
+    assert targets.azure("azure-pass") == SECRET["password"]
     # secretKey without property: the value itself; with one: a JSON object holding that field
     assert targets.gcp("app-user") == SECRET["username"]
     assert json.loads(targets.gcp("app-db")) == {"pass": SECRET["password"]}
     assert targets.aws("kept/pass") == targets.parameter("/kept/pass") == SECRET["password"]
     assert targets.aws("user-copy") == targets.parameter("user-copy") == targets.gcp("user-copy")
-    assert targets.gcp("user-copy") == SECRET["username"]
+    assert targets.gcp("user-copy") == targets.azure("user-copy") == SECRET["username"]
 
     # updatePolicy: Replace follows the Secret, IfNotExists leaves what exists alone
     kubernetes_admin.patch_namespaced_secret(
@@ -327,7 +374,8 @@ def test_push_secrets_from_a_real_cluster_land_as_external_secrets_documents_the
     prune[prune.index("<JOB_FOLDER>")] = str(out / jobs["push-user"])
     pruned = run(capsys, [*prune, "-o", "json"])
     assert sorted((row["targetStore"], row["action"]) for row in json.loads(pruned)) == sorted(
-        (f"{jobs['push-user']}-{store}", "delete") for store in ("aws", "parameters", "gcp")
+        (f"{jobs['push-user']}-{store}", "delete") for store in ("aws", "parameters", "gcp", "azure")
     )
-    assert "user-copy" not in targets.aws_names() | targets.parameter_names() | targets.gcp_ids()
+    remaining = targets.aws_names() | targets.parameter_names() | targets.gcp_ids() | targets.azure_names()
+    assert "user-copy" not in remaining
     assert targets.aws("kept/pass") == targets.parameter("/kept/pass") == SECRET["password"]

@@ -89,8 +89,8 @@ def test_one_job_per_translatable_push_secret_with_one_target_per_store(
 def test_everything_not_translated_is_reported_with_its_place(imported: tuple[int, str, Path]) -> None:
     _, report, _ = imported
     expected = [
-        "SecretStore 'azure': spec.provider.azurekv: left out: target left out "
-        "(PushSecret 'push-app': spec.secretStoreRefs[4])",
+        "SecretStore 'doppler': spec.provider.doppler: left out: target left out "
+        "(PushSecret 'push-app': spec.secretStoreRefs[5])",
         "PushSecret 'push-app': spec.template.data.greeting: left out: entry 2 left out: 'if'",
         "PushSecret 'push-app': spec.data[3].conversionStrategy: left out",
         "PushSecret 'push-app': spec.data[4]: left out: entry left out: a whole templated Secret",
@@ -159,13 +159,17 @@ def test_a_remote_key_a_store_refuses_otherwise_leaves_that_store_out_naming_the
     would be the same secret, so the GCP target is left out (the other stores keep the entries)."""
     _, report, out = imported
     stores, _ = documents(out / "apps-push-app")
-    assert "apps-push-app-gcp" not in [store["metadata"]["name"] for store in stores]
+    names = [store["metadata"]["name"] for store in stores]
+    assert "apps-push-app-gcp" not in names and "apps-push-app-azure" not in names
     for index in (0, 1):
-        assert (
-            f"manifests.yaml: PushSecret 'push-app': spec.data[{index}].match.remoteRef.remoteKey: left out: "
-            "target 'apps-push-app-gcp' (ClusterSecretStore 'gcp') left out: 'app/db' is not a valid name "
-            "there: GCP secret ids allow only"
-        ) in report
+        for target, rule in (
+            ("'apps-push-app-gcp' (ClusterSecretStore 'gcp')", "GCP secret ids allow only"),
+            ("'apps-push-app-azure' (SecretStore 'azure')", "Azure Key Vault secret names allow only"),
+        ):
+            assert (
+                f"manifests.yaml: PushSecret 'push-app': spec.data[{index}].match.remoteRef.remoteKey: left "
+                f"out: target {target} left out: 'app/db' is not a valid name there: {rule}"
+            ) in report
 
 
 PUSH_TO_ONE_STORE = """\
@@ -199,6 +203,58 @@ def test_a_valid_parameter_name_is_kept_as_written(
     _, job = documents(tmp_path / "out" / "apps-p")
     assert job["spec"]["targets"] == ["apps-p-s"]
     assert job["spec"]["plan"][0]["target"] == {"key": remote_key}
+
+
+@pytest.mark.parametrize(
+    ("auth", "connection", "finding"),
+    [
+        (
+            "tenantId: t-1, authSecretRef: {clientId: {name: sp, key: id}, clientSecret: {name: sp, key: s}}",
+            {"login": "<CLIENT_ID>", "password": "<CLIENT_SECRET>", "extra": {"tenantId": "t-1"}},
+            None,
+        ),
+        (
+            "authType: ManagedIdentity, identityId: 0000-1111",
+            {"extra": {"managed_identity_client_id": "0000-1111"}},
+            "spec.provider.azurekv.authType: changed: ManagedIdentity: the connection holds no secret",
+        ),
+        (
+            "authType: WorkloadIdentity, tenantId: t-2, serviceAccountRef: {name: pusher}",
+            {"extra": {"workload_identity_tenant_id": "t-2"}},
+            "spec.provider.azurekv.authType: changed: WorkloadIdentity: the connection holds no secret",
+        ),
+    ],
+)
+def test_an_azure_key_vault_store_writes_names_as_external_secrets_does(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    auth: str,
+    connection: dict[str, Any],
+    finding: str | None,
+) -> None:
+    """No '/' -> '--' mapping (External Secrets has none), and 'secret/' is the object type, not the name."""
+    provider = f"azurekv: {{vaultUrl: 'https://v.vault.azure.net', {auth}}}"
+    (tmp_path / "m.yaml").write_text(PUSH_TO_ONE_STORE.format(provider=provider, remote_key="secret/db-pass"))
+    assert main(["import", "push-secret", str(tmp_path / "m.yaml"), "-o", str(tmp_path / "out")]) == 0
+    report, _ = capsys.readouterr()
+    stores, job = documents(tmp_path / "out" / "apps-p")
+    assert stores[1]["spec"]["provider"] == {
+        "azureKeyVault": {"connId": "apps_p_s", "vaultUrl": "https://v.vault.azure.net", "nameMapping": {}}
+    }
+    assert job["spec"]["targets"] == [
+        {"store": "apps-p-s", "keyTransform": [{"regexp": {"source": "^secret/", "target": ""}}]}
+    ]
+    assert (
+        "m.yaml: PushSecret 'p': spec.data[0].match.remoteRef.remoteKey: changed: written as 'db-pass' in "
+        "target 'apps-p-s' (ClusterSecretStore 's'): External Secrets reads 'secret/' as the Key Vault object "
+        "type"
+    ) in report
+    (command,) = [
+        line for line in report.splitlines() if line.startswith("airflow connections add apps_p_s ")
+    ]
+    assert json.loads(shlex.split(command)[5]) == {"conn_type": "secret_sync_azure_key_vault", **connection}
+    if finding:
+        assert f"m.yaml: ClusterSecretStore 's': {finding}" in report
 
 
 def test_a_push_secret_whose_only_store_refuses_its_key_is_left_out_and_nothing_is_written(
