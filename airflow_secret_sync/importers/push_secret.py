@@ -212,6 +212,7 @@ class PushSecretImporter:
                 "PushSecret left out: no store can hold its remote keys",
             )
             return
+        self._report_whole_secret_encoding(manifest, entries, [store for store, _ in fitted])
         items = [item for _, item in entries]
         job_spec: dict[str, Any] = {
             "source": f"{name}-source",
@@ -435,6 +436,25 @@ class PushSecretImporter:
         if not sources:
             raise Untranslatable("the template reads no key of the Secret")
         return {"sources": dict(sorted(sources.items())), "template": template, "target": target}
+
+    def _report_whole_secret_encoding(
+        self, manifest: Manifest, entries: list[tuple[int, dict[str, Any]]], stores: list[dict[str, Any]]
+    ) -> None:
+        """External Secrets writes a whole Secret into Parameter Store as JSON of base64-encoded values
+        (unless the entry's metadata sets ``encodeAsDecoded``); ours, as into every other store, as text."""
+        parameter_stores = [
+            store["metadata"]["name"] for store in stores if "awsParameterStore" in store["spec"]["provider"]
+        ]
+        for index, item in entries:
+            if parameter_stores and "secret" in item and "property" not in item["secret"]:
+                self._report(
+                    manifest.file,
+                    f"PushSecret {manifest.name!r}: spec.data[{index}]",
+                    Severity.CHANGED,
+                    f"the whole Secret goes into {', '.join(parameter_stores)} as JSON of its values as "
+                    "text; External Secrets writes them base64-encoded there unless metadata sets "
+                    "encodeAsDecoded",
+                )
 
     def _fit_remote_keys(
         self, manifest: Manifest, entries: list[tuple[int, dict[str, Any]]], targets: list[dict[str, Any]]

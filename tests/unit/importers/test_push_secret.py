@@ -246,8 +246,8 @@ def test_an_azure_key_vault_store_writes_names_as_external_secrets_does(
     ]
     assert (
         "m.yaml: PushSecret 'p': spec.data[0].match.remoteRef.remoteKey: changed: written as 'db-pass' in "
-        "target 'apps-p-s' (ClusterSecretStore 's'): External Secrets reads 'secret/' as the Key Vault object "
-        "type"
+        "target 'apps-p-s' (ClusterSecretStore 's'): External Secrets reads 'secret/' as the Key Vault "
+        "object type"
     ) in report
     (command,) = [
         line for line in report.splitlines() if line.startswith("airflow connections add apps_p_s ")
@@ -255,6 +255,19 @@ def test_an_azure_key_vault_store_writes_names_as_external_secrets_does(
     assert json.loads(shlex.split(command)[5]) == {"conn_type": "secret_sync_azure_key_vault", **connection}
     if finding:
         assert f"m.yaml: ClusterSecretStore 's': {finding}" in report
+
+
+def test_a_whole_secret_into_parameter_store_is_reported_as_written_decoded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = PUSH_TO_ONE_STORE.format(provider="aws: {service: ParameterStore}", remote_key="app-all")
+    (tmp_path / "m.yaml").write_text(manifest.replace("secretKey: a, ", ""))
+    assert main(["import", "push-secret", str(tmp_path / "m.yaml"), "-o", str(tmp_path / "out")]) == 0
+    report, _ = capsys.readouterr()
+    assert (
+        "m.yaml: PushSecret 'p': spec.data[0]: changed: the whole Secret goes into apps-p-s as JSON of its "
+        "values as text; External Secrets writes them base64-encoded there"
+    ) in report
 
 
 def test_a_push_secret_whose_only_store_refuses_its_key_is_left_out_and_nothing_is_written(
