@@ -325,3 +325,178 @@ def test_bad_manifests_exit_2_and_write_nothing(
     assert code == 2 and message in err and "nothing was written" in err
     assert "never-copy-this-password" not in err
     assert not (tmp_path / "out").exists()
+
+
+def import_one(tmp_path: Path, capsys: pytest.CaptureFixture[str], manifest: str) -> tuple[int, str, Path]:
+    (tmp_path / "m.yaml").write_text(manifest)
+    code = main(["import", "push-secret", str(tmp_path / "m.yaml"), "-o", str(tmp_path / "out")])
+    report, _ = capsys.readouterr()
+    return code, report, tmp_path / "out" / "apps-p"
+
+
+VAULT = "vault: {server: 'https://v:8200', path: kv, "
+
+
+@pytest.mark.parametrize(
+    ("provider", "block", "connection", "finding"),
+    [
+        (
+            VAULT + "version: v1, auth: {userPass: {path: up, username: bob, secretRef: {name: s, key: p}}}}",
+            {"vault": {"connId": "apps_p_s", "mount": "kv", "kvVersion": 1}},
+            {
+                "login": "bob",
+                "password": "<PASSWORD>",
+                "extra": {"auth_type": "userpass", "auth_mount_point": "up"},
+            },
+            None,
+        ),
+        (
+            VAULT + "auth: {jwt: {path: jwt-k8s, role: pusher}}}",
+            {"vault": {"connId": "apps_p_s", "mount": "kv", "kvVersion": 2}},
+            {"extra": {"auth_type": "jwt", "role": "pusher", "jwt": "<JWT>", "auth_mount_point": "jwt-k8s"}},
+            None,
+        ),
+        (
+            VAULT + "auth: {cert: {clientCert: {name: c, key: k}}}}",
+            {"vault": {"connId": "apps_p_s", "mount": "kv", "kvVersion": 2}},
+            {"password": "<VAULT_TOKEN>", "extra": {"auth_type": "token"}},
+            "spec.provider.vault.auth: not honoured: auth method 'cert' has no equivalent here: token auth "
+            "assumed",
+        ),
+        (
+            "aws: {service: SecretsManager, region: r, prefix: team/, role: 'arn:aws:iam::1:role/x', "
+            "externalID: ext, secretsManager: {forceDeleteWithoutRecovery: true}}",
+            {"aws": {"connId": "apps_p_s", "region": "r", "prefix": "team/", "recoveryWindowDays": None}},
+            {"extra": {"role_arn": "arn:aws:iam::1:role/x", "external_id": "ext"}},
+            None,
+        ),
+        (
+            "gcpsm: {projectID: p, location: europe-west1, auth: {workloadIdentity: {clusterName: c}}}",
+            {"gcp": {"connId": "apps_p_s", "projectId": "p", "location": "europe-west1"}},
+            {"extra": {"project": "p"}},
+            "spec.provider.gcpsm.auth.workloadIdentity: changed: workload identity",
+        ),
+    ],
+)
+def test_each_provider_setting_becomes_a_store_field_or_a_connection_placeholder(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    provider: str,
+    block: dict[str, Any],
+    connection: dict[str, Any],
+    finding: str | None,
+) -> None:
+    code, report, out = import_one(
+        tmp_path, capsys, PUSH_TO_ONE_STORE.format(provider=provider, remote_key="b")
+    )
+    assert code == (1 if finding and "not honoured" in finding else 0)
+    stores, _ = documents(out)
+    assert stores[1]["spec"]["provider"] == block
+    (command,) = [
+        line for line in report.splitlines() if line.startswith("airflow connections add apps_p_s ")
+    ]
+    document = json.loads(shlex.split(command)[5])
+    assert {
+        key: value for key, value in document.items() if key not in ("conn_type", "host", "port", "schema")
+    } == (connection)
+    if finding:
+        assert f"m.yaml: ClusterSecretStore 's': {finding}" in report
+
+
+TEMPLATED = """\
+kind: ClusterSecretStore
+metadata: {{name: s}}
+spec: {{provider: {{gcpsm: {{projectID: p}}}}}}
+---
+kind: PushSecret
+metadata: {{name: p, namespace: apps}}
+spec:
+  secretStoreRefs: [{{name: s, kind: ClusterSecretStore}}]
+  selector: {{secret: {{name: creds}}}}
+{extra}
+  data:
+    - match: {{secretKey: a, remoteRef: {{remoteKey: ra}}}}
+    - match: {{secretKey: b, remoteRef: {{remoteKey: rb}}}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("extra", "plan", "finding"),
+    [
+        # Sprig functions with a Jinja filter of the same meaning
+        (
+            "  template:\n    mergePolicy: Merge\n    data:\n"
+            "      a: '{{ .a | b64dec | trim | upper }}-{{ .b | lower | toString }}'",
+            [
+                {
+                    "sources": {
+                        "data_a": {"key": "creds", "property": "a"},
+                        "data_b": {"key": "creds", "property": "b"},
+                    },
+                    "template": "{{ (((data_a | b64decode) | trim) | upper) }}-"
+                    "{{ ((data_b | lower) | string) }}",
+                    "target": {"key": "ra"},
+                },
+                {"secret": {"key": "creds", "property": "b"}, "target": {"key": "rb"}},
+            ],
+            None,
+        ),
+        # mergePolicy Replace (the default): the templated Secret holds only the template's keys
+        (
+            "  template:\n    data:\n      a: 'x{{ .a }}'",
+            [
+                {
+                    "sources": {"data_a": {"key": "creds", "property": "a"}},
+                    "template": "x{{ data_a }}",
+                    "target": {"key": "ra"},
+                }
+            ],
+            "spec.data[1]: left out: entry left out: with mergePolicy Replace the templated Secret lacks 'b'",
+        ),
+        (
+            "  template:\n    metadata: {labels: {a: b}}\n    mergePolicy: Merge\n"
+            "    data:\n      a: '{{ .a }}'",
+            None,
+            "spec.template.metadata: not honoured",
+        ),
+        (
+            "  template:\n    templateFrom: [{configMap: {name: c, items: [{key: k}]}}]",
+            None,
+            "spec.template.templateFrom: left out: PushSecret left out: templates kept in ConfigMaps",
+        ),
+        (
+            "  template:\n    engineVersion: v1\n    data:\n      a: '{{ .a }}'",
+            None,
+            "spec.template.engineVersion: left out: PushSecret left out: only engineVersion v2",
+        ),
+        ("  dataTo: [{storeRef: {name: s}}]", None, "spec.dataTo: not honoured: no equivalent: ignored"),
+    ],
+)
+def test_templates_and_push_secret_fields(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    extra: str,
+    plan: list[dict[str, Any]] | None,
+    finding: str | None,
+) -> None:
+    code, report, out = import_one(tmp_path, capsys, TEMPLATED.format(extra=extra))
+    assert code == (1 if finding else 0)
+    if plan is not None:
+        _, job = documents(out)
+        assert job["spec"]["plan"] == plan
+    if finding:
+        assert f"m.yaml: PushSecret 'p': {finding}" in report
+
+
+def test_a_store_label_selector_takes_match_labels_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = PUSH_TO_ONE_STORE.format(provider="gcpsm: {projectID: p}", remote_key="b").replace(
+        "[{name: s, kind: ClusterSecretStore}]",
+        "[{kind: ClusterSecretStore, labelSelector: {matchExpressions: [{key: a, operator: Exists}]}}]",
+    )
+    code, report, out = import_one(tmp_path, capsys, manifest)
+    assert code == 1 and not out.exists()
+    assert (
+        "m.yaml: PushSecret 'p': spec.secretStoreRefs[0]: left out: only labelSelector.matchLabels translates"
+    ) in report
