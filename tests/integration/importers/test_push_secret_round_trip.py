@@ -1,7 +1,7 @@
 """The PushSecret round trip: a Kubernetes Secret in the session's real kube-apiserver, PushSecret manifests
 imported as they are, the printed connections created (placeholders filled in), ``secret-sync run`` of
-every imported job, and the targets (OpenBao, moto, the GCP and Key Vault emulators) read with each
-provider's own client.
+every imported job (one through Airflow's ``dag.test()``), and the targets (OpenBao, moto, the GCP and Key
+Vault emulators) read with each provider's own client.
 
 What the targets must hold is what External Secrets documents for a PushSecret: ``secretKey`` ->
 ``remoteKey`` (and ``property``: one field of the remote secret), the whole Secret as a JSON map when there is
@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import shlex
+import shutil
 import textwrap
 import uuid
 from pathlib import Path
@@ -25,17 +26,28 @@ import yaml
 
 from airflow_secret_sync.cli import main
 from airflow_secret_sync.testing.kubernetes_server import KubernetesServer
+from tests.airflow.conftest import run_dag, task_instances, write_loader
 from tests.fixtures.azure import KeyVaultServer
 from tests.fixtures.gcp import GCP_PROJECT
 from tests.fixtures.moto import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, MotoServer, boto3_client
 from tests.fixtures.openbao import ROOT_TOKEN, OpenBaoServer, set_connection
 
-pytestmark = [pytest.mark.kubernetes, pytest.mark.vault, pytest.mark.aws, pytest.mark.gcp, pytest.mark.azure]
+pytestmark = [
+    pytest.mark.kubernetes,
+    pytest.mark.vault,
+    pytest.mark.aws,
+    pytest.mark.gcp,
+    pytest.mark.azure,
+    pytest.mark.airflow,
+]
 
 SECRET = {"username": "k8s-user-0201", "password": "k8s-pass-0202"}
 NEW_PASSWORD = "k8s-pass-0203"
 VALUES = [*SECRET.values(), NEW_PASSWORD]
 JOBS = ("push-db", "push-whole", "push-gcp", "push-azure", "push-keep", "push-user")
+# one imported job runs through Airflow (dag.test() of the DAG a dags-folder loader builds) instead of the CLI
+THROUGH_AIRFLOW = "push-azure"
+LOADER = "secret_sync_push_secret_import_dags"
 
 
 def manifests(namespace: str, openbao: OpenBaoServer, mount: str, vault_url: str) -> str:
@@ -310,6 +322,7 @@ def test_push_secrets_from_a_real_cluster_land_as_external_secrets_documents_the
     moto: MotoServer,
     gcp_hook_emulator: Any,
     key_vault: KeyVaultServer,
+    dags_folder: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -330,8 +343,16 @@ def test_push_secrets_from_a_real_cluster_land_as_external_secrets_documents_the
     report = run(capsys, ["import", "push-secret", str(tmp_path / "manifests.yaml"), "-o", str(out)])
     connect_printed(report, monkeypatch, moto, gcp_hook_emulator.url, key_vault, kubeconfig)
     jobs = {name: f"{namespace}-{name}" for name in JOBS}
-    for job in jobs.values():
-        run(capsys, ["run", job, "--config", str(out / job), "--no-progress"])
+    for name, job in jobs.items():
+        if name != THROUGH_AIRFLOW:
+            run(capsys, ["run", job, "--config", str(out / job), "--no-progress"])
+    shutil.copytree(out / jobs[THROUGH_AIRFLOW], dags_folder / LOADER)
+    write_loader(dags_folder, LOADER, LOADER, f"{LOADER}-errors")
+    dag_run = run_dag(dags_folder, LOADER, jobs[THROUGH_AIRFLOW])
+    states = {key: ti.state for key, ti in task_instances(dag_run).items()}
+    assert dag_run.state == "success", states
+    printed = capsys.readouterr()
+    assert [value for value in VALUES if value in printed.out + printed.err] == []
 
     targets = Targets(openbao, mount, moto, gcp_hook_emulator.client(), key_vault.client())
     encoded = base64.b64encode(SECRET["password"].encode()).decode()
