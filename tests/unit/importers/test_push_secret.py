@@ -500,3 +500,30 @@ def test_a_store_label_selector_takes_match_labels_only(
     assert (
         "m.yaml: PushSecret 'p': spec.secretStoreRefs[0]: left out: only labelSelector.matchLabels translates"
     ) in report
+
+
+@pytest.mark.parametrize(
+    ("refs", "finding"),
+    [
+        (
+            "[{name: s, kind: ClusterSecretStore}, {name: elsewhere}]",
+            "spec.secretStoreRefs[1]: left out: SecretStore 'elsewhere' is not among the manifests given",
+        ),
+        (
+            "[{name: s, kind: ClusterSecretStore},"
+            " {kind: ClusterSecretStore, labelSelector: {matchLabels: {a: b}}}]",
+            "spec.secretStoreRefs[1]: left out: no ClusterSecretStore among the manifests matches the labels",
+        ),
+    ],
+)
+def test_a_store_reference_nothing_answers_is_reported_and_the_others_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], refs: str, finding: str
+) -> None:
+    manifest = PUSH_TO_ONE_STORE.format(provider="gcpsm: {projectID: p}", remote_key="b").replace(
+        "[{name: s, kind: ClusterSecretStore}]", refs
+    )
+    code, report, out = import_one(tmp_path, capsys, manifest)
+    assert code == 1
+    assert f"m.yaml: PushSecret 'p': {finding}" in report
+    _, job = documents(out)
+    assert job["spec"]["targets"] == ["apps-p-s"]
