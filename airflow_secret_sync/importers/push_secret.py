@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from airflow_secret_sync.engine.naming import store_key_problem
 from airflow_secret_sync.importers.gotemplate import Dialect, Untranslatable, to_jinja, translate
 from airflow_secret_sync.importers.report import (
     ConnectionToCreate,
@@ -30,7 +31,7 @@ from airflow_secret_sync.importers.report import (
     store_document,
     yaml_problem,
 )
-from airflow_secret_sync.spec.models import API_VERSION
+from airflow_secret_sync.spec.models import API_VERSION, SecretStore
 
 STORE_KINDS = ("SecretStore", "ClusterSecretStore")
 # External Secrets' template functions (Sprig) that have a Jinja filter of the same meaning
@@ -46,6 +47,19 @@ ESO_TEMPLATES = Dialect(
     },
 )
 KUBERNETES_CONN_ID = "kubernetes_default"
+# How an External Secrets provider names what it writes, where that differs from remoteKey: a key rule
+# (RE2 expression, replacement) on that store's target, and why. AWS takes a hierarchical parameter name only
+# with its leading '/' ('app/db' -> '/app/db'); External Secrets reads 'secret/' in front of an Azure Key
+# Vault name as the object type ('secret/db' is secret 'db').
+REMOTE_NAMES = {
+    "awsParameterStore": (
+        "^([^/]+/)",
+        "/$1",
+        "AWS refuses a hierarchical parameter name without a leading '/', so External Secrets' push of "
+        "{key!r} fails there",
+    ),
+    "azureKeyVault": ("^secret/", "", "External Secrets reads 'secret/' as the Key Vault object type"),
+}
 _GO_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 
@@ -101,6 +115,8 @@ class PushSecretImporter:
     def __init__(self, files: list[Path]) -> None:
         self.files = files
         self.result = ImportResult()
+        # our target store's name -> the External Secrets store it comes from, for findings
+        self._origins: dict[str, str] = {}
 
     def run(self) -> ImportResult:
         manifests = [manifest for path in self.files for manifest in _load_manifests(path)]
@@ -178,8 +194,8 @@ class PushSecretImporter:
                 "PushSecret left out: no store translated",
             )
             return
-        items = self._items(manifest, spec, secret_name, targets)
-        if not items:
+        entries = self._items(manifest, spec, secret_name, targets)
+        if not entries:
             self._report(
                 file,
                 f"{where}: spec.data",
@@ -187,12 +203,23 @@ class PushSecretImporter:
                 "PushSecret left out: no data entry translated",
             )
             return
+        fitted = self._fit_remote_keys(manifest, entries, targets)
+        if not fitted:
+            self._report(
+                file,
+                f"{where}: spec.secretStoreRefs",
+                Severity.LEFT_OUT,
+                "PushSecret left out: no store can hold its remote keys",
+            )
+            return
+        self._report_whole_secret_encoding(manifest, entries, [store for store, _ in fitted])
+        items = [item for _, item in entries]
         job_spec: dict[str, Any] = {
             "source": f"{name}-source",
-            "targets": [store["metadata"]["name"] for store in targets],
+            "targets": [entry for _, entry in fitted],
             "plan": items,
         }
-        job_spec.update(self._policies(manifest, spec))
+        job_spec.update(self._policies(manifest, spec, name))
         source_store = store_document(
             f"{name}-source", "Read", {"kubernetes": {"connId": KUBERNETES_CONN_ID, "namespace": namespace}}
         )
@@ -214,9 +241,9 @@ class PushSecretImporter:
             },
             "spec": job_spec,
         }
-        self.result.jobs.append(ImportedJob(name, [source_store, *targets], job))
+        self.result.jobs.append(ImportedJob(name, [source_store, *(store for store, _ in fitted)], job))
 
-    def _policies(self, manifest: Manifest, spec: dict[str, Any]) -> dict[str, Any]:
+    def _policies(self, manifest: Manifest, spec: dict[str, Any], job: str) -> dict[str, Any]:
         file, where = manifest.file, f"PushSecret {manifest.name!r}"
         policies: dict[str, Any] = {}
         interval = spec.get("refreshInterval", "1h")
@@ -251,8 +278,10 @@ class PushSecretImporter:
                 file,
                 f"{where}: spec.deletionPolicy",
                 Severity.CHANGED,
-                "Delete removes remote secrets this job wrote once their source entry is gone (within "
-                "maxDeletes); removing the job itself deletes nothing",
+                "to delete what it pushed when the PushSecret goes, as External Secrets does, remove the "
+                f"job's job.yaml, then run 'secret-sync prune -c <JOB_FOLDER> --job {job} --apply' (fields "
+                "written with remoteRef.property stay); also, a remote secret whose source (the Secret or "
+                "its key) is gone is deleted on the next run (within maxDeletes)",
             )
         self._report(
             file,
@@ -265,7 +294,8 @@ class PushSecretImporter:
 
     def _items(
         self, manifest: Manifest, spec: dict[str, Any], secret_name: str, targets: list[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """The plan item of each ``data`` entry that translates, with the entry's index."""
         file, where = manifest.file, f"PushSecret {manifest.name!r}"
         template = spec.get("template")
         templated: dict[str, str] = {}
@@ -301,7 +331,7 @@ class PushSecretImporter:
                 file, f"{where}: spec.data", Severity.LEFT_OUT, "no data entries: nothing to push is listed"
             )
             return []
-        items: list[dict[str, Any]] = []
+        items: list[tuple[int, dict[str, Any]]] = []
         vault_targets = [
             store["metadata"]["name"] for store in targets if "vault" in store["spec"]["provider"]
         ]
@@ -309,7 +339,7 @@ class PushSecretImporter:
             item = self._entry(manifest, index, entry, secret_name, template, templated, merge)
             if item is None:
                 continue
-            items.append(item)
+            items.append((index, item))
             whole_secret = "secret" in item and "property" not in item["secret"]
             if vault_targets and not whole_secret and "property" not in item["target"]:
                 self._report(
@@ -407,6 +437,80 @@ class PushSecretImporter:
             raise Untranslatable("the template reads no key of the Secret")
         return {"sources": dict(sorted(sources.items())), "template": template, "target": target}
 
+    def _report_whole_secret_encoding(
+        self, manifest: Manifest, entries: list[tuple[int, dict[str, Any]]], stores: list[dict[str, Any]]
+    ) -> None:
+        """External Secrets writes a whole Secret into Parameter Store as JSON of base64-encoded values
+        (unless the entry's metadata sets ``encodeAsDecoded``); ours, as into every other store, as text."""
+        parameter_stores = [
+            store["metadata"]["name"] for store in stores if "awsParameterStore" in store["spec"]["provider"]
+        ]
+        for index, item in entries:
+            if parameter_stores and "secret" in item and "property" not in item["secret"]:
+                self._report(
+                    manifest.file,
+                    f"PushSecret {manifest.name!r}: spec.data[{index}]",
+                    Severity.CHANGED,
+                    f"the whole Secret goes into {', '.join(parameter_stores)} as JSON of its values as "
+                    "text; External Secrets writes them base64-encoded there unless metadata sets "
+                    "encodeAsDecoded",
+                )
+
+    def _fit_remote_keys(
+        self, manifest: Manifest, entries: list[tuple[int, dict[str, Any]]], targets: list[dict[str, Any]]
+    ) -> list[tuple[dict[str, Any], str | dict[str, Any]]]:
+        """The stores that can hold every remote key, each with its entry of the job's ``targets``.
+
+        External Secrets passes ``remoteKey`` to the provider unchanged (after the store's prefix), so a key
+        the provider refuses fails that store's push at every refresh. Parameter Store refuses a
+        hierarchical name without a leading ``/``, and External Secrets strips ``secret/`` from an Azure
+        Key Vault name: that store's target gets a key rule doing the same (:data:`REMOTE_NAMES`). A key a
+        store refuses otherwise (a ``/`` in a GCP secret id, say) has no such name: the store is left out of
+        the job rather than given a guessed one.
+        """
+        file, where = manifest.file, f"PushSecret {manifest.name!r}"
+        keys = {index: str(item["target"]["key"]) for index, item in entries}
+        kept: list[tuple[dict[str, Any], str | dict[str, Any]]] = []
+        for store in targets:
+            name = store["metadata"]["name"]
+            block = SecretStore.model_validate(store).spec.provider
+            rewrite = block.kind in REMOTE_NAMES and any(
+                store_key_problem(block, key) and not store_key_problem(block, remote_name(block.kind, key))
+                for key in keys.values()
+            )
+            refused = False
+            for index, key in keys.items():
+                written = remote_name(block.kind, key) if rewrite else key
+                path = f"{where}: spec.data[{index}].match.remoteRef.remoteKey"
+                problem = store_key_problem(block, written)
+                if problem:
+                    refused = True
+                    self._report(
+                        file,
+                        path,
+                        Severity.LEFT_OUT,
+                        f"target {name!r} ({self._origins[name]}) left out: {written!r} is not a valid name "
+                        f"there: {problem}. External Secrets cannot push it there as a secret either: "
+                        "rename the remote key and import again",
+                    )
+                elif written != key:
+                    self._report(
+                        file,
+                        path,
+                        Severity.CHANGED,
+                        f"written as {written!r} in target {name!r} ({self._origins[name]}): "
+                        + REMOTE_NAMES[block.kind][2].format(key=key),
+                    )
+            if refused:
+                self.result.drop_connection(next(iter(store["spec"]["provider"].values()))["connId"])
+            elif rewrite:
+                source, replacement, _ = REMOTE_NAMES[block.kind]
+                rule = {"regexp": {"source": source, "target": replacement}}
+                kept.append((store, {"store": name, "keyTransform": [rule]}))
+            else:
+                kept.append((store, name))
+        return kept
+
     # -------------------------------------------------------------------------------------------- stores
 
     def _targets(
@@ -486,7 +590,7 @@ class PushSecretImporter:
         name = document_name(f"{job}-{store.name}")
         conn_id = name.replace("-", "_").replace(".", "_")
         path = f"{where}: spec.provider.{kind}"
-        translators = {"vault": self._vault, "aws": self._aws, "gcpsm": self._gcp}
+        translators = {"vault": self._vault, "aws": self._aws, "gcpsm": self._gcp, "azurekv": self._azure}
         if kind not in translators:
             self._report(
                 file,
@@ -496,6 +600,7 @@ class PushSecretImporter:
             )
             return None
         ours = translators[kind](settings, conn_id, file, path)
+        self._origins[name] = where
         return store_document(name, "Write", ours)
 
     def _unhonoured(self, settings: dict[str, Any], handled: set[str], file: str, path: str) -> None:
@@ -633,6 +738,55 @@ class PushSecretImporter:
         if settings.get("location"):
             ours["location"] = str(settings["location"])
         return {"gcp": ours}
+
+    def _azure(self, settings: dict[str, Any], conn_id: str, file: str, path: str) -> dict[str, Any]:
+        handled = {"vaultUrl", "tenantId", "authType", "authSecretRef", "identityId", "serviceAccountRef"}
+        self._unhonoured(settings, handled | {"environmentType"}, file, path)
+        if not str(settings.get("vaultUrl") or "").startswith("https://"):
+            raise ImportInputError(f"{file}: {path}.vaultUrl: the vault's https:// URL is needed")
+        if settings.get("environmentType", "PublicCloud") != "PublicCloud":
+            self._report(
+                file,
+                f"{path}.environmentType",
+                Severity.NOT_HONOURED,
+                "only the public cloud's sign-in is used: the vault URL alone does not choose the cloud",
+            )
+        fields: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        auth_type = settings.get("authType", "ServicePrincipal")
+        tenant = str(settings["tenantId"]) if settings.get("tenantId") else None
+        if auth_type == "ServicePrincipal":
+            fields.update(login="<CLIENT_ID>", password="<CLIENT_SECRET>")
+            extra["tenantId"] = tenant or "<TENANT_ID>"
+        elif auth_type in ("ManagedIdentity", "WorkloadIdentity"):
+            if auth_type == "ManagedIdentity" and settings.get("identityId"):
+                extra["managed_identity_client_id"] = str(settings["identityId"])
+            if auth_type == "WorkloadIdentity" and tenant:
+                extra["workload_identity_tenant_id"] = tenant
+            self._report(
+                file,
+                f"{path}.authType",
+                Severity.CHANGED,
+                f"{auth_type}: the connection holds no secret, so that DefaultAzureCredential signs in with "
+                "the identity of wherever the task runs",
+            )
+        else:
+            raise ImportInputError(
+                f"{file}: {path}.authType: expected ServicePrincipal, ManagedIdentity or WorkloadIdentity"
+            )
+        self.result.add_connection(
+            ConnectionToCreate(conn_id, "secret_sync_azure_key_vault", fields, extra, purpose=path)
+        )
+        # External Secrets writes remoteKey as the secret's name: no '/' -> '--' mapping as ours has
+        return {
+            "azureKeyVault": {"connId": conn_id, "vaultUrl": str(settings["vaultUrl"]), "nameMapping": {}}
+        }
+
+
+def remote_name(kind: str, key: str) -> str:
+    """The name the provider of ``kind`` gives ``key`` (the :data:`REMOTE_NAMES` rule applied)."""
+    source, replacement, _ = REMOTE_NAMES[kind]
+    return re.sub(source, replacement.replace("$1", r"\1"), key, count=1)
 
 
 def import_push_secrets(files: list[Path]) -> ImportResult:

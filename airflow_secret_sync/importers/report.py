@@ -94,6 +94,10 @@ class ImportResult:
         if all(known.conn_id != connection.conn_id for known in self.connections):
             self.connections.append(connection)
 
+    def drop_connection(self, conn_id: str) -> None:
+        """Forget a connection whose store was left out after all."""
+        self.connections = [known for known in self.connections if known.conn_id != conn_id]
+
     @property
     def incomplete(self) -> bool:
         """Something of the source was left out or not honoured."""

@@ -124,6 +124,28 @@ def test_kubernetes_role_auth_needs_no_secret(
     assert "<" not in command  # nothing to fill in
 
 
+def test_a_token_file_is_named_in_the_connection_and_read_at_run_time(
+    tmp_path: Path, local_stores: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = write(
+        tmp_path,
+        "vault.yml",
+        "secretsStore:\n  vault:\n    address: https://vault:8200\n    storePath: secret\n"
+        "    tokenPath: /var/run/vault/token\n",
+    )
+    plan = write(tmp_path, "p.yml", "sync:\n  - secretRef: {key: /a}\n")
+    code, _, err = run(capsys, "-s", str(local_stores[0]), "-t", str(target), "--sync", str(plan))
+    assert code == 0
+    command = next(line for line in err.splitlines() if line.startswith("airflow connections add"))
+    assert json.loads(shlex.split(command)[5]) == {
+        "conn_type": "secret_sync_vault",
+        "host": "vault",
+        "port": 8200,
+        "schema": "https",
+        "extra": {"auth_type": "token", "token_path": "/var/run/vault/token"},
+    }
+
+
 def test_unknown_fields_and_refused_items_are_reported_with_their_path(
     tmp_path: Path, local_stores: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
