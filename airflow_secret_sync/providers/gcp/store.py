@@ -425,17 +425,20 @@ class GcpSecretManagerStore(ConnectedStore):
         return self._access(key, f"{name}/versions/{enabled[0]}") if enabled else None
 
     def _enabled_versions(self, key: str, name: str, *, everything: bool) -> list[str]:
-        """Enabled version numbers, newest first: all of them, or only the newest."""
+        """Enabled version numbers, newest first: all of them, or only the newest.
+
+        The pager follows next-page tokens: Google may answer a short or even empty page that still has one.
+        """
         request = {
             "parent": name,
             "filter": "state:ENABLED",
             "page_size": self.list_page_size if everything else 1,
         }
         with self._calling("list enabled versions", key):
-            pages = self._call("list_secret_versions", request)
-            if everything:
-                return [_last(version.name) for version in pages]
-            return [_last(version.name) for version in next(iter(pages.pages)).versions]
+            versions = iter(self._call("list_secret_versions", request))
+            return [
+                _last(version.name) for version in (versions if everything else itertools.islice(versions, 1))
+            ]
 
     def read_marker(self, key: str) -> Marker | None:
         secret = self._get_secret(key, self._name(key))
