@@ -36,6 +36,9 @@ TRANSIENT_ERRORS = (
     google_errors.ServiceUnavailable,
     google_errors.GatewayTimeout,
 )
+# A quota refusal (429) comes before the call does anything: the one error a call that is not idempotent
+# (adding a version, creating a secret) is retried on. A 5xx may come after the write landed.
+NOTHING_DONE_ERRORS = (google_errors.TooManyRequests,)
 
 
 @dataclass(frozen=True)
@@ -195,13 +198,14 @@ def build_client(
     )
 
 
-def transient_retry(deadline: float) -> Retry:
-    """Exponential backoff on 429 and 5xx answers, giving up after ``deadline`` seconds.
+def transient_retry(deadline: float, errors: tuple[type[Exception], ...] = TRANSIENT_ERRORS) -> Retry:
+    """Exponential backoff on ``errors`` (429 and 5xx answers), giving up after ``deadline`` seconds.
 
     :param deadline: seconds from the first attempt after which no retry starts.
+    :param errors: the exceptions retried.
     """
     return Retry(
-        predicate=if_exception_type(*TRANSIENT_ERRORS),
+        predicate=if_exception_type(*errors),
         initial=0.5,
         maximum=8.0,
         multiplier=2.0,

@@ -17,6 +17,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -24,7 +25,7 @@ from typing import Any
 import google_crc32c
 import requests
 from google.api_core import exceptions as google_errors
-from google.api_core.retry import Retry
+from google.api_core.retry import Retry, exponential_sleep_generator
 from google.auth import exceptions as auth_errors
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import secretmanager
@@ -54,6 +55,7 @@ from airflow_secret_sync.providers.base import (
     payload_value,
 )
 from airflow_secret_sync.providers.gcp.conn import (
+    NOTHING_DONE_ERRORS,
     TRANSIENT_ERRORS,
     GcpConnectionSettings,
     build_client,
@@ -99,6 +101,8 @@ STATUS_ERRORS: dict[str, type[StoreError]] = {
 ANNOTATIONS_LIMIT_BYTES = 16 * 1024
 # Attempts at a metadata update when the etag keeps changing under us (optimistic concurrency).
 METADATA_ATTEMPTS = 3
+# Attempts at adding a version when the answers are ambiguous failures and nothing landed (see _add_version).
+WRITE_ATTEMPTS = 3
 _SECRET_ID_CHARS = re.compile(r"^[A-Za-z0-9_-]*$")
 _PLAIN_LABEL_KEY = re.compile(r"[a-z_]+")
 # Batch reads: ``name:"<id>" OR ...`` listings. ``:`` matches part of the resource name, so a short id can
@@ -162,6 +166,7 @@ class GcpSecretManagerStore(ConnectedStore):
         self._connection: GcpConnectionSettings | None = None
         self._parent = ""
         self._retry: Retry | None = None
+        self._write_retry: Retry | None = None
         self._batch_denied = False
         self._lock = threading.Lock()  # guards _batch_denied
 
@@ -190,6 +195,7 @@ class GcpSecretManagerStore(ConnectedStore):
         location = self.settings.location
         self._parent = f"projects/{project}" + (f"/locations/{location}" if location else "")
         self._retry = transient_retry(settings.retry_deadline)
+        self._write_retry = transient_retry(settings.retry_deadline, NOTHING_DONE_ERRORS)
         self._connection = settings
         client = build_client(settings, credentials, location)
         log.info(
@@ -202,11 +208,13 @@ class GcpSecretManagerStore(ConnectedStore):
         )
         return client
 
-    def _call(self, method: str, request: dict[str, Any]) -> Any:
-        """One client call with the transient-error retry and the per-attempt timeout."""
+    def _call(self, method: str, request: dict[str, Any], *, idempotent: bool = True) -> Any:
+        """One client call with the per-attempt timeout, retried on transient errors; a call that is not
+        ``idempotent`` only on those that prove nothing was done (see :data:`NOTHING_DONE_ERRORS`)."""
         client = self.client
         assert self._connection is not None
-        return getattr(client, method)(request=request, retry=self._retry, timeout=self._connection.timeout)
+        retry = self._retry if idempotent else self._write_retry
+        return getattr(client, method)(request=request, retry=retry, timeout=self._connection.timeout)
 
     def close(self) -> None:
         self._client.reset()
@@ -489,7 +497,7 @@ class GcpSecretManagerStore(ConnectedStore):
                 f"{self.where(key)}: changed since it was read (newest enabled version "
                 f"{newest}, expected {expected_version})"
             )
-        number = self._add_version(key, name, data)
+        number = self._add_version(key, name, data, after=newest)
         tracked = [number, *(item for item in tracked_versions(secret) if item != number)]
         if keep is not None:
             enabled_now = {number, *enabled}
@@ -525,15 +533,23 @@ class GcpSecretManagerStore(ConnectedStore):
             replication=self._replication(),
         )
         request = {"parent": self.parent, "secret_id": key, "secret": secret}
-        with self._calling("create the secret", key):
-            try:
-                created = self._call("create_secret", request)
-            except google_errors.Conflict as err:
-                raise _SecretExists(
-                    f"{self.where(key)}: created by someone else since it was read ({_status(err)})"
-                ) from None
         try:
-            number = self._add_version(key, name, data)
+            with self._calling("create the secret", key):
+                try:
+                    created = self._call("create_secret", request, idempotent=False)
+                except google_errors.Conflict as err:
+                    raise _SecretExists(
+                        f"{self.where(key)}: created by someone else since it was read ({_status(err)})"
+                    ) from None
+        except Transient:
+            # the create may have landed all the same: what is there now decides (see write)
+            if self._get_secret(key, name) is None:
+                raise
+            raise _SecretExists(
+                f"{self.where(key)}: the create's answer was lost; the secret exists"
+            ) from None
+        try:
+            number = self._add_version(key, name, data, after=None)
         except StoreError:
             self._roll_back(key, name, created)
             raise
@@ -561,11 +577,44 @@ class GcpSecretManagerStore(ConnectedStore):
         # from JSON, so that options under ``automatic`` may be written in camelCase as in the API
         return secretmanager.Replication.from_json(json.dumps({"automatic": replication.automatic or {}}))
 
-    def _add_version(self, key: str, name: str, data: bytes) -> str:
+    def _add_version(self, key: str, name: str, data: bytes, *, after: str | None) -> str:
+        """Add a version holding ``data`` and return its number.
+
+        Adding is not idempotent, and Google may answer an error after the version landed (a 504 after
+        commit): a blind retry would add a second, billed version that ``keepVersions`` never counts. After
+        an ambiguous failure the enabled versions newer than ``after`` (the newest enabled one before) are
+        read back: one holding ``data`` is ours. Only when none does is the version added again.
+
+        :param after: the newest enabled version before this write; ``None`` for a new secret.
+        """
         request = {"parent": name, "payload": {"data": data, "data_crc32c": google_crc32c.value(data)}}
-        with self._calling("add a version", key):
-            version = self._call("add_secret_version", request)
-        return _last(version.name)
+        delays = exponential_sleep_generator(initial=0.5, maximum=8.0)
+        attempt = 1
+        while True:
+            try:
+                with self._calling("add a version", key):
+                    version = self._call("add_secret_version", request, idempotent=False)
+                return _last(version.name)
+            except Transient as err:
+                landed = self._landed(key, name, data, after)
+                if landed is not None:
+                    log.info("%s; version %s was added all the same: not adding another", err, landed)
+                    return landed
+                if attempt == WRITE_ATTEMPTS:
+                    raise
+                log.info("%s; no version was added: trying again", err)
+                time.sleep(next(delays))
+                attempt += 1
+
+    def _landed(self, key: str, name: str, data: bytes, after: str | None) -> str | None:
+        """The enabled version newer than ``after`` that holds ``data``, if one does."""
+        for number in self._enabled_versions(key, name, everything=True):
+            if after is not None and int(number) <= int(after):
+                break  # newest first: the rest were there before
+            response = self._access(key, f"{name}/versions/{number}", disabled_ok=True)
+            if response is not None and bytes(response.payload.data) == data:
+                return number
+        return None
 
     def _retire(self, key: str, name: str, versions: list[str]) -> list[str]:
         """Disable (or destroy) ``versions``; returns those that failed, to keep them tracked."""

@@ -39,3 +39,39 @@ def test_an_empty_first_page_of_versions_does_not_hide_the_newest_enabled_one(
     gcp_hook_emulator.faults.short_pages(0)  # Google may answer an empty page with a next-page token
     record = store.read("paged")
     assert record is not None and (record.value, record.version) == ("one", "1")
+
+
+def test_a_version_whose_answer_is_lost_after_commit_is_not_added_twice(
+    gcp_store: Callable[..., Any], gcp_hook_emulator: Any, client: Any
+) -> None:
+    store = gcp_store(keepVersions=1)
+    store.write("ambiguous", "one", OURS)
+    gcp_hook_emulator.faults.fail("DEADLINE_EXCEEDED", rpcs=["AddSecretVersion"], after_commit=True)
+    assert store.write("ambiguous", "two", OURS, expected_version="1") == "2"
+    # one billed version per write, and keepVersions still retires the one before
+    assert states(client, "ambiguous") == {1: State.DISABLED, 2: State.ENABLED}
+    record = store.read("ambiguous")
+    assert record is not None and (record.value, record.version) == ("two", "2")
+
+
+def test_a_new_secret_whose_answers_are_lost_after_commit_gets_one_version(
+    gcp_store: Callable[..., Any], gcp_hook_emulator: Any, client: Any
+) -> None:
+    store = gcp_store()
+    gcp_hook_emulator.faults.fail(
+        "DEADLINE_EXCEEDED", rpcs=["CreateSecret", "AddSecretVersion"], after_commit=True, times=2
+    )
+    assert store.write("lost", "first", OURS) == "1"
+    assert states(client, "lost") == {1: State.ENABLED}
+    assert store.read_marker("lost") == OURS
+
+
+def test_a_version_refused_before_commit_is_added_once_on_the_next_attempt(
+    gcp_store: Callable[..., Any], gcp_hook_emulator: Any, client: Any
+) -> None:
+    store = gcp_store()
+    store.write("busy", "one", OURS)
+    gcp_hook_emulator.faults.fail("UNAVAILABLE", rpcs=["AddSecretVersion"])
+    gcp_hook_emulator.faults.fail("RESOURCE_EXHAUSTED", rpcs=["AddSecretVersion"])
+    assert store.write("busy", "two", OURS, expected_version="1") == "2"
+    assert states(client, "busy") == {1: State.ENABLED, 2: State.ENABLED}
