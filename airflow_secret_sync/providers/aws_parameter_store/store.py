@@ -9,6 +9,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_secret_sync.engine.store import (
+    Conflict,
     InvalidName,
     Marker,
     Misconfigured,
@@ -136,12 +137,12 @@ class AwsParameterStore(AwsStore):
             raise self._failure("read the tags of", name, err) from None
         return tag_dict(response.get("TagList"))
 
-    def _version(self, name: str) -> int | None:
-        """The parameter's current version number, read without its value."""
+    def _metadata(self, name: str) -> dict[str, Any] | None:
+        """The parameter's metadata (version, tier...) without its value; ``None`` when there is none."""
         filters = [{"Key": "Name", "Option": "Equals", "Values": [name]}]
         with self._calling("describe", name):
             found = self.client().describe_parameters(ParameterFilters=filters).get("Parameters", [])
-        return int(found[0]["Version"]) if found else None
+        return dict(found[0]) if found else None
 
     def _record(self, key: str, parameter: Mapping[str, Any], tags: Mapping[str, str]) -> SecretRecord:
         return SecretRecord(
@@ -186,7 +187,7 @@ class AwsParameterStore(AwsStore):
         return marker_from_tags(self._tags(self._name(key)) or {})
 
     def exists(self, key: str) -> bool:
-        return self._version(self._name(key)) is not None
+        return self._metadata(self._name(key)) is not None
 
     # ----------------------------------------------------------------------------------------- writes
 
@@ -248,11 +249,15 @@ class AwsParameterStore(AwsStore):
                 raise self._failure("create", name, err, value) from None
             return str(response["Version"])
 
-        current = self._version(name)
-        if current is None or str(current) != str(expected_version):
+        metadata = self._metadata(name)
+        if metadata is None:
+            raise WriteConflict(f"key {key!r}: parameter {name!r} was deleted since it was read")
+        current = int(metadata["Version"])
+        if str(current) != str(expected_version):
             raise WriteConflict(
                 f"key {key!r}: changed since it was read (version {current}, expected {expected_version})"
             )
+        self._check_tier(key, name, metadata)
         current_tags = self._tags(name) or {}
         with self._calling("write", name, value):
             response = self.client().put_parameter(Overwrite=True, **options)
@@ -264,6 +269,17 @@ class AwsParameterStore(AwsStore):
                 f"and our write; ours is now version {new_version}"
             )
         return str(new_version)
+
+    def _check_tier(self, key: str, name: str, metadata: Mapping[str, Any]) -> None:
+        """Refuse to write a Standard store's value over an Advanced parameter: AWS never downgrades a
+        parameter, so the write would fail at AWS, and each later one again."""
+        if self.settings.tier == "Standard" and metadata.get("Tier") == "Advanced":
+            raise Conflict(
+                f"store {self.store_name!r}: key {key!r}: parameter {name!r} is in the Advanced tier and "
+                "the store says tier: Standard; AWS never moves a parameter back to Standard, so nothing "
+                "was written. Set tier: Advanced (or Intelligent-Tiering) on the store to keep writing it, "
+                "or delete the parameter to have it created as Standard."
+            )
 
     def set_marker(self, key: str, marker: Marker) -> None:
         name = self._name(key)
