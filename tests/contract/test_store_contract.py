@@ -18,8 +18,8 @@ from airflow_secret_sync.engine.store import (
     WriteConflict,
 )
 from airflow_secret_sync.engine.values import Value, equal, to_kind
-from airflow_secret_sync.providers.base import ProviderStore, value_size
-from airflow_secret_sync.providers.registry import provider
+from airflow_secret_sync.providers.base import value_size
+from airflow_secret_sync.providers.info import ProviderInfo
 
 OURS = Marker(job="job-a", source_store="src", source_key="db/password", source_version="3")
 THEIRS = Marker(job="job-b", source_store="other", source_key="x")
@@ -121,11 +121,12 @@ def test_write_read_round_trip(store: SecretStoreBackend, value: Value) -> None:
 
 
 def test_a_value_at_the_provider_limit_round_trips_and_one_above_it_is_refused_cleanly(
-    store: ProviderStore,
+    store: SecretStoreBackend, request: pytest.FixtureRequest
 ) -> None:
     """The limit is the cloud's own (the test servers refuse above it as the cloud does): a value within it is
     stored, and one above it is refused by our own check before any call, with nothing written."""
-    limit = provider(store.kind).value_limit(store.settings)
+    info: ProviderInfo = request.node.callspec.params["store"]
+    limit = info.value_limit(getattr(store, "settings", None))
     if limit is None:  # no limit of the provider's own: 64 KiB round trips
         put(store, "large", "0123456789abcdef" * 4096)
         assert_holds(store, "large", "0123456789abcdef" * 4096)

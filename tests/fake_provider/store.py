@@ -12,6 +12,8 @@ from tests.fake_provider.spec import FakeVaultProvider, key_problem
 
 
 class FakeVaultStore(ProviderStore):
+    kind = "fakeVault"
+
     def __init__(self, *, store_name: str, settings: FakeVaultProvider, **kwargs: Any) -> None:
         self.store_name = store_name
         self.settings = settings
@@ -43,6 +45,7 @@ class FakeVaultStore(ProviderStore):
     def write(
         self, key: str, value: Value, marker: Marker, *, expected_version: str | None = None
     ) -> str | None:
+        self.check_value_size(key, value)
         with self._lock:
             versions = self._versions.setdefault(self._checked(key), [])
             current = str(len(versions)) if versions else None
