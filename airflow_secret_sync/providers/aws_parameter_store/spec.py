@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from airflow_secret_sync.providers.aws.tag_rules import store_tags_problem
 from airflow_secret_sync.providers.aws_secrets_manager.spec import tag_refusal as aws_tag_refusal
 from airflow_secret_sync.spec.base import SpecModel
 
@@ -34,6 +35,14 @@ class AwsParameterStoreProvider(SpecModel):
     )
     description: str | None = Field(None, max_length=1024, description="Description of parameters written.")
     tags: dict[str, str] = Field(default_factory=dict, description="Tags added to every parameter written.")
+
+    @field_validator("tags")
+    @classmethod
+    def _check_tags(cls, value: dict[str, str]) -> dict[str, str]:
+        problem = store_tags_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @model_validator(mode="after")
     def _kms_needs_secure_string(self) -> AwsParameterStoreProvider:

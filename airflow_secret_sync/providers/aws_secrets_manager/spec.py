@@ -5,14 +5,16 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from airflow_secret_sync.providers.aws.tag_rules import (
+    MARKER_TAG_PREFIX,
+    TAG_NAME_LIMIT,
+    TAG_VALUE_LIMIT,
+    store_tags_problem,
+)
 from airflow_secret_sync.spec.base import SpecModel
 
-MARKER_TAG_PREFIX = "secret-sync:"
-"""Tags whose names start with this hold our ownership marker (Secrets Manager and Parameter Store alike)."""
-TAG_NAME_LIMIT = 128
-TAG_VALUE_LIMIT = 256
 VALUE_LIMIT = 65_536  # bytes of SecretString or SecretBinary
 _SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 
@@ -25,6 +27,15 @@ class AwsProvider(SpecModel):
     prefix: str = Field("", description="Prepended to every key to form the secret name.")
     kms_key_id: str | None = Field(None, description="KMS key used to encrypt new secrets.")
     tags: dict[str, str] = Field(default_factory=dict, description="Tags added to every secret written.")
+
+    @field_validator("tags")
+    @classmethod
+    def _check_tags(cls, value: dict[str, str]) -> dict[str, str]:
+        problem = store_tags_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
     recovery_window_days: Annotated[int, Field(ge=7, le=30)] | None = Field(
         30, description="Recovery window on delete (7-30 days); null force-deletes without recovery."
     )

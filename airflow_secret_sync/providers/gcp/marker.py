@@ -11,10 +11,8 @@ import re
 from typing import Any
 
 from airflow_secret_sync.engine.store import MARKER_FIELD_NAMES, MARKER_MANAGED_BY, Marker
+from airflow_secret_sync.providers.gcp.spec import LABEL_JOB, LABEL_MANAGED_BY
 
-# Label keys use '_' (not '-') so that filters need no quoting of the field name.
-LABEL_MANAGED_BY = "secret_sync_managed_by"
-LABEL_JOB = "secret_sync_job"
 ANNOTATION_PREFIX = "secret-sync."
 ANNOTATION_VERSIONS = "secret-sync.versions"
 MARKER_ANNOTATIONS = frozenset(ANNOTATION_PREFIX + name for name in MARKER_FIELD_NAMES)

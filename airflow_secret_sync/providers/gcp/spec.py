@@ -13,6 +13,12 @@ _SECRET_ID = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 _LABEL_KEY = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 _LABEL_VALUE = re.compile(r"[a-z0-9_-]{0,63}")
 RESERVED_LABEL_PREFIX = "secret_sync_"
+# The marker's labels (see marker.py); '_' rather than '-' so that filters need no quoting of the field name.
+LABEL_MANAGED_BY = RESERVED_LABEL_PREFIX + "managed_by"
+LABEL_JOB = RESERVED_LABEL_PREFIX + "job"
+# "Each resource can have multiple labels, up to a maximum of 64" (https://cloud.google.com/secret-manager/
+# docs/labels)
+MAX_LABELS = 64
 PAYLOAD_LIMIT_BYTES = 64 * 1024
 
 
@@ -58,6 +64,12 @@ class GcpProvider(SpecModel):
                 raise ValueError(
                     f"label {key!r}: labels starting with {RESERVED_LABEL_PREFIX!r} are reserved"
                 )
+        room = MAX_LABELS - len((LABEL_MANAGED_BY, LABEL_JOB))
+        if len(value) > room:
+            raise ValueError(
+                f"{len(value)} labels, and the ownership marker takes {MAX_LABELS - room} more: Google "
+                f"allows {MAX_LABELS} per secret, so at most {room}"
+            )
         return value
 
     @model_validator(mode="after")
