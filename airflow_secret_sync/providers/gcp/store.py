@@ -75,6 +75,7 @@ from airflow_secret_sync.providers.gcp.marker import (
     tracked_versions,
 )
 from airflow_secret_sync.providers.gcp.spec import (
+    MAX_LABELS,
     RESERVED_LABEL_PREFIX,
     GcpProvider,
     label_problem,
@@ -99,6 +100,8 @@ STATUS_ERRORS: dict[str, type[StoreError]] = {
 }
 
 ANNOTATIONS_LIMIT_BYTES = 16 * 1024
+# Bytes kept free in the annotations for the number of the version a write adds (",<number>").
+VERSION_NUMBER_ROOM = 20
 # Attempts at a metadata update when the etag keeps changing under us (optimistic concurrency).
 METADATA_ATTEMPTS = 3
 # Attempts at adding a version when the answers are ambiguous failures and nothing landed (see _add_version).
@@ -497,6 +500,9 @@ class GcpSecretManagerStore(ConnectedStore):
                 f"{self.where(key)}: changed since it was read (newest enabled version "
                 f"{newest}, expected {expected_version})"
             )
+        # the marker before the value: a failure between the two calls leaves our marker on the value before,
+        # which the next run replaces; never our value without our marker (docs/providers/gcp.md)
+        secret = self._stamp(key, name, secret, marker)
         number = self._add_version(key, name, data, after=newest)
         tracked = [number, *(item for item in tracked_versions(secret) if item != number)]
         if keep is not None:
@@ -523,6 +529,21 @@ class GcpSecretManagerStore(ConnectedStore):
             raise TooLarge(
                 f"{self.where(key)}: the ownership marker needs {size} bytes of annotations; "
                 f"Secret Manager allows {ANNOTATIONS_LIMIT_BYTES} for all annotations together"
+            )
+
+    def _check_metadata(self, key: str, labels: dict[str, str], annotations: dict[str, str]) -> None:
+        """Refuse labels and annotations Google would refuse, before any call: the marker's and everyone
+        else's together, with room for one more version number in the list of versions we wrote."""
+        if len(labels) > MAX_LABELS:
+            raise TooLarge(
+                f"{self.where(key)}: with the ownership marker's the secret would have {len(labels)} labels; "
+                f"Google allows {MAX_LABELS}: nothing was written"
+            )
+        size = sum(len(k.encode()) + len(v.encode()) for k, v in annotations.items()) + VERSION_NUMBER_ROOM
+        if size >= ANNOTATIONS_LIMIT_BYTES:
+            raise TooLarge(
+                f"{self.where(key)}: with the ownership marker's the secret's annotations would take {size} "
+                f"bytes; Google allows less than {ANNOTATIONS_LIMIT_BYTES}: nothing was written"
             )
 
     def _create(self, key: str, name: str, data: bytes, marker: Marker) -> str:
@@ -646,8 +667,9 @@ class GcpSecretManagerStore(ConnectedStore):
         marker: Marker,
         *,
         tracked: list[str] | None = None,
-    ) -> None:
-        """Set our labels and annotations (everyone else's stay), guarded by the etag read.
+    ) -> Any:
+        """Set our labels and annotations (everyone else's stay), guarded by the etag read; returns the secret
+        as it is then. What Google would refuse (too many labels, too large annotations) is refused first.
 
         When the etag changed in between, the secret is read again and the update repeated, a few times.
 
@@ -674,7 +696,8 @@ class GcpSecretManagerStore(ConnectedStore):
                 if changed
             ]
             if not paths:
-                return
+                return secret
+            self._check_metadata(key, new_labels, new_annotations)
             request = {
                 "secret": {
                     "name": name,
@@ -686,8 +709,7 @@ class GcpSecretManagerStore(ConnectedStore):
             }
             try:
                 with self._calling("record the ownership marker", key, conflict="metadata changed meanwhile"):
-                    self._call("update_secret", request)
-                return
+                    return self._call("update_secret", request)
             except WriteConflict:
                 secret = self._get_secret(key, name)
                 if secret is None:
