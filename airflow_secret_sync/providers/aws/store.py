@@ -6,7 +6,7 @@ import abc
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import boto3
@@ -21,12 +21,14 @@ from airflow_secret_sync.engine.store import (
     NotFound,
     PermissionDenied,
     StoreError,
+    TooLarge,
     Transient,
     scrub,
 )
 from airflow_secret_sync.engine.values import Value, as_text
 from airflow_secret_sync.providers.aws.conn import AwsConnectionSettings, aws_session
-from airflow_secret_sync.providers.aws.marker import marker_tags
+from airflow_secret_sync.providers.aws.marker import marker_tags, tag_changes
+from airflow_secret_sync.providers.aws.tag_rules import MAX_TAGS, counted
 from airflow_secret_sync.providers.base import ConnectedStore, ConnectionLookup, airflow_connection
 
 log = logging.getLogger(__name__)
@@ -181,6 +183,20 @@ class AwsStore(ConnectedStore):
 
     def _desired_tags(self, marker: Marker) -> dict[str, str]:
         return {**self.settings.tags, **marker_tags(marker)}
+
+    def _tag_plan(
+        self, key: str, current: Mapping[str, str], desired: Mapping[str, str]
+    ) -> tuple[dict[str, str], list[str]]:
+        """The tags to set and our own to remove, refused before any call when AWS would refuse the tags
+        the resource ends up with (more than 50 of them, with everyone else's)."""
+        changed, stale = tag_changes(current, desired)
+        final = {name: text for name, text in {**current, **changed}.items() if name not in stale}
+        if counted(final) > MAX_TAGS:
+            raise TooLarge(
+                f"{self.where(key)}: with the ownership marker's tags it would have {counted(final)} tags; "
+                f"AWS allows {MAX_TAGS}: nothing was written"
+            )
+        return changed, stale
 
     @abc.abstractmethod
     def _probe(self) -> None:

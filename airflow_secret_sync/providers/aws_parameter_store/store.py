@@ -23,7 +23,6 @@ from airflow_secret_sync.providers.aws.marker import (
     TAG_PREFIX,
     encode_tag_value,
     marker_from_tags,
-    tag_changes,
     tag_dict,
     tag_list,
 )
@@ -208,16 +207,19 @@ class AwsParameterStore(AwsStore):
         self.check_value_size(key, data)
         return data
 
-    def _apply_tags(self, name: str, current: Mapping[str, str], desired: Mapping[str, str]) -> None:
-        changed, stale = tag_changes(current, desired)
+    def _apply_tags(
+        self, key: str, name: str, current: Mapping[str, str], desired: Mapping[str, str]
+    ) -> None:
+        """Set our tags; our stale ones go first: the resource never holds more tags than at the end."""
+        changed, stale = self._tag_plan(key, current, desired)
         with self._calling("tag", name):
-            if changed:
-                self.client().add_tags_to_resource(
-                    ResourceType="Parameter", ResourceId=name, Tags=tag_list(changed)
-                )
             if stale:
                 self.client().remove_tags_from_resource(
                     ResourceType="Parameter", ResourceId=name, TagKeys=stale
+                )
+            if changed:
+                self.client().add_tags_to_resource(
+                    ResourceType="Parameter", ResourceId=name, Tags=tag_list(changed)
                 )
 
     def write(
@@ -237,6 +239,7 @@ class AwsParameterStore(AwsStore):
             options["Tier"] = self.settings.tier
         tags = self._desired_tags(marker)
         if expected_version is None:
+            self._tag_plan(key, {}, tags)
             try:
                 response = self.client().put_parameter(Overwrite=False, Tags=tag_list(tags), **options)
             except ClientError as err:
@@ -258,11 +261,12 @@ class AwsParameterStore(AwsStore):
                 f"key {key!r}: changed since it was read (version {current}, expected {expected_version})"
             )
         self._check_tier(key, name, metadata)
-        current_tags = self._tags(name) or {}
+        # the marker before the value (PutParameter takes no tags with Overwrite): a failure between the two
+        # calls leaves our marker on the value before, which the next run replaces (docs/providers/aws.md)
+        self._apply_tags(key, name, self._tags(name) or {}, tags)
         with self._calling("write", name, value):
             response = self.client().put_parameter(Overwrite=True, **options)
         new_version = int(response["Version"])
-        self._apply_tags(name, current_tags, tags)
         if new_version != current + 1:
             raise WriteConflict(
                 f"key {key!r}: another writer changed parameter {name!r} between our check "
@@ -286,7 +290,7 @@ class AwsParameterStore(AwsStore):
         current = self._tags(name)
         if current is None:
             raise NotFound(f"store {self.store_name!r}: cannot mark {name!r}: no such parameter")
-        self._apply_tags(name, current, self._desired_tags(marker))
+        self._apply_tags(key, name, current, self._desired_tags(marker))
 
     def delete(self, key: str) -> None:
         """Delete the parameter and all its versions (Parameter Store keeps no deleted parameters)."""

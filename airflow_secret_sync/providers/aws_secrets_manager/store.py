@@ -24,7 +24,6 @@ from airflow_secret_sync.providers.aws.marker import (
     TAG_PREFIX,
     encode_tag_value,
     marker_from_tags,
-    tag_changes,
     tag_dict,
     tag_list,
 )
@@ -296,13 +295,16 @@ class AwsSecretsManagerStore(AwsStore):
         self.check_value_size(key, data)
         return {"SecretBinary": data} if isinstance(data, bytes) else {"SecretString": data}
 
-    def _apply_tags(self, name: str, current: Mapping[str, str], desired: Mapping[str, str]) -> None:
-        changed, stale = tag_changes(current, desired)
+    def _apply_tags(
+        self, key: str, name: str, current: Mapping[str, str], desired: Mapping[str, str]
+    ) -> None:
+        """Set our tags; our stale ones go first: the resource never holds more tags than at the end."""
+        changed, stale = self._tag_plan(key, current, desired)
         with self._calling("tag", name):
-            if changed:
-                self.client().tag_resource(SecretId=name, Tags=tag_list(changed))
             if stale:
                 self.client().untag_resource(SecretId=name, TagKeys=stale)
+            if changed:
+                self.client().tag_resource(SecretId=name, Tags=tag_list(changed))
 
     def write(
         self, key: str, value: Value, marker: Marker, *, expected_version: str | None = None
@@ -319,6 +321,7 @@ class AwsSecretsManagerStore(AwsStore):
         tags = self._desired_tags(marker)
         token = str(uuid.uuid4())
         if expected_version is None:
+            self._tag_plan(key, {}, tags)
             created = self._create(name, payload, tags, token, value)
             if created is not None:
                 return created
@@ -333,9 +336,11 @@ class AwsSecretsManagerStore(AwsStore):
                 raise WriteConflict(
                     f"key {key!r}: changed since it was read (version {current}, expected {expected_version})"
                 )
+        # the marker before the value: a failure between the two calls leaves our marker on the value before,
+        # which the next run replaces; never our value without our marker (docs/providers/aws.md)
+        self._apply_tags(key, name, tag_dict(described.get("Tags")), tags)
         with self._calling("write", name, value):
             response = self.client().put_secret_value(SecretId=name, ClientRequestToken=token, **payload)
-        self._apply_tags(name, tag_dict(described.get("Tags")), tags)
         return response.get("VersionId")
 
     def _valueless(self, key: str, name: str, marker: Marker) -> dict[str, Any]:
@@ -395,7 +400,7 @@ class AwsSecretsManagerStore(AwsStore):
         described = self._live(name)
         if described is None:
             raise NotFound(f"store {self.store_name!r}: cannot mark {name!r}: no such secret")
-        self._apply_tags(name, tag_dict(described.get("Tags")), self._desired_tags(marker))
+        self._apply_tags(key, name, tag_dict(described.get("Tags")), self._desired_tags(marker))
 
     def delete(self, key: str) -> None:
         """Schedule deletion with the store's recovery window, or delete at once when it is ``null``."""
