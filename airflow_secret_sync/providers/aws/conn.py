@@ -1,8 +1,8 @@
 """boto3 sessions and clients from an Airflow connection: our ``secret_sync_aws`` type and the Amazon
 provider's ``aws`` type, read with the Amazon provider's extra names.
 
-Throttling and transient errors are retried by botocore's own retry modes (``standard`` unless the
-connection says otherwise), never by loops of ours; connect and read timeouts end a hung call.
+Throttling and transient errors are retried by botocore's own retry modes (``adaptive``, 10 attempts, unless
+the connection says otherwise), never by loops of ours; connect and read timeouts end a hung call.
 """
 
 from __future__ import annotations
@@ -35,6 +35,11 @@ AMAZON_CONN_TYPE = "aws"
 DEFAULT_CONN_NAME = "secret_sync_aws_default"
 DEFAULT_ROLE_SESSION_NAME = "airflow-secret-sync"
 RETRY_MODES = ("standard", "adaptive", "legacy")
+# Under sustained throttling ("Rate exceeded" for seconds on end, as a shared account's quota gives) adaptive
+# mode slows the client down as well as retrying, and 10 attempts (backoff up to 20 s each) ride it out where
+# botocore's 3 fail the key.
+DEFAULT_RETRY_MODE = "adaptive"
+DEFAULT_MAX_ATTEMPTS = 10
 DEFAULT_MAX_POOL_CONNECTIONS = 50  # jobs push with up to `concurrency` threads; botocore's default is 10
 # Seconds; botocore's defaults are 60 each, per attempt: a hung endpoint would hold a key for minutes.
 DEFAULT_CONNECT_TIMEOUT = 10
@@ -175,7 +180,9 @@ def _config_kwargs(conn_id: str, extra: Mapping[str, Any]) -> dict[str, Any]:
             retries["total_max_attempts"] = int(extra["max_attempts"])
         except (TypeError, ValueError):
             raise Misconfigured(f"connection {conn_id!r}: max_attempts must be a whole number") from None
-    retries.setdefault("mode", "standard")
+    retries.setdefault("mode", DEFAULT_RETRY_MODE)
+    if "max_attempts" not in retries:
+        retries.setdefault("total_max_attempts", DEFAULT_MAX_ATTEMPTS)
     if retries["mode"] not in RETRY_MODES:
         raise Misconfigured(
             f"connection {conn_id!r}: retry_mode must be one of {', '.join(RETRY_MODES)}, "

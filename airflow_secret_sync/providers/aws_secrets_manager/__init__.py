@@ -31,12 +31,12 @@ CONNECTION = {
         ),
         "retry_mode": text_field(
             "Retry mode",
-            "botocore retry mode; botocore's default when empty.",
+            "botocore retry mode; adaptive when empty.",
             enum=["standard", "adaptive", None],
         ),
         "max_attempts": integer_field(
             "Max attempts",
-            "botocore attempts per call, the first included; botocore's default when empty.",
+            "botocore attempts per call, the first included; 10 when empty.",
             minimum=1,
         ),
     },

@@ -93,7 +93,7 @@ def test_amazon_provider_connection_as_uri(monkeypatch: pytest.MonkeyPatch, moto
 
 def test_retry_mode_and_attempts_go_to_botocore(monkeypatch: pytest.MonkeyPatch, moto: Any) -> None:
     default = sm_store(moto_connection(monkeypatch, moto))
-    assert default.client().meta.config.retries == {"mode": "standard"}
+    assert default.client().meta.config.retries == {"mode": "adaptive", "total_max_attempts": 10}
     assert default.client().meta.config.max_pool_connections == 50
 
     tuned = sm_store(moto_connection(monkeypatch, moto, conn_id="tuned", retry_mode="adaptive",

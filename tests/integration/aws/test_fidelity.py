@@ -13,6 +13,7 @@ from airflow_secret_sync.engine.config import load_config
 from airflow_secret_sync.engine.store import Conflict, Marker
 from airflow_secret_sync.engine.sync import SyncOptions
 from airflow_secret_sync.providers.aws.marker import marker_from_tags
+from airflow_secret_sync.providers.base import airflow_connection
 from airflow_secret_sync.runtime import JobRun
 from tests.fixtures.moto import MotoServer, moto_connection
 
@@ -150,3 +151,45 @@ def test_tags_aws_would_refuse_are_refused_before_the_value_is_written(
         and "AWS allows 50: nothing was written" in outcome
     )
     assert stored(sm, ssm, kind) == ("theirs", None)
+
+
+THROTTLED_JOB = """
+apiVersion: secret-sync/v1alpha1
+kind: SecretStore
+metadata: {name: files}
+spec:
+  provider: {file: {path: ./files}}
+---
+apiVersion: secret-sync/v1alpha1
+kind: SecretStore
+metadata: {name: aws}
+spec:
+  permissions: ReadWrite
+  provider: {aws: {connId: throttled_aws}}
+---
+apiVersion: secret-sync/v1alpha1
+kind: SyncJob
+metadata: {name: to-aws}
+spec: {source: files, targets: [aws], plan: [query: {path: ""}]}
+"""
+
+
+def test_under_sustained_throttling_a_run_slows_down_and_converges(
+    tmp_path: Path, moto: MotoServer, monkeypatch: pytest.MonkeyPatch, sm: Any
+) -> None:
+    moto_connection(monkeypatch, moto, conn_id="throttled_aws")  # the default retry settings
+    (tmp_path / "stores.yaml").write_text(THROTTLED_JOB)
+    (tmp_path / "files").mkdir()
+    for number in range(6):
+        (tmp_path / "files" / f"key-{number}").write_text(f"value-{number}")
+    config = load_config(tmp_path)
+    assert not config.errors, config.errors
+    airflow_connection("throttled_aws")  # Airflow imported before the clock starts
+    with JobRun(config, "to-aws") as job_run:
+        plans = job_run.transform(job_run.query())
+        moto.throttle(4)  # "Rate exceeded" for every call, for longer than a few quick retries last
+        report = job_run.push(plans["aws"], SyncOptions(run_id="test"))
+    assert {record.target_key: record.action.value for record in report.records} == {
+        f"key-{number}": "create" for number in range(6)
+    }
+    assert sm.get_secret_value(SecretId="key-5")["SecretString"] == "value-5"
