@@ -34,6 +34,9 @@ from airflow_secret_sync.providers.aws_parameter_store.spec import (
 
 log = logging.getLogger(__name__)
 
+# The Resource Groups Tagging API: the one batch call that reads the tags of many parameters.
+TAGGING_SERVICE = "resourcegroupstaggingapi"
+
 
 class AwsParameterStore(AwsStore):
     """AWS Systems Manager Parameter Store: a key is a parameter name below the store's ``pathPrefix``.
@@ -50,6 +53,10 @@ class AwsParameterStore(AwsStore):
     service_label = "Parameter Store"
     settings: AwsParameterStoreProvider
     read_batch_size = 10  # names per GetParameters call
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._tagging_denied = False
 
     # ----------------------------------------------------------------------------------------- names
 
@@ -168,19 +175,53 @@ class AwsParameterStore(AwsStore):
         return self._record(key, parameter, tags or {}) if tags is not None else None
 
     def read_many(self, keys: Iterable[str]) -> dict[str, SecretRecord | None]:
-        """Values with ``GetParameters`` (10 names a call); tags one parameter at a time."""
+        """Values with ``GetParameters`` (10 names a call), and their tags with one ``GetResources`` call of
+        the Resource Groups Tagging API per 10 parameters: Parameter Store has no batch call for tags.
+
+        A parameter ``GetResources`` does not list (one never tagged, or tagged too recently for that
+        eventually consistent API), and every parameter once the account denies it, has its tags read with
+        ``ListTagsForResource``. Markers may lag, as the interface allows.
+        """
         keys = list(dict.fromkeys(keys))
         key_of = {_same_name(self._name(key)): key for key in keys}
         records: dict[str, SecretRecord | None] = dict.fromkeys(keys)
         for chunk in chunks([self._name(key) for key in keys], self.read_batch_size):
             with self._calling("read", ", ".join(chunk)):
                 found = self.client().get_parameters(Names=chunk, WithDecryption=True)
-            for parameter in found.get("Parameters", []):
-                key = key_of.get(_same_name(parameter["Name"]))
-                tags = self._tags(parameter["Name"]) if key is not None else None
-                if key is not None and tags is not None:
+            parameters = [item for item in found.get("Parameters", []) if _same_name(item["Name"]) in key_of]
+            listed = self._listed_tags([item["ARN"] for item in parameters if item.get("ARN")])
+            for parameter in parameters:
+                key = key_of[_same_name(parameter["Name"])]
+                tags = listed.get(parameter.get("ARN", ""))
+                if tags is None:
+                    tags = self._tags(parameter["Name"])
+                if tags is not None:
                     records[key] = self._record(key, parameter, tags)
         return records
+
+    def _listed_tags(self, arns: list[str]) -> dict[str, dict[str, str]]:
+        """The tags of the tagged parameters among ``arns`` (ARN: tags), from one ``GetResources`` call;
+        nothing, and batch tag reads off for this store, once the account denies it."""
+        if not arns or self._tagging_denied:
+            return {}
+        try:
+            response = self.client(TAGGING_SERVICE).get_resources(ResourceARNList=arns)
+        except ClientError as err:
+            if error_code(err) != "AccessDeniedException":
+                raise self._failure("read the tags of", ", ".join(arns), err) from None
+            self._tagging_denied = True
+            log.warning(
+                "Store %s: tag:GetResources denied (%s); reading tags one parameter at a time",
+                self.store_name,
+                err.response.get("Error", {}).get("Message", ""),
+            )
+            return {}
+        except BotoCoreError as err:
+            raise self._failure("read the tags of", ", ".join(arns), err) from None
+        return {
+            item["ResourceARN"]: tag_dict(item.get("Tags"))
+            for item in response.get("ResourceTagMappingList", [])
+        }
 
     def read_marker(self, key: str) -> Marker | None:
         return marker_from_tags(self._tags(self._name(key)) or {})

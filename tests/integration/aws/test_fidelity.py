@@ -16,6 +16,7 @@ from airflow_secret_sync.providers.aws.marker import marker_from_tags
 from airflow_secret_sync.providers.base import airflow_connection
 from airflow_secret_sync.runtime import JobRun
 from tests.fixtures.moto import MotoServer, moto_connection
+from tests.integration.aws.conftest import record_calls
 
 pytestmark = pytest.mark.aws
 
@@ -193,3 +194,22 @@ def test_under_sustained_throttling_a_run_slows_down_and_converges(
         f"key-{number}": "create" for number in range(6)
     }
     assert sm.get_secret_value(SecretId="key-5")["SecretString"] == "value-5"
+
+
+def test_batch_reads_of_parameters_take_their_tags_ten_at_a_time(make_ssm: Any, ssm: Any) -> None:
+    store = make_ssm()
+    keys = [f"batch/{index:02d}" for index in range(23)]
+    for key in keys:
+        store.write(key, f"value-{key}", MARKER)
+    ssm.put_parameter(Name="/apps/batch/untagged", Value="theirs", Type="String")
+    parameter_calls = record_calls(store.client())
+    tagging_calls = record_calls(store.client("resourcegroupstaggingapi"))
+    records = store.read_many([*keys, "batch/untagged", "batch/missing"])
+    assert {key: (record.value, record.marker) for key, record in records.items() if record} == {
+        **{key: (f"value-{key}", MARKER) for key in keys},
+        "batch/untagged": ("theirs", None),
+    }
+    assert records["batch/missing"] is None
+    assert tagging_calls == ["GetResources"] * 3
+    # only the parameter that was never tagged has its tags read on its own
+    assert parameter_calls == ["GetParameters"] * 3 + ["ListTagsForResource"]
