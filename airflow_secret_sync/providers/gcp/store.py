@@ -18,7 +18,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -554,21 +554,20 @@ class GcpSecretManagerStore(ConnectedStore):
             replication=self._replication(),
         )
         request = {"parent": self.parent, "secret_id": key, "secret": secret}
-        try:
-            with self._calling("create the secret", key):
-                try:
-                    created = self._call("create_secret", request, idempotent=False)
-                except google_errors.Conflict as err:
-                    raise _SecretExists(
-                        f"{self.where(key)}: created by someone else since it was read ({_status(err)})"
-                    ) from None
-        except Transient:
-            # the create may have landed all the same: what is there now decides (see write)
-            if self._get_secret(key, name) is None:
-                raise
-            raise _SecretExists(
-                f"{self.where(key)}: the create's answer was lost; the secret exists"
-            ) from None
+
+        def create() -> Any:
+            try:
+                return self._call("create_secret", request, idempotent=False)
+            except google_errors.Conflict as err:
+                raise _SecretExists(
+                    f"{self.where(key)}: created by someone else since it was read ({_status(err)})"
+                ) from None
+
+        def landed() -> None:  # a secret there now is ours or another writer's: write decides (see there)
+            if self._get_secret(key, name) is not None:
+                raise _SecretExists(f"{self.where(key)}: the create's answer was lost; the secret exists")
+
+        created = self._once(key, "create the secret", create, landed)
         try:
             number = self._add_version(key, name, data, after=None)
         except StoreError:
@@ -609,32 +608,43 @@ class GcpSecretManagerStore(ConnectedStore):
         :param after: the newest enabled version before this write; ``None`` for a new secret.
         """
         request = {"parent": name, "payload": {"data": data, "data_crc32c": google_crc32c.value(data)}}
+        version = self._once(
+            key,
+            "add a version",
+            lambda: self._call("add_secret_version", request, idempotent=False),
+            lambda: self._landed(key, name, data, after),
+        )
+        return _last(version.name)
+
+    def _once(self, key: str, action: str, call: Callable[[], Any], landed: Callable[[], Any]) -> Any:
+        """``call``, a write that is not idempotent, made so that it lands once: after an ambiguous failure
+        ``landed`` reads back what is there, and what it finds is the answer; only when it finds nothing is
+        the call made again (at most :data:`WRITE_ATTEMPTS` times in all)."""
         delays = exponential_sleep_generator(initial=0.5, maximum=8.0)
         attempt = 1
         while True:
             try:
-                with self._calling("add a version", key):
-                    version = self._call("add_secret_version", request, idempotent=False)
-                return _last(version.name)
+                with self._calling(action, key):
+                    return call()
             except Transient as err:
-                landed = self._landed(key, name, data, after)
-                if landed is not None:
-                    log.info("%s; version %s was added all the same: not adding another", err, landed)
-                    return landed
+                found = landed()
+                if found is not None:
+                    log.info("%s; it landed all the same: not repeated", err)
+                    return found
                 if attempt == WRITE_ATTEMPTS:
                     raise
-                log.info("%s; no version was added: trying again", err)
+                log.info("%s; nothing landed: trying again", err)
                 time.sleep(next(delays))
                 attempt += 1
 
-    def _landed(self, key: str, name: str, data: bytes, after: str | None) -> str | None:
+    def _landed(self, key: str, name: str, data: bytes, after: str | None) -> Any:
         """The enabled version newer than ``after`` that holds ``data``, if one does."""
         for number in self._enabled_versions(key, name, everything=True):
             if after is not None and int(number) <= int(after):
                 break  # newest first: the rest were there before
             response = self._access(key, f"{name}/versions/{number}", disabled_ok=True)
             if response is not None and bytes(response.payload.data) == data:
-                return number
+                return response
         return None
 
     def _retire(self, key: str, name: str, versions: list[str]) -> list[str]:

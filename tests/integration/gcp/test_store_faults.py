@@ -130,10 +130,11 @@ def test_a_new_secret_whose_answers_are_lost_after_commit_gets_one_version(
     assert store.read_marker("lost") == OURS
 
 
-def test_a_version_refused_before_commit_is_added_once_on_the_next_attempt(
+def test_a_write_refused_before_commit_lands_once_on_the_next_attempt(
     gcp_store: Callable[..., Any], gcp_hook_emulator: Any, client: Any
 ) -> None:
     store = gcp_store()
+    gcp_hook_emulator.faults.fail("UNAVAILABLE", rpcs=["CreateSecret"])  # read back, absent: created again
     store.write("busy", "one", OURS)
     gcp_hook_emulator.faults.fail("UNAVAILABLE", rpcs=["AddSecretVersion"])
     gcp_hook_emulator.faults.fail("RESOURCE_EXHAUSTED", rpcs=["AddSecretVersion"])
