@@ -80,6 +80,9 @@ class ObservedStore(SecretStoreBackend):
     def check_key(self, key: str) -> str | None:
         return self.inner.check_key(key)  # a local rule check: no provider call
 
+    def stored_form(self, value: Value) -> Value:
+        return self.inner.stored_form(value)  # a local conversion: no provider call
+
     def read_many(self, keys: Iterable[str]) -> dict[str, SecretRecord | None]:
         return self._observe("read_many", lambda: self.inner.read_many(keys))
 

@@ -11,7 +11,7 @@ import json
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from airflow_secret_sync.engine.values import Value, ValueKind
+from airflow_secret_sync.engine.values import Value, ValueKind, to_kind
 
 MARKER_MANAGED_BY = "airflow-secret-sync"
 MASK = "***"
@@ -268,6 +268,11 @@ class SecretStoreBackend(abc.ABC):
     def check_key(self, key: str) -> str | None:
         """Why ``key`` is not allowed in this store, or ``None``. Called before any provider call."""
         return None
+
+    def stored_form(self, value: Value) -> Value:
+        """``value`` as :meth:`read` returns it once written: the engine compares and hashes target values in
+        this form. A store that renames fields on write (Kubernetes' default data key) overrides this."""
+        return to_kind(value, self.value_kind)
 
     def read_many(self, keys: Iterable[str]) -> dict[str, SecretRecord | None]:
         """The latest version of several keys, ``None`` for those that do not exist; providers with batch

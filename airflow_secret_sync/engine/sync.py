@@ -36,7 +36,6 @@ from airflow_secret_sync.engine.values import (
     merge_fields,
     property_changes,
     select_property,
-    to_kind,
 )
 from airflow_secret_sync.spec.models import (
     ConflictPolicy,
@@ -324,7 +323,7 @@ class _KeySync:
                 return AuditRecord(
                     action=Action.SKIP, reason="target exists (updatePolicy: IfNotExists)", **base
                 )
-            if not confirmed and current.marker != marker:
+            if not confirmed and current.marker != self._stamped(marker, self._value(whole, fields, current)):
                 current.marker, confirmed = self.backend.read_marker(key), True
                 marker = self._marker(base, upstream, written, current)
             refused = self._refusal(key, current, base)
@@ -422,12 +421,12 @@ class _KeySync:
         """The target value to hold: ``whole``, or ``fields`` merged into the current value; with deletions
         on, the properties this job wrote before and no longer has a source for are left out."""
         if whole is not None:
-            return to_kind(whole, self.backend.value_kind)
+            return self.backend.stored_form(whole)
         merged = merge_fields(current.value if current is not None else None, fields)
         if self.removes_properties:
             for name in self._written(current) - set(fields):
                 merged.pop(name, None)
-        return to_kind(merged, self.backend.value_kind)
+        return self.backend.stored_form(merged)
 
     def _written(self, current: SecretRecord | None) -> set[str]:
         """The properties of ``current`` that this job's marker says it wrote (none when it cannot say)."""
@@ -738,7 +737,7 @@ def _remove_properties(
         else:
             backend.write(
                 key,
-                to_kind(kept, backend.value_kind),
+                backend.stored_form(kept),
                 replace(marker, properties=()),
                 expected_version=current.version,
             )

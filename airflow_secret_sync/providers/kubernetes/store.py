@@ -22,8 +22,10 @@ import hmac
 import json
 import logging
 import threading
-from collections.abc import Callable, Collection, Iterator, Mapping
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_secret_sync.engine.store import (
@@ -68,6 +70,10 @@ ESO_DATA_HASH = "reconcile.external-secrets.io/data-hash"
 ESO_OWNER_KIND = "ExternalSecret"
 ESO_API_GROUP = "external-secrets.io"
 ESO_JOB = "external-secrets-operator"
+SNAPSHOT_SECONDS = 30.0
+"""How long one listing of a namespace answers batch reads (see :meth:`KubernetesSecretStore.read_many`)."""
+# what a batch read keeps of each listed Secret: what a record needs (managedFields is most of the size)
+SNAPSHOT_METADATA = ("name", "namespace", "uid", "labels", "annotations", "ownerReferences")
 
 Connect = Callable[[], tuple[Any, str | None]]
 """Returns an official ``ApiClient`` and the namespace its configuration names (or ``None``)."""
@@ -79,6 +85,15 @@ class UnsupportedValue(StoreError):
 
 class ImmutableSecret(Conflict):
     """The Secret is ``immutable``: its data can never change (delete and recreate it to change it)."""
+
+
+@dataclass
+class _Snapshot:
+    """One complete listing of a namespace, for batch reads: each Secret in it answers one read at most."""
+
+    taken: float
+    secrets: dict[str, dict[str, Any]]
+    served: set[str] = field(default_factory=set)
 
 
 class KubernetesSecretStore(ProviderStore):
@@ -95,6 +110,7 @@ class KubernetesSecretStore(ProviderStore):
     kind = "kubernetes"
     label = "Kubernetes store"
     value_kind = "map"
+    read_batch_size = 100  # keys per engine chunk; every chunk of a namespace is served by one listing
 
     def __init__(
         self,
@@ -112,6 +128,9 @@ class KubernetesSecretStore(ProviderStore):
         self._core: Any = None
         self._default_namespace = "default"
         self._lock = threading.Lock()
+        self._snapshots: dict[str, _Snapshot] = {}
+        self._snapshot_lock = threading.Lock()  # one listing at a time; the other chunks wait for it
+        self._batch_denied = False
 
     # ------------------------------------------------------------------------------------------- client
 
@@ -133,6 +152,8 @@ class KubernetesSecretStore(ProviderStore):
             if self._client is not None:
                 self._client.close()
             self._client = self._core = None
+        with self._snapshot_lock:
+            self._snapshots.clear()
 
     @property
     def namespaces(self) -> list[str] | None:
@@ -231,36 +252,41 @@ class KubernetesSecretStore(ProviderStore):
         return sorted(keys)
 
     def _list_secrets(self, label_selector: str | None = None) -> Iterator[dict[str, Any]]:
-        """Every live Secret the store sees, page by page (``limit``/``continue``)."""
+        """Every live Secret the store sees, with the store's selectors."""
         selectors = [text for text in (label_selector, self.settings.label_selector) if text]
         fields = [f"type!={kind}" for kind in self.settings.skip_types]
         if self.settings.field_selector:
             fields.append(self.settings.field_selector)
-        query: dict[str, Any] = {"limit": self.settings.page_size}
+        query: dict[str, Any] = {}
         if selectors:
             query["label_selector"] = ",".join(selectors)
         if fields:
             query["field_selector"] = ",".join(fields)
         namespaces = self.namespaces
         for namespace in namespaces if namespaces is not None else [None]:
-            token: str | None = None
-            while True:
-                page_query = dict(query, _continue=token) if token else query
-                if namespace is None:
-                    page = self._call(
-                        "list", None, None, self.core.list_secret_for_all_namespaces, **page_query
-                    )
-                else:
-                    page = self._call(
-                        "list", None, namespace, self.core.list_namespaced_secret, namespace, **page_query
-                    )
-                assert page is not None
-                for secret in page.get("items") or []:
-                    if not secret["metadata"].get("deletionTimestamp"):
-                        yield secret
-                token = (page.get("metadata") or {}).get("continue")
-                if not token:
-                    break
+            yield from self._pages(namespace, query)
+
+    def _pages(self, namespace: str | None, query: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Every live Secret of ``namespace`` (``None``: all) that ``query`` selects, page by page
+        (``limit``/``continue``)."""
+        token: str | None = None
+        while True:
+            page_query = dict(query, limit=self.settings.page_size)
+            if token:
+                page_query["_continue"] = token
+            if namespace is None:
+                page = self._call("list", None, None, self.core.list_secret_for_all_namespaces, **page_query)
+            else:
+                page = self._call(
+                    "list", None, namespace, self.core.list_namespaced_secret, namespace, **page_query
+                )
+            assert page is not None
+            for secret in page.get("items") or []:
+                if not secret["metadata"].get("deletionTimestamp"):
+                    yield secret
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return
 
     def list_marked(self, job: str, path: str = "", *, skip: Collection[str] = ()) -> dict[str, Marker]:
         """Secrets below ``path`` carrying ``job``'s marker, from one label-filtered listing."""
@@ -302,6 +328,60 @@ class KubernetesSecretStore(ProviderStore):
 
     def exists(self, key: str) -> bool:
         return self._get(key) is not None
+
+    def read_many(self, keys: Iterable[str]) -> dict[str, SecretRecord | None]:
+        """Several Secrets from one listing of their namespace (every Secret in it, no selector: as
+        :meth:`read` sees them), ``page_size`` Secrets a call.
+
+        The listing is taken once and answers the following batch reads of the same namespace, each Secret
+        once: a key asked for again, or a listing older than :data:`SNAPSHOT_SECONDS`, lists the namespace
+        anew. A listing is as current as a read when it is taken, so values and markers are current up to
+        then; the engine confirms any marker it acts on, and every write checks the version read. Keys
+        whose Secret :meth:`read` would refuse (binary data, an External Secrets one without
+        ``esoSourceStores``) and invalid keys are left out of the answer, for :meth:`read`. Once listing is
+        forbidden, batch reads answer nothing.
+        """
+        wanted: dict[str, dict[str, str]] = {}
+        for key in dict.fromkeys(keys):
+            if self.check_key(key) is None:
+                namespace, name = self._locate(key)
+                wanted.setdefault(namespace, {})[name] = key
+        records: dict[str, SecretRecord | None] = {}
+        for namespace, key_of in wanted.items():
+            listed = self._take(namespace, list(key_of))
+            if listed is None:
+                break
+            for name, secret in listed.items():
+                try:
+                    records[key_of[name]] = None if secret is None else self._record(key_of[name], secret)
+                except StoreError as err:
+                    log.debug("%s; read on its own", err)
+        return records
+
+    def _take(self, namespace: str, names: list[str]) -> dict[str, dict[str, Any] | None] | None:
+        """The listed Secrets of ``names`` (``None`` for those not there), from the namespace's listing;
+        ``None`` when listing is forbidden."""
+        with self._snapshot_lock:
+            if self._batch_denied:
+                return None
+            snapshot = self._snapshots.get(namespace)
+            if (
+                snapshot is None
+                or time.monotonic() - snapshot.taken > SNAPSHOT_SECONDS
+                or not snapshot.served.isdisjoint(names)
+            ):
+                taken = time.monotonic()
+                try:
+                    secrets = {
+                        secret["metadata"]["name"]: _slim(secret) for secret in self._pages(namespace, {})
+                    }
+                except PermissionDenied as err:
+                    self._batch_denied = True
+                    log.warning("%s; reading Secrets one at a time", err)
+                    return None
+                snapshot = self._snapshots[namespace] = _Snapshot(taken, secrets)
+            snapshot.served.update(names)
+            return {name: snapshot.secrets.pop(name, None) for name in names}
 
     def _record(self, key: str, secret: dict[str, Any]) -> SecretRecord:
         metadata = secret["metadata"]
@@ -384,18 +464,24 @@ class KubernetesSecretStore(ProviderStore):
             raise Transient(f"{self.where(key)}: the Secret is being deleted; try again when it is gone")
         return secret
 
-    def _encode(self, key: str, value: Value) -> tuple[dict[str, str], list[str]]:
-        """The ``data`` map (base64) of ``value`` and the fields stored as JSON text; checks keys and size."""
+    def stored_form(self, value: Value) -> Value:
+        """The map of data keys ``value`` is written as: plain text goes to the default data key."""
         if isinstance(value, bytes):
             try:
                 value = value.decode()
             except UnicodeDecodeError:
                 raise UnsupportedValue(
-                    f"{self.where(key)}: binary values (not UTF-8 text) are not supported yet"
+                    f"{self.where()}: binary values (not UTF-8 text) are not supported yet"
                 ) from None
         fields = as_map(value)
         if set(fields) == {PLAIN_FIELD} and isinstance(fields[PLAIN_FIELD], str):
-            fields = {self.settings.default_data_key: fields[PLAIN_FIELD]}
+            return {self.settings.default_data_key: fields[PLAIN_FIELD]}
+        return fields
+
+    def _encode(self, key: str, value: Value) -> tuple[dict[str, str], list[str]]:
+        """The ``data`` map (base64) of ``value`` and the fields stored as JSON text; checks keys and size."""
+        fields = self.stored_form(value)
+        assert isinstance(fields, dict)
         data: dict[str, str] = {}
         json_fields: list[str] = []
         total = 0
@@ -584,6 +670,15 @@ def content_version(secret: dict[str, Any]) -> str:
     canonical = json.dumps(secret.get("data") or {}, sort_keys=True, separators=(",", ":")).encode()
     key = str(secret["metadata"].get("uid", "")).encode()
     return hmac.new(key, canonical, hashlib.sha256).hexdigest()[:16]
+
+
+def _slim(secret: dict[str, Any]) -> dict[str, Any]:
+    """What a record needs of a listed Secret."""
+    metadata = secret["metadata"]
+    return {
+        "metadata": {name: metadata[name] for name in SNAPSHOT_METADATA if name in metadata},
+        "data": secret.get("data"),
+    }
 
 
 def _annotations(secret: dict[str, Any]) -> dict[str, str]:

@@ -6,13 +6,16 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from airflow_secret_sync.engine.plan import map_targets, resolve_sources
+from airflow_secret_sync.engine.drift import check_drift
+from airflow_secret_sync.engine.installation import Installation
+from airflow_secret_sync.engine.plan import TargetPlan, map_targets, resolve_sources
 from airflow_secret_sync.engine.store import (
     Conflict,
     InvalidName,
@@ -22,12 +25,14 @@ from airflow_secret_sync.engine.store import (
     TooLarge,
     WriteConflict,
 )
-from airflow_secret_sync.engine.sync import push_target
+from airflow_secret_sync.engine.sync import SyncOptions, push_target
 from airflow_secret_sync.providers.file.spec import file_key_problem
 from airflow_secret_sync.providers.file.store import FileSecretStore
+from airflow_secret_sync.providers.kubernetes.spec import KubernetesProvider
 from airflow_secret_sync.providers.kubernetes.store import (
     FIELD_MANAGER,
     ImmutableSecret,
+    KubernetesSecretStore,
     UnsupportedValue,
 )
 from airflow_secret_sync.spec.models import SyncJob
@@ -455,3 +460,144 @@ def test_the_engine_creates_then_leaves_an_equal_secret_alone(
     versions = {key: target.read(key).version for key in ("db-creds", "api-token")}
     assert run() == {"db-creds": "unchanged", "api-token": "unchanged"}
     assert {key: target.read(key).version for key in versions} == versions
+
+
+def _to_k8s_job(keys: list[str]) -> SyncJob:
+    return SyncJob.model_validate(
+        {
+            "apiVersion": "secret-sync/v1alpha1",
+            "kind": "SyncJob",
+            "metadata": {"name": "to-k8s"},
+            "spec": {"source": "src", "targets": ["k8s"], "plan": [{"secret": {"key": key}} for key in keys]},
+        }
+    )
+
+
+def _plan(job: SyncJob, source: FileSecretStore, target: Any) -> TargetPlan:
+    resolved = resolve_sources(job, {"src": source})
+    return map_targets(job, resolved, key_problem=lambda store, key: target.check_key(key))["k8s"]
+
+
+def _push(job: SyncJob, source: FileSecretStore, target: Any, **options: Any) -> dict[str, str]:
+    report = push_target(job, _plan(job, source, target), target, {"src": source}, SyncOptions(**options))
+    return {record.target_key: record.action.value for record in report.records}
+
+
+def test_text_in_a_renamed_default_data_key_is_left_alone_when_unchanged(
+    kubernetes_store: KubernetesStoreFactory, kubernetes_admin: Any, kubernetes_namespace: str, tmp_path: Path
+) -> None:
+    (tmp_path / "src").mkdir()
+    source = FileSecretStore(tmp_path / "src")
+    source.write("api-token", "t0ken-value", Marker("seed", "origin", ""))
+    target = kubernetes_store("k8s", default_data_key="token")
+    job = _to_k8s_job(["api-token"])
+    installation = Installation("inst-a", b"hash-key")
+
+    assert _push(job, source, target, installation=installation) == {"api-token": "create"}
+    written = raw(kubernetes_admin, kubernetes_namespace, "api-token")
+    assert written["data"] == {"token": b64("t0ken-value")}
+    assert _push(job, source, target, installation=installation) == {"api-token": "unchanged"}
+    again = raw(kubernetes_admin, kubernetes_namespace, "api-token")
+    assert again["metadata"]["resourceVersion"] == written["metadata"]["resourceVersion"]
+    # the marker's value hash is the stored value's: a drift check finds nothing changed
+    report = check_drift(job, _plan(job, source, target), target, {"src": source}, installation)
+    assert report.error is None
+    assert report.records
+    assert report.drifted == []
+
+
+class _CountingTransport:
+    """Counts the API calls a ``kubernetes`` client makes, by HTTP method."""
+
+    def __init__(self, api_client: Any) -> None:
+        self.calls: Counter[str] = Counter()
+        self._request = api_client.rest_client.request
+        api_client.rest_client.request = self
+
+    def __call__(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        self.calls[method] += 1
+        return self._request(method, url, *args, **kwargs)
+
+
+def test_a_noop_resync_lists_the_namespace_instead_of_reading_each_secret(
+    kubernetes_server: KubernetesServer,
+    kubernetes_admin: Any,
+    kubernetes_namespace: str,
+    tmp_path: Path,
+) -> None:
+    keys = [f"key-{index:03d}" for index in range(200)]
+    (tmp_path / "src").mkdir()
+    source = FileSecretStore(tmp_path / "src")
+    for key in keys:
+        source.write(
+            key, json.dumps({"user": "app", "password": f"pw-{key[4:]}"}), Marker("seed", "origin", "")
+        )
+    job = _to_k8s_job(keys)
+    installation = Installation("inst-a", b"hash-key")
+
+    def store(*, adopt: bool = False) -> tuple[KubernetesSecretStore, _CountingTransport]:
+        api_client = kubernetes_server.api_client()
+        counter = _CountingTransport(api_client)
+        settings = KubernetesProvider(conn_id="unused", namespace=kubernetes_namespace, page_size=150)
+
+        def connect() -> tuple[Any, None]:
+            return api_client, None
+
+        return KubernetesSecretStore(settings, connect, store_name="k8s", force_conflicts=adopt), counter
+
+    first, _ = store()
+    assert set(_push(job, source, first, installation=installation).values()) == {"create"}
+    first.close()
+
+    resync, calls = store()
+    assert set(_push(job, source, resync, installation=installation).values()) == {"unchanged"}
+    resync.close()
+    assert calls.calls == {"GET": 2}  # two pages of one listing for 200 keys: 0.01 calls per key
+
+    # a value changed out of band since is seen, and put back (taking the data key over from the field
+    # manager that changed it: conflictPolicy Adopt)
+    from kubernetes import client
+
+    kubernetes_admin.patch_namespaced_secret(
+        "key-123", kubernetes_namespace, client.V1Secret(data={"password": b64("changed")})
+    )
+    changed, calls = store(adopt=True)
+    actions = _push(job, source, changed, installation=installation)
+    changed.close()
+    assert actions.pop("key-123") == "update"
+    assert set(actions.values()) == {"unchanged"}
+    restored = raw(kubernetes_admin, kubernetes_namespace, "key-123")["data"]["password"]
+    assert base64.b64decode(restored).decode() == "pw-123"
+    assert sum(calls.calls.values()) <= 0.1 * len(keys)
+
+
+def test_a_batch_read_answers_as_reads_do_and_leaves_the_rest_to_them(
+    kubernetes_server: KubernetesServer,
+    kubernetes_store: KubernetesStoreFactory,
+    kubernetes_admin: Any,
+    kubernetes_namespace: str,
+) -> None:
+    from kubernetes import client
+
+    store = kubernetes_store()
+    store.write("existing", {"k": "v"}, OURS)
+    kubernetes_admin.create_namespaced_secret(
+        kubernetes_namespace,
+        client.V1Secret(
+            metadata=client.V1ObjectMeta(name="binary"), data={"k": base64.b64encode(b"\xff").decode()}
+        ),
+    )
+    batch = store.read_many(["existing", "absent", "binary", "Not_A_Name"])
+    assert batch.keys() == {"existing", "absent"}  # the binary one and the invalid name: read() says why
+    assert batch["absent"] is None
+    single = store.read("existing")
+    assert (batch["existing"].value, batch["existing"].version, batch["existing"].marker) == (
+        single.value,
+        single.version,
+        single.marker,
+    )
+
+    grant(kubernetes_server, kubernetes_namespace, ["get"])
+    get_only = kubernetes_store("get-only", token=kubernetes_server.restricted_token)
+    assert get_only.read_many(["existing"]) == {}  # listing forbidden: every key is read on its own
+    assert get_only.read("existing").value == {"k": "v"}
