@@ -5,8 +5,9 @@ Each adapter makes the fewest provider calls its operation needs:
 * ``get(key, with_marker)``: the current value and version, plus the ownership marker when asked
   (Vault returns it with the value; AWS and GCP need one more metadata call, made only when the secret
   exists; files read a sidecar).
-* ``get_many(keys)``, where the provider reads in batches (AWS, ``read_batch_size`` keys a call): values,
-  versions and markers of several keys, as the engine's batch read gets them.
+* ``get_many(keys)``, where the provider reads in batches (AWS, ``read_batch_size`` keys a call; GCP; one
+  listing of the namespace on Kubernetes): values, versions and markers of several keys, as the engine's
+  batch read gets them.
 * ``create`` / ``update`` / ``mark``: write the value (and the marker when one is given).
 
 The marker fields match the engine's, so the floor writes the same metadata the engine writes.
@@ -14,6 +15,7 @@ The marker fields match the engine's, so the floor writes the same metadata the 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import threading
@@ -340,6 +342,123 @@ def _widen_rest_pool(client: Any, pool: int) -> None:
     session = getattr(client._transport, "_session", None)
     if session is not None:
         session.mount("http://", HTTPAdapter(pool_connections=1, pool_maxsize=max(pool, 10)))
+
+
+# ------------------------------------------------------------------------------------------- Kubernetes
+
+KUBERNETES_LABEL = "app.kubernetes.io/managed-by"
+KUBERNETES_PREFIX = "airflow-secret-sync/"
+
+
+class KubernetesRaw:
+    """The Secrets of one namespace through the official ``kubernetes`` client. With a marker, writes are
+    the engine's kind (server-side apply by its field manager, the version read as a precondition; a create
+    is a plain create, which fails if the Secret exists); without one, a create and a merge patch."""
+
+    value_kind = "map"
+    read_batch_size = 100  # as the engine: one listing of the namespace serves every chunk
+
+    def __init__(self, url: str, token: str, namespace: str, *, pool: int = 16) -> None:
+        from kubernetes import client
+
+        configuration = client.Configuration()
+        configuration.host = url
+        configuration.api_key = {"authorization": token}
+        configuration.api_key_prefix = {"authorization": "Bearer"}
+        configuration.connection_pool_maxsize = max(pool, 10)
+        self.core = client.CoreV1Api(client.ApiClient(configuration))
+        self.namespace = namespace
+        self._listed: dict[str, Current] | None = None
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _current(secret: dict[str, Any]) -> Current:
+        metadata = secret["metadata"]
+        data = {name: base64.b64decode(text).decode() for name, text in (secret.get("data") or {}).items()}
+        marker = {
+            name.removeprefix(KUBERNETES_PREFIX): text
+            for name, text in (metadata.get("annotations") or {}).items()
+            if name.startswith(KUBERNETES_PREFIX)
+        }
+        labels = metadata.get("labels") or {}
+        if KUBERNETES_LABEL in labels:
+            marker["managed-by"] = labels[KUBERNETES_LABEL]
+        return Current(data, metadata["resourceVersion"], marker or None)
+
+    def get(self, key: str, *, with_marker: bool = True) -> Current | None:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            response = self.core.read_namespaced_secret(key, self.namespace, _preload_content=False)
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+        return self._current(json.loads(response.data))
+
+    def get_many(self, keys: list[str]) -> dict[str, Current | None]:
+        with self._lock:
+            if self._listed is None:
+                self._listed = {}
+                token = None
+                while True:
+                    extra = {"_continue": token} if token else {}
+                    response = self.core.list_namespaced_secret(
+                        self.namespace, limit=500, _preload_content=False, **extra
+                    )
+                    page = json.loads(response.data)
+                    for secret in page["items"]:
+                        self._listed[secret["metadata"]["name"]] = self._current(secret)
+                    token = page["metadata"].get("continue")
+                    if not token:
+                        break
+            return {key: self._listed.pop(key, None) for key in keys}
+
+    def _body(
+        self, key: str, value: Any, marker: dict[str, str] | None, version: str | None
+    ) -> dict[str, Any]:
+        metadata: dict[str, Any] = {"name": key}
+        if marker:
+            metadata["labels"] = {KUBERNETES_LABEL: marker["managed-by"]}
+            metadata["annotations"] = {
+                KUBERNETES_PREFIX + name: text for name, text in marker.items() if name != "managed-by"
+            }
+        if version is not None:
+            metadata["resourceVersion"] = version
+        body: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret", "metadata": metadata}
+        if value is not None:
+            body["data"] = {name: base64.b64encode(text.encode()).decode() for name, text in value.items()}
+        return body
+
+    def _apply(self, key: str, body: dict[str, Any]) -> None:
+        self.core.patch_namespaced_secret(
+            key,
+            self.namespace,
+            body,
+            field_manager="airflow-secret-sync",
+            _content_type="application/apply-patch+yaml",
+            _preload_content=False,
+        )
+
+    def create(self, key: str, value: Any, marker: dict[str, str] | None) -> None:
+        self.core.create_namespaced_secret(
+            self.namespace,
+            self._body(key, value, marker, None),
+            field_manager="airflow-secret-sync",
+            _preload_content=False,
+        )
+
+    def update(self, key: str, value: Any, current: Current, marker: dict[str, str] | None) -> None:
+        if marker is None:
+            self.core.patch_namespaced_secret(
+                key, self.namespace, self._body(key, value, None, None), _preload_content=False
+            )
+            return
+        self._apply(key, self._body(key, value, marker, current.version))
+
+    def mark(self, key: str, current: Current | None, marker: dict[str, str]) -> None:
+        value = current.value if current is not None else None
+        self._apply(key, self._body(key, value, marker, current.version if current else None))
 
 
 # ------------------------------------------------------------------------------------------- files

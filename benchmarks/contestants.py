@@ -37,6 +37,7 @@ from benchmarks.clients import (
     Current,
     FileRaw,
     GcpRaw,
+    KubernetesRaw,
     VaultRaw,
     as_text,
     marker_fields,
@@ -81,6 +82,8 @@ def raw_store(side: dict[str, Any], pool: int) -> Any:
         return AwsRaw(side["url"], side["prefix"], pool=pool)
     if kind == "gcp":
         return GcpRaw(side["url"], side["project"], pool=pool)
+    if kind == "kubernetes":
+        return KubernetesRaw(side["url"], side["token"], side["namespace"], pool=pool)
     return FileRaw(side["path"])
 
 
@@ -182,6 +185,8 @@ def store_document(name: str, side: dict[str, Any], permissions: str) -> dict[st
         provider = {"aws": {"connId": conn_id, "region": "us-east-1", "prefix": side["prefix"]}}
     elif kind == "gcp":
         provider = {"gcp": {"connId": conn_id, "projectId": side["project"]}}
+    elif kind == "kubernetes":
+        provider = {"kubernetes": {"connId": conn_id, "namespace": side["namespace"]}}
     else:
         provider = {"file": {"path": str(side["path"])}}
     return {
@@ -218,6 +223,8 @@ def connection(side: dict[str, Any]) -> dict[str, Any] | None:
             "conn_type": "secret_sync_gcp",
             "extra": {"api_endpoint": side["url"], "project": side["project"]},
         }
+    if kind == "kubernetes":
+        return {"conn_type": "secret_sync_kubernetes", "host": side["url"], "password": side["token"]}
     return None
 
 
@@ -303,6 +310,8 @@ def pre_import(spec: dict[str, Any]) -> None:
         import boto3  # noqa: F401
     if "gcp" in kinds:
         from google.cloud import secretmanager  # noqa: F401
+    if "kubernetes" in kinds:
+        import kubernetes.client  # noqa: F401
     if spec["contestant"] == "engine":
         import_engine(spec)
 

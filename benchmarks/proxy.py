@@ -26,6 +26,7 @@ import json
 import re
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -117,6 +118,21 @@ def gcp_kind(method: str, path: str, headers: dict[str, str]) -> str:
     return f"other:{method} {plain.rsplit('/', 1)[-1]}"
 
 
+_KUBERNETES_SECRET = re.compile(r"/secrets(?P<name>/[^/]+)?$")
+
+
+def kubernetes_kind(method: str, path: str, headers: dict[str, str]) -> str:
+    match = _KUBERNETES_SECRET.search(urlsplit(path).path)
+    if match is None:
+        return f"other:{method}"
+    if not match["name"]:
+        return {"GET": "list:LIST secrets", "POST": "write:create"}.get(method, f"other:{method} secrets")
+    if method == "PATCH" and "apply-patch" in headers.get("content-type", ""):
+        return "write:apply"
+    category = {"GET": "read", "PUT": "write", "PATCH": "write", "DELETE": "delete"}.get(method, "other")
+    return f"{category}:{method} secret"
+
+
 def generic_kind(method: str, path: str, headers: dict[str, str]) -> str:
     return f"other:{method}"
 
@@ -125,6 +141,7 @@ CLASSIFIERS: dict[str, Callable[[str, str, dict[str, str]], str]] = {
     "vault": vault_kind,
     "aws": aws_kind,
     "gcp": gcp_kind,
+    "kubernetes": kubernetes_kind,
     "http": generic_kind,
 }
 
@@ -143,9 +160,11 @@ class CountingProxy(ThreadingHTTPServer):
         upstream: tuple[str, int],
         classify: Callable[[str, str, dict[str, str]], str],
         delay: float = 0.0,
+        upstream_tls: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__(listen, _ProxyHandler)
         self.upstream = upstream
+        self.upstream_tls = upstream_tls
         self.classify = classify
         self.delay = delay
         self.counts: Counter[str] = Counter()
@@ -257,7 +276,12 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     def _connection(self) -> http.client.HTTPConnection:
         if self._upstream is None:
             host, port = self.server.upstream
-            self._upstream = http.client.HTTPConnection(host, port, timeout=300)
+            if self.server.upstream_tls is not None:
+                self._upstream = http.client.HTTPSConnection(
+                    host, port, timeout=300, context=self.server.upstream_tls
+                )
+            else:
+                self._upstream = http.client.HTTPConnection(host, port, timeout=300)
         return self._upstream
 
     def forward(self) -> None:
@@ -359,10 +383,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--delay-ms", type=float, default=20.0, help="fixed delay added to every request")
+    parser.add_argument(
+        "--upstream-ca", help="the upstream speaks HTTPS with a certificate signed by this CA (PEM file)"
+    )
     args = parser.parse_args(argv)
     host, _, port = args.upstream.rpartition(":")
+    tls = ssl.create_default_context(cafile=args.upstream_ca) if args.upstream_ca else None
     server = CountingProxy(
-        (args.host, args.port), (host, int(port)), CLASSIFIERS[args.kind], args.delay_ms / 1000
+        (args.host, args.port), (host, int(port)), CLASSIFIERS[args.kind], args.delay_ms / 1000, tls
     )
     server.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     stop = threading.Event()

@@ -1,8 +1,10 @@
 """Start the benchmark's own servers on loopback, each behind a counting proxy, and stop them by PID.
 
-Servers: two OpenBao dev servers (source and target), moto server (AWS Secrets Manager) and the GCP
-Secret Manager emulator. Each runs as a child process; so does each proxy (so that proxy work never
-shares the harness's interpreter lock). :meth:`Servers.stop` terminates exactly the processes it started.
+Servers: two OpenBao dev servers (source and target), moto server (AWS Secrets Manager), the GCP
+Secret Manager emulator and a kube-apiserver with its etcd (the test suite's, from
+:mod:`airflow_secret_sync.testing.kubernetes_server`). Each runs as a child process; so does each proxy (so
+that proxy work never shares the harness's interpreter lock). :meth:`Servers.stop` terminates exactly the
+processes it started.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from airflow_secret_sync.testing.kubernetes_server import KubernetesServer
 from airflow_secret_sync.testing.servers import free_port
 from benchmarks.proxy import ProxyControl
 
@@ -49,12 +52,20 @@ class Server:
     """One backend behind one proxy."""
 
     name: str
-    kind: str  # vault | aws | gcp
-    process: subprocess.Popen[bytes]
+    kind: str  # vault | aws | gcp | kubernetes
+    process: subprocess.Popen[bytes] | None
     port: int
     proxy_process: subprocess.Popen[bytes] | None = None
     proxy_url: str = ""
     log: Path | None = None
+    kubernetes: KubernetesServer | None = None  # started and stopped by its own launcher
+
+    @property
+    def pid(self) -> int:
+        if self.kubernetes is not None:
+            return self.kubernetes.pids[-1]  # the API server (etcd is the first)
+        assert self.process is not None
+        return self.process.pid
 
     @property
     def direct_url(self) -> str:
@@ -112,6 +123,7 @@ class Servers:
         return process, line.removeprefix("listening on ")
 
     def _proxy(self, server: Server) -> None:
+        tls = ["--upstream-ca", str(server.kubernetes.ca_file)] if server.kubernetes is not None else []
         process, url = self._spawn_printing_url(
             f"proxy-{server.name}",
             [
@@ -124,6 +136,7 @@ class Servers:
                 server.kind,
                 "--delay-ms",
                 str(self.delay_ms),
+                *tls,
             ],
         )
         server.proxy_process, server.proxy_url = process, url
@@ -158,6 +171,13 @@ class Servers:
         port = int(url.rsplit(":", 1)[1])
         return self._add(Server(name, "gcp", process, port))
 
+    def start_kubernetes(self, name: str = "kubernetes") -> Server:
+        """kube-apiserver and etcd (binaries as the tests find them: built once and cached)."""
+        kubernetes = KubernetesServer(workdir=self.workdir / name)
+        kubernetes.start()
+        port = int(kubernetes.url.rsplit(":", 1)[1])
+        return self._add(Server(name, "kubernetes", None, port, kubernetes=kubernetes))
+
     def _add(self, server: Server) -> Server:
         self._proxy(server)
         self.servers[server.name] = server
@@ -171,19 +191,20 @@ class Servers:
     def pids(self) -> dict[str, int]:
         pids = {}
         for server in self.servers.values():
-            pids[server.name] = server.process.pid
+            pids[server.name] = server.pid
             if server.proxy_process is not None:
                 pids[f"proxy-{server.name}"] = server.proxy_process.pid
         return pids
 
     def rss_mb(self) -> dict[str, float]:
         """Current resident memory of each server process (not the proxies)."""
-        return {server.name: process_rss_mb(server.process.pid) for server in self.servers.values()}
+        return {server.name: process_rss_mb(server.pid) for server in self.servers.values()}
 
     def stop(self) -> None:
         processes = []
         for server in self.servers.values():
-            processes.append(server.process)
+            if server.process is not None:
+                processes.append(server.process)
             if server.proxy_process is not None:
                 processes.append(server.proxy_process)
         for process in processes:
@@ -198,6 +219,9 @@ class Servers:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(process.pid, signal.SIGKILL)
                 process.wait()
+        for server in self.servers.values():
+            if server.kubernetes is not None:
+                server.kubernetes.stop()
         for log in self._logs:
             log.close()
         self.servers.clear()
