@@ -63,7 +63,7 @@ class Server:
     @property
     def pid(self) -> int:
         if self.kubernetes is not None:
-            return self.kubernetes.pids[-1]  # the API server (etcd is the first)
+            return self.kubernetes.pids[1]  # the API server (after etcd, before the controller manager)
         assert self.process is not None
         return self.process.pid
 

@@ -16,6 +16,7 @@ from airflow_secret_sync.testing.kubernetes_server import (
     KubernetesServerError,
     cache_dir,
     ensure_binaries,
+    ensure_controller_manager,
 )
 from airflow_secret_sync.testing.servers import ServerStartError
 from tests.fixtures.kubernetes import grant
@@ -77,7 +78,7 @@ def test_the_server_started_quickly_and_stops_completely(kubernetes_server: Kube
     second = KubernetesServer(kubernetes_server.binaries)
     with second:
         pids = second.pids
-        assert len(pids) == 2
+        assert len(pids) == 3  # etcd, kube-apiserver, kube-controller-manager
         assert second.api_client() is not None
     for pid in pids:
         with pytest.raises(ProcessLookupError):
@@ -108,6 +109,10 @@ def test_binaries_come_from_kubebuilder_assets_first(tmp_path: Path, monkeypatch
         (tmp_path / name).write_text("#!/bin/sh\n")
         (tmp_path / name).chmod(0o755)
     assert ensure_binaries() == tmp_path
+    # envtest's assets hold no controller manager: one next to them is taken first
+    (tmp_path / "kube-controller-manager").write_text("#!/bin/sh\n")
+    (tmp_path / "kube-controller-manager").chmod(0o755)
+    assert ensure_controller_manager() == tmp_path / "kube-controller-manager"
     monkeypatch.delenv("KUBEBUILDER_ASSETS")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     assert cache_dir() == tmp_path / "cache" / "airflow-secret-sync" / "k8s" / "v1.37.2-etcd3.7.3"
@@ -124,7 +129,7 @@ def test_the_servers_die_with_a_test_run_that_is_killed(kubernetes_server: Kuber
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     pids = [int(pid) for pid in result.stdout.split()]
-    assert len(pids) == 2, result.stderr[-2000:]
+    assert len(pids) == 3, result.stderr[-2000:]
     deadline = time.monotonic() + 10
     while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
