@@ -70,6 +70,8 @@ ESO_DATA_HASH = "reconcile.external-secrets.io/data-hash"
 ESO_OWNER_KIND = "ExternalSecret"
 ESO_API_GROUP = "external-secrets.io"
 ESO_JOB = "external-secrets-operator"
+DELETE_WAIT_SECONDS = 30.0
+"""How long a deletion waits for the garbage collector to remove the Secret (foreground propagation)."""
 SNAPSHOT_SECONDS = 30.0
 """How long one listing of a namespace answers batch reads (see :meth:`KubernetesSecretStore.read_many`)."""
 # what a batch read keeps of each listed Secret: what a record needs (managedFields is most of the size)
@@ -588,9 +590,9 @@ class KubernetesSecretStore(ProviderStore):
         """Delete the Secret; when another field manager owns data keys in it, only withdraw ours (data keys,
         label, annotations) so that theirs survive.
 
-        Background propagation: the Secret is gone when the call returns, so a re-create in the same run (a
-        drift revert) finds no Secret left "being deleted"; objects the Secret owns, rare for Secrets, are
-        collected afterwards by the garbage collector.
+        Foreground propagation: the garbage collector removes what the Secret owns (rare for Secrets), then
+        the Secret. The call returns once the Secret is gone, so that a re-create in the same run (a drift
+        revert) finds no Secret left "being deleted".
         """
         namespace, name = self._locate(key)
         current = self._current(key, namespace, name)
@@ -603,10 +605,11 @@ class KubernetesSecretStore(ProviderStore):
         from kubernetes import client
         from kubernetes.client.exceptions import ApiException
 
+        uid = current["metadata"]["uid"]
         options = client.V1DeleteOptions(
-            propagation_policy="Background",
+            propagation_policy="Foreground",
             preconditions=client.V1Preconditions(
-                uid=current["metadata"]["uid"], resource_version=current["metadata"]["resourceVersion"]
+                uid=uid, resource_version=current["metadata"]["resourceVersion"]
             ),
         )
         with self._calling("delete", key, namespace):
@@ -620,6 +623,23 @@ class KubernetesSecretStore(ProviderStore):
                         f"{self.where(key)}: delete: changed by someone else since it was read"
                     ) from None
                 raise
+        self._wait_gone(key, namespace, name, uid)
+
+    def _wait_gone(self, key: str, namespace: str, name: str, uid: str) -> None:
+        """Return once the Secret with ``uid`` is gone; :class:`Transient` after the wait."""
+        deadline = time.monotonic() + DELETE_WAIT_SECONDS
+        pause = 0.02
+        while True:
+            secret = self._call("get", key, namespace, self.core.read_namespaced_secret, name, namespace)
+            if secret is None or secret["metadata"].get("uid") != uid:
+                return
+            if time.monotonic() > deadline:
+                raise Transient(
+                    f"{self.where(key)}: delete: still being deleted after {DELETE_WAIT_SECONDS:.0f} s (the "
+                    "garbage collector removes what the Secret owns first)"
+                )
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
 
     # ------------------------------------------------------------------------------------------- checks
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
+from airflow_secret_sync.engine.audit import Drift
 from airflow_secret_sync.engine.drift import check_drift
 from airflow_secret_sync.engine.installation import Installation
 from airflow_secret_sync.engine.plan import TargetPlan, map_targets, resolve_sources
@@ -35,7 +36,7 @@ from airflow_secret_sync.providers.kubernetes.store import (
     KubernetesSecretStore,
     UnsupportedValue,
 )
-from airflow_secret_sync.spec.models import SyncJob
+from airflow_secret_sync.spec.models import DriftAction, SyncJob
 from airflow_secret_sync.testing.kubernetes_server import KubernetesServer
 from tests.fixtures.kubernetes import KubernetesStoreFactory, grant
 
@@ -218,9 +219,11 @@ def test_an_unmarked_secret_is_adopted_with_its_type_labels_annotations_and_owne
 ) -> None:
     from kubernetes import client
 
-    owner = client.V1OwnerReference(
-        api_version="v1", kind="ConfigMap", name="app", uid="0f0e0d0c-0000-4000-8000-000000000001"
+    # an owner that exists: the garbage collector deletes a Secret whose owner is gone
+    app = kubernetes_admin.create_namespaced_config_map(
+        kubernetes_namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="app"))
     )
+    owner = client.V1OwnerReference(api_version="v1", kind="ConfigMap", name="app", uid=app.metadata.uid)
     kubernetes_admin.create_namespaced_secret(
         kubernetes_namespace,
         client.V1Secret(
@@ -601,3 +604,57 @@ def test_a_batch_read_answers_as_reads_do_and_leaves_the_rest_to_them(
     get_only = kubernetes_store("get-only", token=kubernetes_server.restricted_token)
     assert get_only.read_many(["existing"]) == {}  # listing forbidden: every key is read on its own
     assert get_only.read("existing").value == {"k": "v"}
+
+
+def test_a_deletion_is_foreground_and_a_drift_revert_recreates_the_secret_at_once(
+    kubernetes_server: KubernetesServer,
+    kubernetes_store: KubernetesStoreFactory,
+    kubernetes_admin: Any,
+    kubernetes_namespace: str,
+    tmp_path: Path,
+) -> None:
+    from kubernetes import client
+
+    kubernetes_server.wait_for_garbage_collector()  # a failure names the controller manager, not a timeout
+
+    (tmp_path / "src").mkdir()
+    source = FileSecretStore(tmp_path / "src")
+    source.write("db-creds", json.dumps({"user": "app"}), Marker("seed", "origin", ""))
+    source.write("api-token", "t0ken-value", Marker("seed", "origin", ""))
+    target = kubernetes_store("k8s")
+    job = _to_k8s_job(["db-creds", "api-token"])
+    installation = Installation("inst-a", b"hash-key")
+    assert _push(job, source, target, installation=installation) == {
+        "db-creds": "create",
+        "api-token": "create",
+    }
+    owner = client.V1OwnerReference(
+        api_version="v1",
+        kind="Secret",
+        name="db-creds",
+        uid=raw(kubernetes_admin, kubernetes_namespace, "db-creds")["metadata"]["uid"],
+        block_owner_deletion=True,
+    )
+    kubernetes_admin.create_namespaced_config_map(
+        kubernetes_namespace,
+        client.V1ConfigMap(metadata=client.V1ObjectMeta(name="owned", owner_references=[owner])),
+    )
+
+    target.delete("db-creds")
+    # foreground: what the Secret owns went first, and the Secret is gone when the call returns
+    for read in (
+        lambda: kubernetes_admin.read_namespaced_config_map("owned", kubernetes_namespace),
+        lambda: raw(kubernetes_admin, kubernetes_namespace, "db-creds"),
+    ):
+        with pytest.raises(ApiException) as gone:
+            read()
+        assert gone.value.status == 404
+
+    report = check_drift(
+        job, _plan(job, source, target), target, {"src": source}, installation, action=DriftAction.REVERT
+    )
+    assert {record.target_key: (record.drift, record.action.value) for record in report.records} == {
+        "db-creds": (Drift.MISSING, "create"),
+        "api-token": (Drift.IN_SYNC, "unchanged"),
+    }
+    assert target.read("db-creds").value == {"user": "app"}
