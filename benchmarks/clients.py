@@ -436,6 +436,7 @@ class KubernetesRaw:
             self.namespace,
             body,
             field_manager="airflow-secret-sync",
+            force=True,  # takes over what create(), an update by the same manager name, set
             _content_type="application/apply-patch+yaml",
             _preload_content=False,
         )
