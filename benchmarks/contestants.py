@@ -224,7 +224,14 @@ def connection(side: dict[str, Any]) -> dict[str, Any] | None:
             "extra": {"api_endpoint": side["url"], "project": side["project"]},
         }
     if kind == "kubernetes":
-        return {"conn_type": "secret_sync_kubernetes", "host": side["url"], "password": side["token"]}
+        # through the proxy: plain HTTP; straight to the API server (a profile run): its CA
+        extra = {"ca_cert_path": side["ca"]} if side.get("ca") else {}
+        return {
+            "conn_type": "secret_sync_kubernetes",
+            "host": side["url"],
+            "password": side["token"],
+            "extra": extra,
+        }
     return None
 
 
