@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from airflow_secret_sync.engine.audit import Action, AuditRecord
+from airflow_secret_sync.engine.installation import Installation
 from airflow_secret_sync.engine.plan import map_targets, resolve_sources
 from airflow_secret_sync.engine.store import Marker, SecretRecord, SecretStoreBackend, StoreError
 from airflow_secret_sync.engine.sync import (
@@ -759,6 +760,22 @@ def test_a_no_op_through_batches_reads_each_target_secret_once_and_writes_nothin
     assert set(actions(report).values()) == {"unchanged"}
     assert [len(keys) for keys in target.batches] == [3] * 10
     assert sorted(key for keys in target.batches for key in keys) == [f"bulk/{n:03d}" for n in range(30)]
+    assert target.reads == [] and target.marker_reads == [] and target.calls == []
+
+
+def test_a_no_op_through_batches_with_an_installation_reads_no_marker_again(
+    src: FileSecretStore, tmp_path: Path
+) -> None:
+    """The batch's marker carries the installation and the value hash: it is compared with the marker the
+    push would write, stamped alike, so an equal one is trusted without a call."""
+    job = bulk(src, 6)
+    target = BatchStore(tmp_path / "dst")
+    options = SyncOptions(installation=Installation("inst-a", b"hash-key"))
+    sync(job, target, {"src": src}, options)
+    target.calls.clear()
+    target.reads.clear()
+    report = sync(job, target, {"src": src}, options)
+    assert set(actions(report).values()) == {"unchanged"}
     assert target.reads == [] and target.marker_reads == [] and target.calls == []
 
 
