@@ -110,7 +110,7 @@ def test_create_read_update_delete_with_the_marker(
     store.delete("db-creds")
     assert store.read("db-creds") is None
     assert store.list_keys() == []
-    # background propagation: the Secret is gone at once (no garbage collector runs here), so it can be
+    # the deletion returns once the Secret is gone (foreground: after the garbage collector), so it can be
     # created again in the same run
     with pytest.raises(ApiException) as gone:
         raw(kubernetes_admin, kubernetes_namespace, "db-creds")
