@@ -6,7 +6,9 @@ counts only, so it can travel through XCom between workers.
 
 from __future__ import annotations
 
+import configparser
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -202,6 +204,8 @@ def installation_from_environment() -> Installation | None:
     installation_id, key = os.environ.get(ENV_INSTALLATION_ID), os.environ.get(ENV_HASH_KEY)
     if installation_id and key:
         return Installation(installation_id, key.encode())
+    if not airflow_may_hold_connection(INSTALLATION_CONN_ID):
+        return None
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
 
@@ -214,6 +218,37 @@ def installation_from_environment() -> Installation | None:
             f"connection {INSTALLATION_CONN_ID!r}: login is the installation id, password the hash key"
         )
     return Installation(connection.login, connection.password.encode())
+
+
+def airflow_may_hold_connection(conn_id: str) -> bool:
+    """Whether Airflow could find the connection ``conn_id``, decided without importing Airflow.
+
+    Importing Airflow takes seconds; a CLI run of a job whose stores need no connection must not pay that
+    only to learn that no installation is configured. Outside a task Airflow reads connections from
+    ``AIRFLOW_CONN_<ID>`` variables and from a secrets backend its configuration names (the metadata
+    database and the API only in its own server and worker processes, which have Airflow loaded already).
+    """
+    if "airflow" in sys.modules or os.environ.get("_AIRFLOW_PROCESS_CONTEXT"):
+        return True
+    if f"AIRFLOW_CONN_{conn_id.upper()}" in os.environ:
+        return True
+    backend_options = {"secrets": "backend", "workers": "secrets_backend"}
+    names = [f"AIRFLOW__{section.upper()}__{option.upper()}" for section, option in backend_options.items()]
+    if any(name.startswith(tuple(names)) and value for name, value in os.environ.items()):
+        return True  # also the _CMD and _SECRET forms
+    config_file = os.environ.get("AIRFLOW_CONFIG") or os.path.join(
+        os.environ.get("AIRFLOW_HOME") or "~/airflow", "airflow.cfg"
+    )
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(os.path.expanduser(os.path.expandvars(config_file)))
+    except configparser.Error:
+        return True  # Airflow will say what is wrong with its configuration
+    return any(
+        parser.get(section, name, fallback="").strip()
+        for section, option in backend_options.items()
+        for name in (option, f"{option}_cmd", f"{option}_secret")
+    )
 
 
 def prune(

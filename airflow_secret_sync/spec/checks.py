@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from croniter import croniter
-
 from airflow_secret_sync.spec.patterns import compile_pattern
 from airflow_secret_sync.spec.templating import TemplateError, compile_template
 
@@ -64,6 +62,8 @@ def check_schedule(value: str | None) -> str | None:
         )
     if is_duration(value):
         return check_duration(value)
+    from croniter import croniter  # only for cron expressions: its import costs the CLI's start-up
+
     if not croniter.is_valid(value):
         raise ValueError(
             f"invalid schedule {value!r}: expected a cron expression, a preset such as @hourly, "
