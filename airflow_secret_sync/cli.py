@@ -11,7 +11,6 @@ import contextlib
 import json
 import logging
 import sys
-import textwrap
 from collections.abc import Iterable, Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -344,7 +343,8 @@ def _write_json_rows(stream: TextIO | Any, rows: Iterable[dict[str, Any]]) -> No
     """The text of ``json.dumps(list(rows), indent=2)``, written a row at a time instead of built whole."""
     separator = "[\n"
     for row in rows:
-        stream.write(separator + textwrap.indent(json.dumps(row, indent=2), "  "))
+        # no line of json.dumps is empty: indenting after each newline is textwrap.indent, at half its cost
+        stream.write(separator + "  " + json.dumps(row, indent=2).replace("\n", "\n  "))
         separator = ",\n"
     _write(stream, "[]\n" if separator == "[\n" else "\n]\n")
 

@@ -16,7 +16,7 @@ from typing import Any
 from airflow_secret_sync.engine.audit import Action, AuditRecord
 from airflow_secret_sync.engine.drift import DriftReport, check_drift
 from airflow_secret_sync.engine.installation import Installation
-from airflow_secret_sync.engine.naming import store_key_problem
+from airflow_secret_sync.engine.naming import store_key_rule
 from airflow_secret_sync.engine.observed_store import ObservedStore, StoreCallObserver
 from airflow_secret_sync.engine.plan import (
     ResolvedItem,
@@ -71,6 +71,7 @@ class JobRun:
         self._observe = observe
         self._stores: dict[str, SecretStoreBackend] = {}
         self._installation: tuple[Installation | None] | None = None
+        self._key_rules: dict[str, Callable[[str], str | None]] = {}
 
     def store(self, name: str) -> SecretStoreBackend:
         if name not in self._stores:
@@ -105,7 +106,9 @@ class JobRun:
         return names
 
     def key_problem(self, store: str, key: str) -> str | None:
-        return store_key_problem(self.config.stores[store].store.spec.provider, key)
+        if store not in self._key_rules:
+            self._key_rules[store] = store_key_rule(self.config.stores[store].store.spec.provider)
+        return self._key_rules[store](key)
 
     # ------------------------------------------------------------------------------------------- steps
 
