@@ -37,7 +37,7 @@ from rich.table import Table
 from airflow_secret_sync.testing.kubernetes_server import KubernetesServer
 from benchmarks import seed
 from benchmarks.clients import FileRaw, VaultRaw
-from benchmarks.servers import ROOT, VAULT_TOKEN, Server, Servers, scratch_dir
+from benchmarks.servers import ROOT, VAULT_TOKEN, Server, Servers, scratch_dir, with_byte_code_cache
 
 RESULTS = ROOT / "benchmarks" / "results"
 PAIRS: dict[str, tuple[str, str]] = {
@@ -225,7 +225,7 @@ class Bench:
         return True
 
     def child_env(self) -> dict[str, str]:
-        env = dict(os.environ)
+        env = with_byte_code_cache(dict(os.environ), self.workdir)
         env.setdefault("AIRFLOW_HOME", str(self.workdir / "airflow-home"))
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         env.setdefault("PYTHONWARNINGS", "ignore")
