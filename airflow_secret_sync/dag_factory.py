@@ -233,7 +233,7 @@ def default_args(job: SyncJob) -> dict[str, Any]:
     return args
 
 
-PARAM_DIALECT = {"$schema": "http://json-schema.org/draft-07/schema#"}
+PARAM_DIALECT: dict[str, Any] = {"$schema": "http://json-schema.org/draft-07/schema#"}
 """The JSON Schema dialect of the trigger parameters. Airflow checks each parameter's schema against its
 dialect's meta-schema whenever it builds a scheduled DAG; without ``$schema`` that is draft 2020-12, whose
 meta-schema of dynamic references takes three times as long to check as draft 7's (docs/benchmarks.md).
