@@ -244,8 +244,8 @@ def airflow_may_hold_connection(conn_id: str) -> bool:
     )
     parser = configparser.ConfigParser(interpolation=None)
     try:
-        parser.read(os.path.expanduser(os.path.expandvars(config_file)))
-    except configparser.Error:
+        parser.read(os.path.expanduser(os.path.expandvars(config_file)), encoding="utf-8")
+    except (configparser.Error, ValueError):  # ValueError: not UTF-8
         return True  # Airflow will say what is wrong with its configuration
     return any(
         parser.get(section, name, fallback="").strip()
