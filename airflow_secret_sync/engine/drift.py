@@ -88,8 +88,13 @@ def find_drift(
     ours = installation.id if installation is not None else None
     planned = set(group_by_key(plan.mappings))
     listed = set(backend.list_keys("", recursive=True))
-    # a same-named job of another installation marks secrets too: they are not this job's
-    marked = {key: marker for key, marker in backend.list_marked(name).items() if marker.written_by(ours)}
+    # a same-named job of another installation marks secrets too: they are not this job's; nor are the ones
+    # written through another store document on the same backend (that store's check has them)
+    marked = {
+        key: marker
+        for key, marker in backend.list_marked(name).items()
+        if marker.written_by(ours) and not marker.written_through_another(plan.store)
+    }
     findings: list[Finding] = []
     for key in sorted(planned):
         current = backend.read(key) if key in listed else None

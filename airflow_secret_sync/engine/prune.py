@@ -3,9 +3,10 @@
 Candidates are found from our markers in each store's listing (no database of our own): secrets this
 installation marked for a job that no longer exists, that no longer has the store as a target, or that no
 longer produces the key. A store whose listing fails, or a job whose keys cannot be planned, prunes nothing;
-another installation's secret is never a candidate; a job's candidates are deleted only when the job sets
-``prune: true`` (a removed job has no say: running ``prune --apply`` is the consent), and never more than
-``maxDeletes`` of them.
+another installation's secret is never a candidate, nor is one written through another store document (two
+documents may point at one backend, and each lists the other's secrets); a job's candidates are deleted only
+when the job sets ``prune: true`` (a removed job has no say: running ``prune --apply`` is the consent), and
+never more than ``maxDeletes`` of them.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def prune_store(
     """
     report = TargetReport(store=store.name)
     try:
-        marked = _marked(store.backend, installation)
+        marked = _marked(store, installation)
     except StoreError as err:
         report.error = f"prune refused, the store could not be listed completely: {err}"
         return report
@@ -77,13 +78,19 @@ def prune_store(
     return report
 
 
-def _marked(backend: SecretStoreBackend, installation: str | None) -> dict[str, Marker]:
-    """Every key this installation marked, whole secrets only: a property-level marker shares its secret
-    with other fields, which the job's deletion policy removes field by field, never prune."""
+def _marked(store: PruneStore, installation: str | None) -> dict[str, Marker]:
+    """Every key this installation marked through ``store``, whole secrets only: a property-level marker
+    shares its secret with other fields, which the job's deletion policy removes field by field, never
+    prune. A key written through another store document on the same backend is that document's to prune."""
     owned: dict[str, Marker] = {}
-    for key in backend.list_keys("", recursive=True):
-        marker = backend.read_marker(key)
-        if marker is not None and marker.written_by(installation) and marker.properties is None:
+    for key in store.backend.list_keys("", recursive=True):
+        marker = store.backend.read_marker(key)
+        if (
+            marker is not None
+            and marker.written_by(installation)
+            and marker.properties is None
+            and not marker.written_through_another(store.name)
+        ):
             owned[key] = marker
     return owned
 
@@ -113,11 +120,19 @@ def _prune_job(
             run_id=run_id,
         )
 
+    kept: list[AuditRecord] = []
     if job is None:
         why, candidates = JOB_REMOVED, sorted(owned)
         limit = removed_job_max_deletes
     elif store.name not in {target.store for target in job.spec.target_specs}:
-        why, candidates = TARGET_REMOVED, sorted(owned)
+        # a marker naming no store may come from another store document on this backend, a target of the job
+        unrecorded = {key for key, marker in owned.items() if marker.target_store is None}
+        reason = (
+            f"store is no longer a target of job {name!r}, but the marker does not name the store it was "
+            "written through (written before target stores were recorded): kept"
+        )
+        kept = [record(key, Action.SKIP, reason) for key in sorted(unrecorded)]
+        why, candidates = TARGET_REMOVED, sorted(set(owned) - unrecorded)
         limit = job.spec.max_deletes_for(len(owned))
     else:
         try:
@@ -130,13 +145,13 @@ def _prune_job(
         why, candidates = ITEM_REMOVED, sorted(set(owned) - keys)
         limit = job.spec.max_deletes_for(len(owned))
     if not candidates:
-        return []
+        return kept
     if job is not None and not job.spec.prune:
-        return [
+        return kept + [
             record(key, Action.SKIP, f"{why}; job {name!r} does not set prune: true") for key in candidates
         ]
     if not store.writable:
-        return [
+        return kept + [
             record(key, Action.SKIP, f"{why}; store permissions do not allow deleting") for key in candidates
         ]
     if len(candidates) > limit:
@@ -144,8 +159,8 @@ def _prune_job(
             f"{why}; prune guard: {len(candidates)} secrets of job {name!r} to delete, more than maxDeletes "
             f"allows ({limit}); nothing was deleted"
         )
-        return [record(key, Action.ERROR, reason) for key in candidates]
-    records = []
+        return kept + [record(key, Action.ERROR, reason) for key in candidates]
+    records = kept
     for key in candidates:
         if not apply:
             records.append(record(key, Action.DELETE, f"{why}; dry run: not deleted (--apply deletes)"))

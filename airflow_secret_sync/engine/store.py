@@ -35,6 +35,8 @@ class Marker:
     :mod:`.installation`), which drift detection compares the target's value with. ``adopted_from`` is set
     when a drift check adopted a value changed out of band: the hash of the value the job had written, which
     the job keeps producing as long as its source does not change (and the adopted value stays).
+    ``target_store`` names the store document the job wrote through: two documents may point at one backend,
+    and each lists the other's secrets (``None``: written before target stores were recorded).
     """
 
     job: str
@@ -46,6 +48,7 @@ class Marker:
     installation: str | None = None
     value_hash: str | None = None
     adopted_from: str | None = None
+    target_store: str | None = None
 
     @property
     def chain(self) -> tuple[str, ...]:
@@ -73,6 +76,8 @@ class Marker:
             fields["value-hash"] = self.value_hash
         if self.adopted_from is not None:
             fields["adopted-from"] = self.adopted_from
+        if self.target_store is not None:
+            fields["target-store"] = self.target_store
         return fields
 
     @classmethod
@@ -90,6 +95,7 @@ class Marker:
             installation=fields.get("installation"),
             value_hash=fields.get("value-hash"),
             adopted_from=fields.get("adopted-from"),
+            target_store=fields.get("target-store"),
         )
 
     def written_by(self, installation: str | None) -> bool:
@@ -97,9 +103,16 @@ class Marker:
         installation ids: it counts as ours only where no installation id is configured either."""
         return self.installation == installation
 
+    def written_through_another(self, store: str) -> bool:
+        """Whether the job wrote this secret through a store document other than ``store`` (one on the same
+        backend): its deletion is that document's business, never ``store``'s."""
+        return self.target_store is not None and self.target_store != store
+
 
 MARKER_FIELD_NAMES = frozenset(
-    Marker("job", "store", "key", "version", ("store",), (), "installation", "hash", "hash").as_fields()
+    Marker(
+        "job", "store", "key", "version", ("store",), (), "installation", "hash", "hash", "store"
+    ).as_fields()
 )
 """Every metadata field a marker may set: a provider replacing a marker removes the old one's fields."""
 

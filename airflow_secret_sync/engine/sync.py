@@ -395,6 +395,7 @@ class _KeySync:
             source_version=base["source_version"],
             provenance=upstream,
             properties=properties,
+            target_store=self.target,
         )
 
     def _adopted(self, current: SecretRecord, value: Value) -> bool:
@@ -635,8 +636,11 @@ def _deletions(
     listed = backend.list_marked(name, skip=known)
     # another installation's secret under the same job name is never ours to delete
     ours = options.installation.id if options.installation is not None else None
+    # nor is one the job wrote through another store document on the same backend: that store's push has it
     owned = {
-        key: marker for key, marker in listed.items() if marker.properties != () and marker.written_by(ours)
+        key: marker
+        for key, marker in listed.items()
+        if marker.properties != () and marker.written_by(ours) and not marker.written_through_another(target)
     }
     managed_count = len(owned) + sum(managed[key] for key in known)
     candidates: list[tuple[str, Marker]] = []

@@ -177,7 +177,12 @@ def test_create_writes_value_and_ownership_marker(src: FileSecretStore, dst: Cou
     assert record is not None and record.value == SECRETS["db-password"]
     # the provenance: the stores the value came through before its source (here "origin", see ORIGIN)
     assert record.marker == Marker(
-        job="job-1", source_store="src", source_key="db-password", source_version="1", provenance=("origin",)
+        job="job-1",
+        source_store="src",
+        source_key="db-password",
+        source_version="1",
+        provenance=("origin",),
+        target_store="dst",
     )
     assert not report.failed
 
@@ -371,6 +376,17 @@ def test_only_secrets_with_this_jobs_marker_are_deleted(ten: FileSecretStore, ds
     assert [key for key, action in actions(report).items() if action == "delete"] == ["app/s1"]
     assert value_of(dst, "app/other-jobs") == "theirs"
     assert value_of(dst, "app/by-hand") == "placed by an operator"
+
+
+def test_a_secret_written_through_another_store_document_on_the_backend_is_left_to_it(
+    ten: FileSecretStore, dst: CountingStore
+) -> None:
+    """Two store documents on one backend list each other's secrets: the other one's push decides on them."""
+    twin = Marker(job="job-1", source_store="src", source_key="app/gone", target_store="dst-twin")
+    put(dst, "app/gone", "written-through-the-twin", twin)
+    report = sync(query_job(deletionPolicy="Delete", maxDeletes="100%"), dst, {"src": ten})
+    assert "app/gone" not in actions(report)
+    assert value_of(dst, "app/gone") == "written-through-the-twin"
 
 
 def test_nothing_is_deleted_when_the_target_listing_fails(
@@ -805,7 +821,12 @@ def test_keys_a_batch_read_leaves_out_are_read_one_by_one(src: FileSecretStore, 
 
 def current_marker(key: str, version: str) -> Marker:
     return Marker(
-        job="job-1", source_store="src", source_key=key, source_version=version, provenance=("origin",)
+        job="job-1",
+        source_store="src",
+        source_key=key,
+        source_version=version,
+        provenance=("origin",),
+        target_store="dst",
     )
 
 
