@@ -368,3 +368,47 @@ def test_prune_respects_max_deletes(setup: Setup, capsys) -> None:
     assert setup.keys("vault-a") == sorted(VALUES)
     assert setup.cli(capsys, "prune", "--apply", "--max-deletes", "4")[0] == 0
     assert setup.keys("vault-a") == []
+
+
+def test_prune_leaves_secrets_to_the_store_document_they_were_written_through(setup: Setup, capsys) -> None:
+    # a second document on vault-a's mount and prefix, as the PushSecret importer writes one per job
+    (setup.config / "twin.yaml").write_text(
+        textwrap.dedent(f"""
+        apiVersion: secret-sync/v1alpha1
+        kind: SecretStore
+        metadata: {{name: vault-a-twin}}
+        spec:
+          permissions: ReadWrite
+          provider: {{vault: {{connId: {CONN_ID}, pathPrefix: {setup.prefix}/a}}}}
+        """)
+    )
+    twin_job = job(
+        "other", "[vault-a-twin]", "[{secret: {key: app/db}, target: {key: other/db}}]", "prune: true"
+    )
+    setup.jobs(job("app", "[vault-a, vault-b]", ALL_ITEMS, "prune: true"), twin_job)
+    setup.cli(capsys, "run", "app")
+    setup.cli(capsys, "run", "other")
+    # a marker written before target stores were recorded: it cannot tell which document wrote it
+    legacy = setup.path("vault-b", "app/extra")
+    custom = setup.kv.read_secret_metadata(legacy)["data"]["custom_metadata"]
+    del custom["secret-sync.target-store"]
+    setup.kv.update_metadata(legacy, custom_metadata=custom)
+    setup.jobs(job("app", "[vault-a]", ALL_ITEMS, "prune: true"), twin_job)
+
+    # each document lists the other's secrets, but only vault-b lost a target: app's secrets in vault-a are
+    # not "target removed" from vault-a-twin, nor is other/db from vault-a
+    code, rows = setup.json_rows(capsys, "prune")
+    assert code == 0
+    planned = {(row["targetStore"], row["targetKey"]): row for row in rows}
+    assert {key: row["action"] for key, row in planned.items()} == {
+        ("vault-b", "app/api"): "delete",
+        ("vault-b", "app/cache"): "delete",
+        ("vault-b", "app/db"): "delete",
+        ("vault-b", "app/extra"): "skip",
+    }
+    assert "the marker does not name the store" in planned[("vault-b", "app/extra")]["reason"]
+
+    assert setup.cli(capsys, "prune", "--apply")[0] == 0
+    assert setup.keys("vault-a") == sorted(VALUES)
+    assert setup.read("vault-a", "other/db") is not None
+    assert setup.keys("vault-b") == ["extra"]
