@@ -26,8 +26,9 @@ THEIRS = Marker(job="job-b", source_store="other", source_key="x")
 # what the engine writes for a composition: several source keys, no single version
 COMPOSED = Marker(job="job-a", source_store="src", source_key="db/creds,db-password", source_version="1,2")
 # the longest provenance (8 store names of the longest allowed length), property names of any character, an
-# installation id and the value hash drift detection compares: every provider's metadata limits must hold
-# them (Vault custom_metadata values, AWS tag values, GCP annotations, file side-cars)
+# installation id, the value hash drift detection compares and the target store written through: every
+# provider's metadata limits must hold them (Vault custom_metadata values, AWS tag values, GCP annotations,
+# file side-cars)
 FAR_TRAVELLED = Marker(
     job="job-a",
     source_store="src",
@@ -38,6 +39,7 @@ FAR_TRAVELLED = Marker(
     installation="installation-" + "x" * 50,
     value_hash=Installation("installation", b"key").value_hash("v"),
     adopted_from=Installation("installation", b"key").value_hash("w"),
+    target_store="target-" + "x" * 56,
 )
 # a job that once wrote properties into a shared secret and removed them since
 EMPTIED = Marker(job="job-a", source_store="src", source_key="db/creds", properties=())
