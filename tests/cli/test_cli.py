@@ -147,9 +147,11 @@ def test_full_job_syncs_every_plan_item_kind(config: Path, capsys: pytest.Captur
     # the target's own rules apply after the item's: '/' becomes '_' only in dst2
     assert actions(rows, "dst2")["prod_db-password"] == "create"
     assert (config / "dst2" / "my_path_abc").exists()
-    # the owner marker names the job and the source
+    # the owner marker names the job, the source and the store it was written through
     marker = FileSecretStore(dst).read_marker("prod/db-password")
-    assert marker == Marker(job="full", source_store="src", source_key="db-password", source_version="1")
+    assert marker == Marker(
+        job="full", source_store="src", source_key="db-password", source_version="1", target_store="dst"
+    )
 
 
 def test_second_run_is_unchanged_and_writes_nothing(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
