@@ -80,6 +80,11 @@ def test_five_classes_then_revert_and_adopt(store: SecretStoreBackend, source: F
     hand_write(store, "beta", "beta-changed-by-hand")
     store.delete("gamma")
     hand_write(store, "epsilon", "someone-elses", Marker(job="other-job", source_store="x", source_key="y"))
+    # written by this job through another store document on the same backend: that document's to check
+    twin = Marker(
+        job="drifting", source_store="src", source_key="zeta", installation="contract", target_store="u"
+    )
+    hand_write(store, "zeta", "written-through-u", twin)
     narrowed = make_job("^(alpha|beta|gamma|epsilon)$")  # delta's item is gone: orphaned
 
     assert classes(narrowed, source, store) == {
