@@ -20,7 +20,7 @@ MARKER_TAG_PREFIX = "secret-sync:"
 """Tags whose names start with this hold our ownership marker (Secrets Manager and Parameter Store alike)."""
 # Tags a marker takes at least: one per marker field (engine.store.MARKER_FIELD_NAMES, which a test keeps
 # equal to this); a long field takes more, which the write counts exactly before any call.
-MARKER_TAGS_RESERVED = 10
+MARKER_TAGS_RESERVED = 11
 _SYMBOLS = frozenset("_.:/=+-@")
 
 

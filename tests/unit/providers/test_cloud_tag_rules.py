@@ -36,9 +36,9 @@ def validate(tmp_path: Path, provider: dict[str, Any]) -> list[tuple[str, str]]:
         ({"team": "v" * 257}, "tag values have at most 256 characters"),
         ({"team": "a&b"}, "tags hold letters, digits, spaces and _ . : / = + - @ only"),
         (
-            {f"tag-{number}": "x" for number in range(41)},
-            "41 tags, and the ownership marker takes at least 10 more: AWS allows 50 per resource, "
-            "so at most 40",
+            {f"tag-{number}": "x" for number in range(40)},
+            "40 tags, and the ownership marker takes at least 11 more: AWS allows 50 per resource, "
+            "so at most 39",
         ),
     ],
     ids=["aws-prefix", "marker-prefix", "long-key", "long-value", "character", "count"],
@@ -53,7 +53,7 @@ def test_aws_store_tags_aws_refuses_fail_validation_with_the_field_path(
 
 
 def test_aws_store_tags_within_the_rules_pass(tmp_path: Path) -> None:
-    tags = {f"tag {number}": "Ünïcode value: a/b=c+d-e@f_g.h" for number in range(40)}
+    tags = {f"tag {number}": "Ünïcode value: a/b=c+d-e@f_g.h" for number in range(39)}
     assert validate(tmp_path, {"aws": {"connId": "aws", "tags": tags}}) == []
 
 
