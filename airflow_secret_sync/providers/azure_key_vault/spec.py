@@ -22,9 +22,11 @@ TAG_LIMIT = 15
 TAG_KEY_LIMIT = 512
 TAG_VALUE_LIMIT = 256
 TAG_PREFIX = "secret-sync."
-MARKER_TAGS = 5
-"""Tags our marker takes at most (managed-by, job, source-store, source-key, source-version) when each value
-fits one tag; the rest of Key Vault's 15 is left to users."""
+MARKER_TAGS = 11
+"""Tags our marker takes when each field fits one tag: one per marker field (engine.store.MARKER_FIELD_NAMES,
+which a test keeps equal to this; a run's marker names the installation, the value hash and the target store
+besides job and source). The rest of Key Vault's 15 is left to users; a longer field takes more tags, which
+the write counts exactly before any call."""
 USER_TAG_LIMIT = TAG_LIMIT - MARKER_TAGS
 _VAULT_URL = re.compile(r"^https://[^/?#\s]+/?$")
 
@@ -50,7 +52,7 @@ class AzureKeyVaultProvider(SpecModel):
     tags: dict[str, str] = Field(
         default_factory=dict,
         description=f"Tags added to every secret written (at most {USER_TAG_LIMIT}: Key Vault allows "
-        f"{TAG_LIMIT} and the ownership marker takes up to {MARKER_TAGS}).",
+        f"{TAG_LIMIT} and the ownership marker takes at least {MARKER_TAGS}).",
     )
     name_mapping: dict[str, str] = Field(
         default_factory=lambda: dict(DEFAULT_NAME_MAPPING),
@@ -73,7 +75,7 @@ class AzureKeyVaultProvider(SpecModel):
         if len(value) > USER_TAG_LIMIT:
             raise ValueError(
                 f"at most {USER_TAG_LIMIT} tags: Key Vault allows {TAG_LIMIT} per secret and the ownership "
-                f"marker takes up to {MARKER_TAGS}"
+                f"marker takes at least {MARKER_TAGS}"
             )
         for key, text in value.items():
             if not key or len(key) > TAG_KEY_LIMIT or len(text) > TAG_VALUE_LIMIT:

@@ -13,6 +13,7 @@ from airflow_secret_sync.engine.config import load_config
 from airflow_secret_sync.engine.store import MARKER_FIELD_NAMES, Marker
 from airflow_secret_sync.providers.aws.marker import marker_tags
 from airflow_secret_sync.providers.aws.tag_rules import MARKER_TAGS_RESERVED, TAG_VALUE_LIMIT
+from airflow_secret_sync.providers.azure_key_vault.spec import MARKER_TAGS as AZURE_MARKER_TAGS
 
 
 def validate(tmp_path: Path, provider: dict[str, Any]) -> list[tuple[str, str]]:
@@ -71,6 +72,6 @@ def test_gcp_labels_leave_room_for_the_marker_labels(tmp_path: Path) -> None:
 
 
 def test_the_marker_reserve_is_one_tag_per_marker_field_and_chunks_fit_a_tag_value() -> None:
-    assert len(MARKER_FIELD_NAMES) == MARKER_TAGS_RESERVED
+    assert len(MARKER_FIELD_NAMES) == MARKER_TAGS_RESERVED == AZURE_MARKER_TAGS
     marker = Marker(job="j", source_store="s", source_key="ü/" * 300, provenance=("p" * 63,) * 8)
     assert all(len(value) <= TAG_VALUE_LIMIT for value in marker_tags(marker).values())
