@@ -23,6 +23,7 @@ from airflow.sdk import DAG, Param, chain, get_parsing_context
 from airflow_secret_sync.engine.config import load_config
 from airflow_secret_sync.operators.lifecycle import SecretDriftOperator, lifecycle_tasks
 from airflow_secret_sync.operators.sync import (
+    SecretDeleteOperator,
     SecretPushOperator,
     SecretQueryOperator,
     SecretSyncConfigErrorOperator,
@@ -49,6 +50,10 @@ ERRORS_DAG_ID = "secret-sync-config-errors"
 KEYS_TEMPLATE = "{{ params['keys'] or '' }}"
 TARGETS_TEMPLATE = "{{ (params['targets'] or []) | join(',') }}"
 DRY_RUN_TEMPLATE = "{{ params['dry_run'] }}"
+# a push instance is named after its target store, and its part when the store is pushed in parts
+PUSH_NAME_TEMPLATE = (
+    "{{ task.target }}{% if task.part %} part {{ task.part[0] + 1 }}/{{ task.part[1] }}{% endif %}"
+)
 JOB_INTRO = (
     "This DAG stands in for a SyncJob whose configuration does not load; it fails with the errors below "
     "whenever it runs. Fix them and the job's own DAG comes back at the next parse. Other jobs are not "
@@ -120,7 +125,8 @@ def register_dags(
 
 
 def job_dag(folder: Path, config: Config, loaded: LoadedJob) -> DAG:
-    """The DAG of one valid job: ``query`` -> ``transform`` -> ``push`` (mapped per target) -> ``report``."""
+    """The DAG of one valid job: ``query`` -> ``transform`` -> ``push`` (mapped per target, or per part of a
+    target with more than ``keysPerPush`` keys) -> ``delete`` (the targets pushed in parts) -> ``report``."""
     job = loaded.job
     spec = job.spec
     name = job.metadata.name
@@ -145,12 +151,15 @@ def job_dag(folder: Path, config: Config, loaded: LoadedJob) -> DAG:
         push = SecretPushOperator.partial(
             task_id="push",
             is_dry_run=DRY_RUN_TEMPLATE,
-            map_index_template="{{ task.target }}",
+            map_index_template=PUSH_NAME_TEMPLATE,
             **pool,
             **common,
-        ).expand(target=transform.output)
+        ).expand_kwargs(transform.output)
+        # skipped unless a target is pushed in parts with deletions due
+        delete = SecretDeleteOperator(task_id="delete", is_dry_run=DRY_RUN_TEMPLATE, **pool, **common)
         report = SecretSyncReportOperator(task_id="report", job_name=name)
-        chain(query, transform, *lifecycle_tasks(job, common, is_dry_run=DRY_RUN_TEMPLATE), push, report)
+        lifecycle = lifecycle_tasks(job, common, is_dry_run=DRY_RUN_TEMPLATE)
+        chain(query, transform, *lifecycle, push, delete, report)
     return dag
 
 

@@ -27,7 +27,7 @@ from airflow_secret_sync.engine.plan import (
 )
 from airflow_secret_sync.engine.prune import PruneStore, prune_store
 from airflow_secret_sync.engine.store import SecretStoreBackend, is_retryable
-from airflow_secret_sync.engine.sync import SyncOptions, TargetReport, push_target
+from airflow_secret_sync.engine.sync import SyncOptions, TargetReport, delete_gone, push_target
 from airflow_secret_sync.spec.loader import Config
 from airflow_secret_sync.spec.models import DriftAction, SyncJob
 
@@ -136,18 +136,30 @@ class JobRun:
             self.job, resolved, key_problem=self.key_problem, targets=self.target_names(targets)
         )
 
-    def push(self, plan: TargetPlan, options: SyncOptions) -> TargetReport:
-        """Push one target; a store that cannot even be opened fails alone, the other stores go on."""
+    def push(
+        self, plan: TargetPlan, options: SyncOptions, *, part: tuple[int, int] | None = None
+    ) -> TargetReport:
+        """Push one target, or one ``part`` of it (see :func:`push_target`); a store that cannot even be
+        opened fails alone, the other stores go on."""
         try:
             target = self.store(plan.store)
             sources = self.source_stores()
         except Exception as err:
-            return TargetReport(
-                store=plan.store,
-                error=f"cannot open store: {describe_error(err)}",
-                error_retryable=is_retryable(err),
-            )
-        return push_target(self.job, plan, target, sources, replace(options, installation=self.installation))
+            return unopened(plan.store, err)
+        options = replace(options, installation=self.installation)
+        return push_target(self.job, plan, target, sources, options, part=part)
+
+    def delete_gone(
+        self, plan: TargetPlan, deferred: list[AuditRecord], options: SyncOptions
+    ) -> TargetReport:
+        """The deletion pass of a target pushed in parts (see :func:`delete_gone`)."""
+        try:
+            target = self.store(plan.store)
+            sources = self.source_stores()
+        except Exception as err:
+            return unopened(plan.store, err)
+        options = replace(options, installation=self.installation)
+        return delete_gone(self.job, plan, target, sources, deferred, options)
 
     def drift(
         self, plan: TargetPlan, options: SyncOptions, *, action: DriftAction | None = None
@@ -171,6 +183,13 @@ class JobRun:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def unopened(store: str, err: Exception) -> TargetReport:
+    """The report of a target whose store, or a source store, could not be opened."""
+    return TargetReport(
+        store=store, error=f"cannot open store: {describe_error(err)}", error_retryable=is_retryable(err)
+    )
 
 
 def describe_error(err: BaseException) -> str:

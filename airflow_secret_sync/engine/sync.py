@@ -112,6 +112,9 @@ class TargetReport:
     records: list[AuditRecord] = field(default_factory=list)
     error: str | None = None
     error_retryable: bool = False
+    # A part's records of keys whose source is gone: the target's deletion pass, after every part, logs them
+    # (or their deletion), so that each key still gets one record.
+    deferred: list[AuditRecord] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -545,8 +548,15 @@ def push_target(
     backend: SecretStoreBackend,
     sources: Mapping[str, SecretStoreBackend],
     options: SyncOptions | None = None,
+    *,
+    part: tuple[int, int] | None = None,
 ) -> TargetReport:
-    """Sync every mapping of ``plan`` into ``backend``, then apply the deletion policy."""
+    """Sync every mapping of ``plan`` into ``backend``, then apply the deletion policy.
+
+    :param part: ``(index, count)``: sync only that share of the plan's keys (see :func:`plan_part`) and
+        delete nothing; the records of keys whose source is gone go to ``deferred``, for
+        :func:`delete_gone` once every part is done.
+    """
     options = options or SyncOptions()
     report = TargetReport(store=plan.store)
     lock = threading.Lock()
@@ -556,7 +566,8 @@ def push_target(
             report.records.append(record)
         options.on_record(record)
 
-    for refused in plan.refused:
+    # a plan's refusals are reported once, by its first part
+    for refused in plan.refused if part is None or part[0] == 0 else []:
         add(
             AuditRecord(
                 job=job.metadata.name,
@@ -573,6 +584,8 @@ def push_target(
 
     syncer = _KeySync(job, plan.store, backend, sources, options)
     groups = group_by_key(plan.mappings)
+    if part is not None:
+        groups = plan_part(groups, *part)
     # keys whose source is gone get their record after the deletion pass: one record per key, delete or skip
     gone: dict[str | None, AuditRecord] = {}
     synced = 0
@@ -600,18 +613,77 @@ def push_target(
             f"stopped: {len(groups) - synced} of {len(groups)} keys were not synced, nothing was deleted"
         )
         report.error_retryable = True
-    elif job.spec.deletion_policy is DeletionPolicy.DELETE and options.allow_deletes:
+    elif deletes_due(job, options) and part is not None:
+        report.deferred = list(gone.values())
+        return report
+    elif deletes_due(job, options):
         planned = set(groups) - set(gone)
-        try:
-            for record in _deletions(job, plan.store, backend, sources, planned, syncer.managed, options):
-                gone.pop(record.target_key, None)
-                add(record)
-        except StoreError as err:
-            report.error = str(err)
-            report.error_retryable = err.retryable
+        _delete_pass(job, plan.store, backend, sources, planned, syncer.managed, options, report, add, gone)
     for record in gone.values():
         add(record)
     return report
+
+
+def deletes_due(job: SyncJob, options: SyncOptions) -> bool:
+    """Whether a push of the job ends with a deletion pass: deletion policy Delete, in a full run."""
+    return job.spec.deletion_policy is DeletionPolicy.DELETE and options.allow_deletes
+
+
+def plan_part(groups: Mapping[str, list[KeyMapping]], index: int, count: int) -> dict[str, list[KeyMapping]]:
+    """Part ``index`` of ``count`` near-equal, contiguous shares of a plan's keys, in plan order."""
+    keys = list(groups)
+    start, end = len(keys) * index // count, len(keys) * (index + 1) // count
+    return {key: groups[key] for key in keys[start:end]}
+
+
+def delete_gone(
+    job: SyncJob,
+    plan: TargetPlan,
+    backend: SecretStoreBackend,
+    sources: Mapping[str, SecretStoreBackend],
+    deferred: Iterable[AuditRecord],
+    options: SyncOptions | None = None,
+) -> TargetReport:
+    """The deletion pass of a target pushed in parts, once all of them synced their keys.
+
+    :param deferred: the parts' records of keys whose source is gone (their ``deferred``).
+    """
+    options = options or SyncOptions()
+    report = TargetReport(store=plan.store)
+
+    def add(record: AuditRecord) -> None:
+        report.records.append(record)
+        options.on_record(record)
+
+    gone: dict[str | None, AuditRecord] = {record.target_key: record for record in deferred}
+    planned = set(group_by_key(plan.mappings)) - set(gone)
+    # no part's knowledge of which planned keys carry the marker: the listing reads every marker
+    _delete_pass(job, plan.store, backend, sources, planned, {}, options, report, add, gone)
+    for record in gone.values():
+        add(record)
+    return report
+
+
+def _delete_pass(
+    job: SyncJob,
+    target: str,
+    backend: SecretStoreBackend,
+    sources: Mapping[str, SecretStoreBackend],
+    planned: set[str],
+    managed: Mapping[str, bool],
+    options: SyncOptions,
+    report: TargetReport,
+    add: Callable[[AuditRecord], None],
+    gone: dict[str | None, AuditRecord],
+) -> None:
+    """Apply the deletion policy; a deleted key's record replaces its entry in ``gone``."""
+    try:
+        for record in _deletions(job, target, backend, sources, planned, managed, options):
+            gone.pop(record.target_key, None)
+            add(record)
+    except StoreError as err:
+        report.error = str(err)
+        report.error_retryable = err.retryable
 
 
 def _deletions(

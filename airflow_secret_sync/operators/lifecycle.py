@@ -19,7 +19,13 @@ from airflow_secret_sync.engine.audit import Action
 from airflow_secret_sync.engine.drift import DriftReport, drift_table
 from airflow_secret_sync.engine.plan import TargetPlan
 from airflow_secret_sync.engine.sync import SyncOptions
-from airflow_secret_sync.operators.sync import AUDIT_EVENT, _JobOperator, as_flag, plan_xcom_key
+from airflow_secret_sync.operators.sync import (
+    AUDIT_EVENT,
+    TARGETS_XCOM_KEY,
+    _JobOperator,
+    as_flag,
+    plan_xcom_key,
+)
 from airflow_secret_sync.runtime import JobRun
 from airflow_secret_sync.spec.checks import parse_duration
 from airflow_secret_sync.spec.models import DriftAction, SyncJob
@@ -31,7 +37,7 @@ if TYPE_CHECKING:
 def _plans(context: Context, transform_task_id: str) -> list[tuple[TargetPlan, bool]]:
     """Every target's plan from ``transform``, and whether it was made under a keys filter (partial)."""
     ti = context["ti"]
-    targets = ti.xcom_pull(task_ids=transform_task_id)
+    targets = ti.xcom_pull(task_ids=transform_task_id, key=TARGETS_XCOM_KEY)
     if targets is None:
         raise AirflowFailException(f"no target stores from task {transform_task_id!r}")
     plans = []

@@ -1,4 +1,5 @@
-"""The tasks of a SyncJob's DAG: ``query`` -> ``transform`` -> ``push`` (mapped per target) -> ``report``.
+"""The tasks of a SyncJob's DAG: ``query`` -> ``transform`` -> ``push`` (mapped per target, or per part of a
+target with more than ``keysPerPush`` keys) -> ``delete`` (the targets pushed in parts) -> ``report``.
 
 Each operator reloads the configuration from ``config_dir`` and finds its job by name: tasks share nothing
 but XCom, so they run alike on the Local, Celery and Kubernetes executors. XCom carries key names and
@@ -11,11 +12,12 @@ import difflib
 import threading
 import time
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.configuration import conf
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 from airflow.sdk.log import mask_secret, redact
 
 from airflow_secret_sync import metrics
@@ -26,6 +28,7 @@ from airflow_secret_sync.engine.store import is_retryable
 from airflow_secret_sync.engine.sync import (
     SyncOptions,
     TargetReport,
+    deletes_due,
     describe_counts,
     describe_outcome,
     is_partial_run,
@@ -38,6 +41,10 @@ if TYPE_CHECKING:
 
 SUMMARY_EVENT = "secret-sync summary"
 SUMMARY_XCOM_KEY = "summary"
+# ``transform`` returns the arguments of each ``push`` instance; these keys hold the target store names, and
+# those pushed in parts whose deletion pass is ``delete``'s
+TARGETS_XCOM_KEY = "targets"
+DELETIONS_XCOM_KEY = "deletions"
 
 
 def plan_xcom_key(store: str) -> str:
@@ -143,9 +150,12 @@ class SecretQueryOperator(_JobOperator):
 class SecretTransformOperator(_JobOperator):
     """Map every source reference to a target key per target store; refuse an unsafe plan before any write.
 
-    Pushes one plan per target store (XCom key ``plan:<store>``) and returns the target store names, over
-    which the ``push`` task is mapped. A plan made under a keys filter is marked ``partial``: its push
-    deletes nothing, since keys outside the filter are not in it.
+    Pushes one plan per target store (XCom key ``plan:<store>``) and the target store names (``targets``),
+    and returns the arguments of the ``push`` instances: ``{"target": store, "part": None}`` per target, or,
+    for a target with more than the job's ``keysPerPush`` keys, ``{"target": store, "part": [index, count]}``
+    per part of them. The deletion pass of a target pushed in parts runs once its parts are done, in
+    ``delete``, for the stores under ``deletions``. A plan made under a keys filter is marked ``partial``:
+    its push deletes nothing, since keys outside the filter are not in it.
 
     :param targets: a subset of the job's target stores, as a list or a comma-separated string (empty: all).
     :param query_task_id: the task whose result holds the resolved source references.
@@ -161,28 +171,42 @@ class SecretTransformOperator(_JobOperator):
         self.targets = targets
         self.query_task_id = query_task_id
 
-    def execute(self, context: Context) -> list[str]:
+    def execute(self, context: Context) -> list[dict[str, Any]]:
         ti = context["ti"]
         query = ti.xcom_pull(task_ids=self.query_task_id)
         if not query:
             raise AirflowFailException(f"no result from task {self.query_task_id!r}")
         resolved = [ResolvedItem.from_json(item) for item in query["items"]]
-        partial = is_partial_run(query.get("keyFilter"))
+        subset = is_partial_run(query.get("keyFilter"))
         with self.job_run() as run:
             try:
                 plans = run.transform(resolved, targets=names_of(self.targets))
             except (PlanError, ValueError) as err:
                 raise AirflowFailException(f"unsafe plan, nothing was written: {err}") from None
+            spec = run.job.spec
+            deletes = deletes_due(run.job, SyncOptions(allow_deletes=not subset))
+        pushes: list[dict[str, Any]] = []
+        deletions: list[str] = []
         for store, plan in plans.items():
-            ti.xcom_push(key=plan_xcom_key(store), value={**plan.to_json(), "partial": partial})
+            ti.xcom_push(key=plan_xcom_key(store), value={**plan.to_json(), "partial": subset})
+            keys = len({mapping.target_key for mapping in plan.mappings})
+            parts = -(-keys // spec.keys_per_push)
             self.log.info(
-                "target %s: %s source references mapped to %s keys, %s refused",
+                "target %s: %s source references mapped to %s keys, %s refused%s",
                 store,
                 len(plan.mappings),
-                len({mapping.target_key for mapping in plan.mappings}),
+                keys,
                 len(plan.refused),
+                f"; pushed in {parts} parts of at most {spec.keys_per_push} keys" if parts > 1 else "",
             )
-        return list(plans)
+            if parts > 1:
+                pushes += [{"target": store, "part": [index, parts]} for index in range(parts)]
+                deletions += [store] if deletes else []
+            else:
+                pushes.append({"target": store, "part": None})
+        ti.xcom_push(key=TARGETS_XCOM_KEY, value=list(plans))
+        ti.xcom_push(key=DELETIONS_XCOM_KEY, value=deletions)
+        return pushes
 
 
 class ValueMasker:
@@ -214,13 +238,16 @@ class ValueMasker:
 
 
 class SecretPushOperator(_JobOperator):
-    """Sync one target store: read, compare, write and audit each planned key. Mapped once per target.
+    """Sync one target store: read, compare, write and audit each planned key. Mapped once per target, or
+    once per part of a target with more than ``keysPerPush`` keys.
 
     Every value read is masked at once. One audit line per key and a summary line are logged with
     structured fields; the summary (counts only) goes to XCom under ``summary``. The task fails when the
     store failed (a key in error or conflict, or a store-level error), so Airflow retries it.
 
     :param target: the target store this task syncs.
+    :param part: ``[index, count]``: sync only that part of the target's keys and delete nothing (the
+        ``delete`` task does, after every part); ``None``: the whole target.
     :param is_dry_run: compare only, write and delete nothing: a bool or its rendered text ``True``/``False``
         (not ``dry_run``: that name is a method of every Airflow operator).
     :param transform_task_id: the task that pushed the plan for ``target``.
@@ -233,12 +260,14 @@ class SecretPushOperator(_JobOperator):
         self,
         *,
         target: str,
+        part: list[int] | None = None,
         is_dry_run: bool | str = False,
         transform_task_id: str = "transform",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.target = target
+        self.part = part
         self.is_dry_run = is_dry_run
         self.transform_task_id = transform_task_id
         self._stop: threading.Event | None = None
@@ -259,7 +288,7 @@ class SecretPushOperator(_JobOperator):
             run_id=context["run_id"],
             allow_deletes=not raw.get("partial"),
             on_value=masker,
-            on_record=self.log_record,
+            on_record=partial(log_record, self.log),
             stop=self._stop,
         )
         if raw.get("partial"):
@@ -267,7 +296,7 @@ class SecretPushOperator(_JobOperator):
         started = time.monotonic()
         try:
             with self.job_run() as run:
-                report = run.push(plan, options)
+                report = self.sync(run, plan, options)
         except Exception as err:
             report = TargetReport(
                 store=self.target, error=f"{type(err).__name__}: {err}", error_retryable=is_retryable(err)
@@ -276,11 +305,11 @@ class SecretPushOperator(_JobOperator):
             raise_for_retry(err, f"{failed_stores_message([report])} ({describe_failure(report)})")
         self.publish(ti, report, options, started=started)
         masker.warn_once(self.log)
-        if report.failed:
-            message = f"{failed_stores_message([report])} ({describe_failure(report)})"
-            if worth_retrying(report):
-                raise AirflowException(message)
-            raise AirflowFailException(f"{message}; not retried: every failure is deterministic")
+        raise_if_failed([report])
+
+    def sync(self, run: JobRun, plan: TargetPlan, options: SyncOptions) -> TargetReport:
+        part = (self.part[0], self.part[1]) if self.part else None
+        return run.push(plan, options, part=part)
 
     def on_kill(self) -> None:
         """SIGTERM or a timeout: start no more keys; those under way end, so no write is left half-done."""
@@ -288,47 +317,109 @@ class SecretPushOperator(_JobOperator):
             self.log.warning("stopping: no further keys are synced in store %s", self.target)
             self._stop.set()
 
-    def log_record(self, record: AuditRecord) -> None:
-        """One audit line per key: a fixed event name and the record's fields as structured key/values."""
-        fields = record.to_json()
-        if record.failed:
-            self.log.error(AUDIT_EVENT, **fields)
-        else:
-            self.log.info(AUDIT_EVENT, **fields)
-
     def publish(self, ti: Any, report: TargetReport, options: SyncOptions, *, started: float) -> None:
-        """Log the store's failure as an audit record, if it failed as a whole, and its summary; send its
-        metrics; hand the summary to ``report`` through XCom (counts and key names only).
-        ``started``: when the push began (monotonic clock)."""
-        metrics.record_push(
-            self.job_name,
-            report,
-            dry_run=options.dry_run,
-            complete=options.allow_deletes,  # a keys-filtered (partial) plan allows no deletes
-            seconds=time.monotonic() - started,
-        )
-        failure = store_failure(self.job_name, report, options)
-        if failure is not None:
-            self.log_record(failure)
-        summary = {
-            **report.summary(),
-            "dryRun": options.dry_run,
-            "failedKeys": failed_keys(report),
-        }
-        self.log.info(SUMMARY_EVENT, **summary)
+        """:func:`publish` the store's outcome and hand its summary to ``report`` through XCom (counts and key
+        names; a part adds the records it deferred). ``started``: when the push began (monotonic clock)."""
+        # a keys-filtered (partial) plan allows no deletes; a part holds only some of the keys
+        complete = options.allow_deletes and not self.part
+        summary = publish(self.log, self.job_name, report, options, complete=complete, started=started)
+        if self.part:
+            summary |= {"part": self.part, "deferred": [record.to_json() for record in report.deferred]}
         # XCom is stored and served unmasked: a last guard in case a provider error echoed a masked value.
         ti.xcom_push(key=SUMMARY_XCOM_KEY, value=redact(summary))
+
+
+class SecretDeleteOperator(_JobOperator):
+    """The deletion passes of the targets pushed in parts, once all their parts are done (skipped if none).
+
+    Per target: logs the records its parts deferred (keys whose source is gone), each replaced by its
+    deletion where there is one, and a summary; hands the summaries to ``report`` through XCom. Deletes
+    nothing in a target one of whose parts stopped short or left no summary: a deletion is never decided on
+    an incomplete push. One failing target never stops the others.
+
+    :param is_dry_run: as for :class:`SecretPushOperator`.
+    :param transform_task_id: the task that listed the targets pushed in parts, and their plans.
+    :param push_task_id: the mapped task whose parts' summaries this task reads.
+    """
+
+    template_fields: Sequence[str] = ("config_dir", "job_name", "is_dry_run")
+    ui_color = "#e6f5e6"
+
+    def __init__(
+        self,
+        *,
+        is_dry_run: bool | str = False,
+        transform_task_id: str = "transform",
+        push_task_id: str = "push",
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("trigger_rule", "all_done")
+        super().__init__(**kwargs)
+        self.is_dry_run = is_dry_run
+        self.transform_task_id = transform_task_id
+        self.push_task_id = push_task_id
+
+    def execute(self, context: Context) -> None:
+        ti = context["ti"]
+        stores = ti.xcom_pull(task_ids=self.transform_task_id, key=DELETIONS_XCOM_KEY)
+        if not stores:
+            raise AirflowSkipException("no target was pushed in parts with deletions due")
+        pushes = ti.xcom_pull(task_ids=self.transform_task_id)
+        pushed = ti.xcom_pull(
+            task_ids=self.push_task_id, key=SUMMARY_XCOM_KEY, map_indexes=list(range(len(pushes)))
+        )
+        options = SyncOptions(
+            dry_run=as_flag(self.is_dry_run),
+            run_id=context["run_id"],
+            on_record=partial(log_record, self.log),
+        )
+        reports: list[TargetReport] = []
+        summaries: list[dict[str, Any]] = []
+        with self.job_run() as run:
+            for store in stores:
+                parts = [
+                    summary for push, summary in zip(pushes, pushed, strict=True) if push["target"] == store
+                ]
+                started = time.monotonic()
+                raw = ti.xcom_pull(task_ids=self.transform_task_id, key=plan_xcom_key(store))
+                report = self.delete_gone(run, TargetPlan.from_json(raw), parts, options)
+                summaries.append(
+                    publish(self.log, self.job_name, report, options, complete=False, started=started)
+                )
+                reports.append(report)
+        ti.xcom_push(key=SUMMARY_XCOM_KEY, value=redact(summaries))
+        raise_if_failed(reports)
+
+    @staticmethod
+    def delete_gone(
+        run: JobRun, plan: TargetPlan, parts: list[dict[str, Any] | None], options: SyncOptions
+    ) -> TargetReport:
+        deferred = [
+            AuditRecord.from_json(record) for part in parts if part for record in part.get("deferred", [])
+        ]
+        unfinished = sum(1 for part in parts if not part or part.get("error"))
+        if not unfinished:
+            return run.delete_gone(plan, deferred, options)
+        for record in deferred:
+            options.on_record(record)
+        return TargetReport(
+            store=plan.store,
+            records=deferred,
+            error=f"{unfinished} of {len(parts)} parts of the push did not finish: nothing was deleted",
+        )
 
 
 class SecretSyncReportOperator(BaseOperator):
     """Summarise every target store of the run; fail it, in PushSecret's wording, if any store failed.
 
-    Runs whatever happened upstream (trigger rule ``all_done``): a store whose push left no summary counts
-    as failed, and so does a run whose ``transform`` produced no targets.
+    Runs whatever happened upstream (trigger rule ``all_done``): a store whose push (or one of its parts, or
+    its ``delete``) left no summary counts as failed, and so does a run whose ``transform`` produced no
+    targets. A store pushed in parts is summed up over its parts and its ``delete``.
 
     :param job_name: the job, for messages.
     :param transform_task_id: the task that returned the target store names.
     :param push_task_id: the mapped task that pushed each store's summary.
+    :param delete_task_id: the mapped task of the deletion passes of the stores pushed in parts.
     """
 
     template_fields: Sequence[str] = ("job_name",)
@@ -340,6 +431,7 @@ class SecretSyncReportOperator(BaseOperator):
         job_name: str,
         transform_task_id: str = "transform",
         push_task_id: str = "push",
+        delete_task_id: str = "delete",
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("trigger_rule", "all_done")
@@ -348,31 +440,34 @@ class SecretSyncReportOperator(BaseOperator):
         self.job_name = job_name
         self.transform_task_id = transform_task_id
         self.push_task_id = push_task_id
+        self.delete_task_id = delete_task_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         ti = context["ti"]
-        targets = ti.xcom_pull(task_ids=self.transform_task_id)
+        targets = ti.xcom_pull(task_ids=self.transform_task_id, key=TARGETS_XCOM_KEY)
         if targets is None:
             raise AirflowFailException(
                 f"Secret sync of job {self.job_name!r} stopped before pushing: task "
                 f"{self.transform_task_id!r} (or one before it) failed; see its log"
             )
-        summaries = (
-            ti.xcom_pull(
-                task_ids=self.push_task_id, key=SUMMARY_XCOM_KEY, map_indexes=list(range(len(targets)))
+        pushes = ti.xcom_pull(task_ids=self.transform_task_id) or []
+        deletions = ti.xcom_pull(task_ids=self.transform_task_id, key=DELETIONS_XCOM_KEY) or []
+        parts: dict[str, list[dict[str, Any] | None]] = {store: [] for store in targets}
+        if pushes:
+            summaries = ti.xcom_pull(
+                task_ids=self.push_task_id, key=SUMMARY_XCOM_KEY, map_indexes=list(range(len(pushes)))
             )
-            if targets
-            else []
-        )
+            for push, summary in zip(pushes, summaries, strict=True):
+                parts[push["target"]].append(summary)
+        if deletions:
+            deleted = ti.xcom_pull(task_ids=self.delete_task_id, key=SUMMARY_XCOM_KEY) or []
+            by_store = {summary["store"]: summary for summary in deleted}
+            for store in deletions:
+                parts[store].append(by_store.get(store))
         reports: list[TargetReport] = []
         stores: dict[str, Any] = {}
-        for store, summary in zip(targets, summaries, strict=True):
-            if summary is None:
-                summary = {
-                    "store": store,
-                    "failed": True,
-                    "error": "the push task left no summary; see its log",
-                }
+        for store in targets:
+            summary = merged_summary(store, parts[store])
             stores[store] = summary
             counts = summary.get("counts") or {}
             failure = summary.get("error") or (
@@ -436,6 +531,70 @@ def as_flag(value: bool | str) -> bool:
     if text in ("false", "0", "no"):
         return False
     raise AirflowFailException(f"expected true or false, got {value!r}")
+
+
+def merged_summary(store: str, parts: list[dict[str, Any] | None]) -> dict[str, Any]:
+    """One store's summary from those of its push, or of its parts and their ``delete``."""
+    if not parts or None in parts:
+        return {"store": store, "failed": True, "error": "the push task left no summary; see its log"}
+    if len(parts) == 1:
+        return parts[0] or {}
+    present = [part for part in parts if part]
+    counts: dict[str, int] = {}
+    for part in present:
+        for action, count in part["counts"].items():
+            counts[action] = counts.get(action, 0) + count
+    errors = [part["error"] for part in present if part.get("error")]
+    return {
+        "store": store,
+        "failed": any(part["failed"] for part in present),
+        "error": "; ".join(errors) or None,
+        "counts": counts,
+        "dryRun": present[0]["dryRun"],
+        "failedKeys": sorted(key for part in present for key in part["failedKeys"]),
+    }
+
+
+def log_record(log: Any, record: AuditRecord) -> None:
+    """One audit line per key: a fixed event name and the record's fields as structured key/values."""
+    fields = record.to_json()
+    if record.failed:
+        log.error(AUDIT_EVENT, **fields)
+    else:
+        log.info(AUDIT_EVENT, **fields)
+
+
+def publish(
+    log: Any, job: str, report: TargetReport, options: SyncOptions, *, complete: bool, started: float
+) -> dict[str, Any]:
+    """Log the store's failure as an audit record, if it failed as a whole, and its summary; send its
+    metrics; return the summary (counts and key names only).
+
+    :param complete: the report covers every key of the store (see :func:`metrics.record_push`).
+    :param started: when the work began (monotonic clock).
+    """
+    metrics.record_push(
+        job, report, dry_run=options.dry_run, complete=complete, seconds=time.monotonic() - started
+    )
+    failure = store_failure(job, report, options)
+    if failure is not None:
+        log_record(log, failure)
+    summary = {**report.summary(), "dryRun": options.dry_run, "failedKeys": failed_keys(report)}
+    log.info(SUMMARY_EVENT, **summary)
+    return summary
+
+
+def raise_if_failed(reports: list[TargetReport]) -> None:
+    """Fail the task if a store failed: for Airflow to retry if any failure is transient, for good if not."""
+    failed = [report for report in reports if report.failed]
+    if not failed:
+        return
+    message = "; ".join(
+        f"{failed_stores_message([report])} ({describe_failure(report)})" for report in failed
+    )
+    if any(worth_retrying(report) for report in failed):
+        raise AirflowException(message)
+    raise AirflowFailException(f"{message}; not retried: every failure is deterministic")
 
 
 def failed_keys(report: TargetReport) -> list[str]:

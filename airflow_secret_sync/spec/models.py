@@ -398,6 +398,14 @@ class SyncJobSpec(SpecModel):
     retry: RetrySpec = Field(default_factory=RetrySpec)
     timeouts: TimeoutSpec = Field(default_factory=TimeoutSpec)
     concurrency: Annotated[int, Field(ge=1, le=256)] = 8
+    keys_per_push: int = Field(
+        250,
+        ge=1,
+        le=100_000,
+        description="Most keys one push task syncs: a target with more is pushed by several tasks (parts), "
+        "which spread over the workers, then its deletions run once. Airflow's log masking costs each task "
+        "time growing with the square of the values it reads: keep it to a few hundred.",
+    )
     limits: JobLimits = Field(default_factory=JobLimits)
     pool: str | None = Field(
         None,

@@ -106,6 +106,30 @@ spec:
 ---
 apiVersion: secret-sync/v1alpha1
 kind: SyncJob
+metadata: {name: t-parts}
+spec:
+  source: src
+  targets: [dst-a]
+  retry: {maxRetries: 0}
+  deletionPolicy: Delete
+  maxDeletes: 100%
+  keysPerPush: 2
+  plan:
+    - secret: {key: db-password}
+      target: {key: app/db-password}
+    - secret: {key: db/creds, property: username}
+      target: {key: app/db-user}
+    - query: {regexp: "^game-"}
+      keyTransform:
+        - regexp: {source: "^game-(.+)\\\\.token$", target: "games/$1"}
+    - sources:
+        user: {key: db/creds, property: username}
+        password: {key: db/creds, property: password}
+      template: "postgresql://{{ user }}:{{ password }}@db:5432/app"
+      target: {key: app/dsn}
+---
+apiVersion: secret-sync/v1alpha1
+kind: SyncJob
 metadata: {name: t-conflict}
 spec:
   source: src

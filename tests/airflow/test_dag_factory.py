@@ -79,7 +79,13 @@ def test_job_settings_become_dag_settings() -> None:
     assert push.partial_kwargs["max_retry_delay"] == timedelta(minutes=2)
     assert local.get_task("report").trigger_rule == "all_done"
     assert local.get_task("report").retries == 0
-    assert [task.task_id for task in local.topological_sort()] == ["query", "transform", "push", "report"]
+    assert [task.task_id for task in local.topological_sort()] == [
+        "query",
+        "transform",
+        "push",
+        "delete",
+        "report",
+    ]
     doc = local.doc_md
     assert "`example-source` (file)" in doc and "`example-backup` (file)" in doc
     for name in ("db-password", "database/dsn", "^game-"):
@@ -176,6 +182,7 @@ def test_a_broken_job_never_hides_the_others_and_shows_its_error(tmp_path: Path)
         "query",
         "transform",
         "push",
+        "delete",
         "report",
     ]
     broken = bag.dags["broken"]

@@ -59,12 +59,17 @@ def test_sync_writes_every_target_through_mapped_pushes(
         ("transform", -1): "success",
         ("push", 0): "success",
         ("push", 1): "success",
+        ("delete", -1): "skipped",  # no target was pushed in parts
         ("report", -1): "success",
     }
     assert [tis["push", 0].rendered_map_index, tis["push", 1].rendered_map_index] == ["dst-a", "dst-b"]
 
     results = xcoms(run)
-    assert results["transform", -1, "return_value"] == ["dst-a", "dst-b"]
+    assert results["transform", -1, "targets"] == ["dst-a", "dst-b"]
+    assert results["transform", -1, "return_value"] == [
+        {"target": "dst-a", "part": None},
+        {"target": "dst-b", "part": None},
+    ]
     summary = results["push", 0, "summary"]
     assert summary["store"] == "dst-a" and not summary["failed"] and summary["failedKeys"] == []
     assert summary["counts"]["create"] == 5
@@ -146,6 +151,42 @@ def test_keys_param_syncs_a_subset_and_deletes_nothing(
     assert full.state == "success"
     assert "app/retired" not in files_of(stores / "dst-a")
     assert xcoms(full)["push", 0, "summary"]["counts"]["delete"] == 1
+
+
+def test_a_target_above_keys_per_push_is_pushed_in_parts_then_deleted_from_once(
+    dags_folder: Path, stores: Path, no_leaks: None, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # keysPerPush 2: the five keys go in three parts, each its own task with its own masker (Airflow's
+    # masking cost grows with the square of the values one task reads)
+    first = run_dag(dags_folder, LOADER, "t-parts")
+
+    assert first.state == "success"
+    assert files_of(stores / "dst-a") == EXPECTED_TARGET
+    pushes = sorted(
+        (ti.map_index, ti.rendered_map_index)
+        for (task, _), ti in task_instances(first).items()
+        if task == "push"
+    )
+    assert pushes == [(0, "dst-a part 1/3"), (1, "dst-a part 2/3"), (2, "dst-a part 3/3")]
+    assert xcoms(first)["report", -1, "return_value"]["stores"]["dst-a"]["counts"]["create"] == 5
+    capfd.readouterr()
+    # Then one planned key loses its source and a secret the job wrote earlier is no longer planned: the
+    # deletion pass runs once, after every part, and each key gets one audit record.
+    orphan = Marker(job="t-parts", source_store="src", source_key="retired-key")
+    FileSecretStore(stores / "dst-a").write("app/retired", "t-secret-retired-7777", orphan)
+    (stores / "src" / "db-password").unlink()
+
+    second = run_dag(dags_folder, LOADER, "t-parts")
+
+    assert second.state == "success"
+    assert set(files_of(stores / "dst-a")) == set(EXPECTED_TARGET) - {"app/db-password"}
+    assert task_instances(second)["delete", -1].state == "success"
+    summary = xcoms(second)["report", -1, "return_value"]["stores"]["dst-a"]
+    assert summary["counts"]["delete"] == 2 and summary["counts"]["unchanged"] == 4
+    lines = audit_lines(capfd.readouterr().out)
+    assert len([line for line in lines if "targetKey=app/db-password " in line]) == 1
+    assert len([line for line in lines if "targetKey=app/retired " in line]) == 1
+    assert len(lines) == 6
 
 
 def test_targets_param_maps_push_over_the_chosen_stores_only(

@@ -33,7 +33,7 @@ def test_approval_and_drift_sit_between_transform_and_push(tmp_path: Path) -> No
     assert approval.retries == 0
 
     plain = dags["plain"]
-    assert set(plain.task_ids) == {"query", "transform", "push", "report"}
+    assert set(plain.task_ids) == {"query", "transform", "push", "delete", "report"}
 
 
 def test_a_drift_schedule_adds_a_drift_dag_of_the_job(tmp_path: Path) -> None:

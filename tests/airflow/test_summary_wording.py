@@ -17,14 +17,19 @@ from airflow_secret_sync.operators.sync import SecretSyncReportOperator
 
 
 class _Xcom:
-    """What ``transform`` and ``push`` left in XCom for ``report``: target names, one summary each."""
+    """What ``transform`` and ``push`` left in XCom for ``report``: target names, one push and one summary
+    each, no target pushed in parts."""
 
     def __init__(self, reports: list[TargetReport]) -> None:
         self.reports = reports
 
     def xcom_pull(self, *, task_ids: str, key: str | None = None, map_indexes: Any = None) -> Any:
-        if task_ids == "transform":
+        if task_ids == "transform" and key == "targets":
             return [report.store for report in self.reports]
+        if task_ids == "transform" and key is None:
+            return [{"target": report.store, "part": None} for report in self.reports]
+        if task_ids == "transform":
+            return []
         return [report.summary() for report in self.reports]
 
 

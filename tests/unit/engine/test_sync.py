@@ -17,6 +17,7 @@ from airflow_secret_sync.engine.sync import (
     SyncOptions,
     TargetReport,
     chunk_size,
+    delete_gone,
     is_partial_run,
     push_target,
     scrub,
@@ -366,6 +367,33 @@ def test_the_deletion_guard_deletes_nothing_above_max_deletes(
         assert f"deletion guard: {removed} secrets in store 'dst' lost their source" in report.error
         assert "nothing was deleted" in report.error
         assert len(dst.list_keys("app/")) == 10
+
+
+def test_a_target_pushed_in_parts_syncs_each_key_once_and_deletes_after_all_parts(
+    ten: FileSecretStore, dst: CountingStore
+) -> None:
+    """Parts sync disjoint shares of the keys and delete nothing; the deletion pass after them sees the
+    whole target: ``maxDeletes`` counts every part's losses, and each key gets one record."""
+    job = query_job(deletionPolicy="Delete", maxDeletes=2)
+    plan = map_targets(job, resolve_sources(job, {"src": ten}), key_problem=lambda store, key: None)["dst"]
+    gone = ["app/s0", "app/s4", "app/s8"]  # lost after planning, one in each part
+    for key in gone:
+        ten.delete(key)
+    dst.calls.clear()
+    parts = [push_target(job, plan, dst, {"src": ten}, part=(index, 3)) for index in range(3)]
+    synced = [key for part in parts for key in actions(part)]
+    assert sorted(synced) == sorted(set(synced)) == sorted(f"app/s{n}" for n in range(10) if n % 4)
+    assert [[record.target_key for record in part.deferred] for part in parts] == [[key] for key in gone]
+    assert dst.calls == []
+    deferred = [record for part in parts for record in part.deferred]
+    report = delete_gone(job, plan, dst, {"src": ten}, deferred)
+    assert report.error is not None and "deletion guard: 3 secrets" in report.error
+    assert actions(report) == dict.fromkeys(gone, "skip") and dst.calls == []
+
+    put(ten, "app/s8", "value-0008")
+    parts = [push_target(job, plan, dst, {"src": ten}, part=(index, 2)) for index in range(2)]
+    report = delete_gone(job, plan, dst, {"src": ten}, [record for part in parts for record in part.deferred])
+    assert actions(report) == {"app/s0": "delete", "app/s4": "delete"} and not report.failed
 
 
 def test_only_secrets_with_this_jobs_marker_are_deleted(ten: FileSecretStore, dst: CountingStore) -> None:
