@@ -1,8 +1,9 @@
-"""Airflow operators of a SyncJob's DAG: thin wrappers over the engine's query, transform, push and report."""
+"""The operators of a SyncJob's DAG: thin wrappers of the engine (query, transform, push, delete, report)."""
 
 from __future__ import annotations
 
 from airflow_secret_sync.operators.sync import (
+    SecretDeleteOperator,
     SecretPushOperator,
     SecretQueryOperator,
     SecretSyncConfigErrorOperator,
@@ -11,6 +12,7 @@ from airflow_secret_sync.operators.sync import (
 )
 
 __all__ = [
+    "SecretDeleteOperator",
     "SecretPushOperator",
     "SecretQueryOperator",
     "SecretSyncConfigErrorOperator",

@@ -368,9 +368,11 @@ class SecretDeleteOperator(_JobOperator):
         pushed = ti.xcom_pull(
             task_ids=self.push_task_id, key=SUMMARY_XCOM_KEY, map_indexes=list(range(len(pushes)))
         )
+        masker = ValueMasker()  # removing this job's properties from a shared secret reads it
         options = SyncOptions(
             dry_run=as_flag(self.is_dry_run),
             run_id=context["run_id"],
+            on_value=masker,
             on_record=partial(log_record, self.log),
         )
         reports: list[TargetReport] = []
@@ -388,6 +390,7 @@ class SecretDeleteOperator(_JobOperator):
                 )
                 reports.append(report)
         ti.xcom_push(key=SUMMARY_XCOM_KEY, value=redact(summaries))
+        masker.warn_once(self.log)
         raise_if_failed(reports)
 
     @staticmethod

@@ -1,8 +1,8 @@
 """The provider on a distributed Airflow: CeleryExecutor, PostgreSQL, Valkey, two Celery workers.
 
-1. A job with three targets (OpenBao, the GCP emulator, a file store) and 400 keys (why not 2,000: see
-   ``cluster.SPREAD_KEYS``): its pushes run on both workers, and every target holds every key once, with
-   our marker.
+1. A job with three targets (OpenBao, the GCP emulator, a file store) and 2,000 keys, each target pushed
+   in parts of 250 keys: the parts run on both workers, and every target holds every key once, with our
+   marker.
 2. A job's pool (two slots) caps its six pushes into one OpenBao across both workers.
 3. The worker running a push is killed (SIGKILL, its task with it): the push is retried on the other worker,
    and the target converges without a lost key, a second version or a half-written marker.
@@ -22,6 +22,7 @@ from tests.e2e_distributed.cluster import (
     RESTART_KEYS,
     SOURCE,
     SPREAD_KEYS,
+    SPREAD_PARTS,
     WORKERS,
     Cluster,
     overlap,
@@ -53,19 +54,28 @@ def test_a_jobs_pushes_spread_over_both_workers(dist: Cluster) -> None:
     assert len(expected) == SPREAD_KEYS
 
     started = time.monotonic()
-    run = dist.wait("spread", dist.trigger("spread"), timeout=240)
+    run = dist.wait("spread", dist.trigger("spread"), timeout=600)
     dist.durations[f"spread: {SPREAD_KEYS} keys x 3 targets"] = time.monotonic() - started
 
     assert run.state == "success", run.states()
     pushes = run.pushes()
-    assert set(pushes) == {"vault-spread", "gcp-spread", "files-spread"}
-    assert {ti["try_number"] for ti in pushes.values()} == {1}
-    assert {ti["hostname"] for ti in pushes.values()} == set(WORKERS), {
-        target: ti["hostname"] for target, ti in pushes.items()
+    targets = ("vault-spread", "gcp-spread", "files-spread")
+    assert set(pushes) == {
+        f"{target} part {n}/{SPREAD_PARTS}" for target in targets for n in range(1, SPREAD_PARTS + 1)
     }
-    for target in pushes:
-        audit = dist.audit(run, f"push[{target}]")
-        assert len(audit) == SPREAD_KEYS and {line["action"] for line in audit.values()} == {"create"}
+    assert {ti["try_number"] for ti in pushes.values()} == {1}
+    hosts = [ti["hostname"] for ti in pushes.values()]
+    assert set(hosts) == set(WORKERS), hosts
+    for worker in WORKERS:
+        dist.durations[f"spread: parts run by {worker} (count)"] = hosts.count(worker)
+    for target in targets:
+        lines = 0
+        actions: dict[str, str] = {}
+        for n in range(1, SPREAD_PARTS + 1):
+            audit = dist.audit(run, f"push[{target} part {n}/{SPREAD_PARTS}]")
+            lines += len(audit)
+            actions |= {key: line["action"] for key, line in audit.items()}
+        assert lines == len(actions) == SPREAD_KEYS and set(actions.values()) == {"create"}
 
     assert_vault_holds(dist, "spread/", expected, "spread")
     gcp = dist.gcp_secrets()
