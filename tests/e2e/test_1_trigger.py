@@ -58,7 +58,7 @@ def test_dry_run_writes_nothing_and_other_jobs_sync(e2e: E2E) -> None:
         assert run.state == "success", (run.dag_id, run.states())
 
     # the dry run decided everything and wrote nothing
-    assert set(dry.tis) == {"query", "transform", "push[aws-main]", "push[gcp-main]", "report"}
+    assert set(dry.tis) == {"query", "transform", "push[aws-main]", "push[gcp-main]", "delete", "report"}
     lines = audit_lines(e2e, dry)
     assert {(line["targetStore"], line["action"], line["reason"], line["dryRun"]) for line in lines} == {
         ("aws-main", "create", "dry run: not written", True),
@@ -96,7 +96,7 @@ def test_dry_run_writes_nothing_and_other_jobs_sync(e2e: E2E) -> None:
 def test_keys_and_targets_params_then_a_full_run(e2e: E2E) -> None:
     partial = e2e.run("vault-to-clouds", {"keys": "^team-a/svc-api$", "targets": ["aws-main"]})
     assert partial.state == "success", partial.states()
-    assert set(partial.tis) == {"query", "transform", "push[aws-main]", "report"}
+    assert set(partial.tis) == {"query", "transform", "push[aws-main]", "delete", "report"}
     aws = e2e.aws_secrets("e2e/")
     assert "team-a/svc-api" in aws
     assert "team-a/svc-worker" not in aws and "prod/db-password" not in aws
