@@ -484,8 +484,15 @@ class SyncJobSpec(SpecModel):
     @field_validator("trigger")
     @classmethod
     def _one_schedule(cls, value: TriggerSpec | None, info: ValidationInfo) -> TriggerSpec | None:
-        if value is not None and value.schedule is not None and info.data.get("schedule") is not None:
+        if value is None:
+            return value
+        schedule = info.data.get("schedule")
+        if value.schedule is not None and schedule is not None:
             raise ValueError("give the schedule once: spec.schedule or spec.trigger.schedule, not both")
+        if value.on_change is not None and (value.schedule or schedule) in ("@once", "@continuous"):
+            raise ValueError(
+                "onChange needs a periodic full-sync schedule (or none), not @once or @continuous"
+            )
         return value
 
     @property
