@@ -111,7 +111,8 @@ class SourceChangeTrigger(BaseEventTrigger):
                     event = self.event_for(changed_keys(previous, snapshot), snapshot)
                     if event is not None:
                         yield event
-                await self.save_cursor(snapshot)
+                if snapshot != previous:  # a write per change, not per poll
+                    await self.save_cursor(snapshot)
             await asyncio.sleep(self.interval)
 
     def snapshot(self) -> Snapshot:
