@@ -202,12 +202,12 @@ def changed_keys_filter(triggering_events: Any, job_name: str) -> str | None:
 
 
 def target_asset(store: str, job_name: str) -> Asset:
-    """The asset a successful push to ``store`` updates: schedule downstream DAGs on it."""
-    return Asset(
-        name=f"secret-sync-{store}-{job_name}",
-        uri=f"{TARGET_SCHEME}://{store}/{job_name}",
-        group="secret-sync",
-    )
+    """The asset a successful push to ``store`` updates: schedule downstream DAGs on it.
+
+    Named by its URI, as Airflow names an ``Asset(uri=...)``, so that a DAG scheduled on
+    ``Asset(uri="secret-sync://<store>/<job>")`` is scheduled on this very asset.
+    """
+    return Asset(uri=f"{TARGET_SCHEME}://{store}/{job_name}")
 
 
 def push_alias(job_name: str) -> AssetAlias:
