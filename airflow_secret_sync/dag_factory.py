@@ -18,9 +18,19 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import DAG, Param, chain, get_parsing_context
+from airflow.sdk import (
+    DAG,
+    AssetOrTimeSchedule,
+    CronTriggerTimetable,
+    DeltaTriggerTimetable,
+    Param,
+    chain,
+    get_parsing_context,
+)
+from airflow.sdk.configuration import conf
 
 from airflow_secret_sync.engine.config import load_config
+from airflow_secret_sync.events import change_asset, push_alias
 from airflow_secret_sync.operators.lifecycle import SecretDriftOperator, lifecycle_tasks
 from airflow_secret_sync.operators.sync import (
     SecretDeleteOperator,
@@ -135,7 +145,7 @@ def job_dag(folder: Path, config: Config, loaded: LoadedJob) -> DAG:
     with DAG(
         dag_id=name,
         description=job.metadata.description or f"Sync secrets from {spec.source} to {', '.join(targets)}",
-        schedule=airflow_schedule(spec.schedule),
+        schedule=job_schedule(job, folder),
         catchup=False,
         max_active_runs=1,
         dagrun_timeout=parse_duration(spec.timeouts.run),
@@ -152,6 +162,7 @@ def job_dag(folder: Path, config: Config, loaded: LoadedJob) -> DAG:
             task_id="push",
             is_dry_run=DRY_RUN_TEMPLATE,
             map_index_template=PUSH_NAME_TEMPLATE,
+            outlets=[push_alias(name)],
             **pool,
             **common,
         ).expand_kwargs(transform.output)
@@ -226,6 +237,22 @@ def airflow_schedule(schedule: str | None) -> str | timedelta | None:
     return parse_duration(schedule)
 
 
+def job_schedule(job: SyncJob, folder: Path) -> Any:
+    """The full-sync schedule; with ``trigger.onChange``, also the job's change asset (asset or time)."""
+    full = airflow_schedule(job.spec.full_schedule)
+    if job.spec.on_change is None:
+        return full
+    asset = change_asset(job, str(folder))
+    if full is None:
+        return [asset]
+    timetable = (
+        DeltaTriggerTimetable(full)
+        if isinstance(full, timedelta)
+        else CronTriggerTimetable(full, timezone=conf.get("core", "default_timezone", fallback="UTC"))
+    )
+    return AssetOrTimeSchedule(timetable=timetable, assets=asset)
+
+
 def default_args(job: SyncJob) -> dict[str, Any]:
     retry = job.spec.retry
     args: dict[str, Any] = {
@@ -291,7 +318,10 @@ def declared_schedule(config: Config, job_name: str, errors: list[ConfigError]) 
             metadata = raw.get("metadata")
             spec = raw.get("spec")
             if isinstance(metadata, dict) and metadata.get("name") == job_name and isinstance(spec, dict):
-                schedule = spec.get("schedule")
+                trigger = spec.get("trigger")
+                schedule = spec.get("schedule") or (
+                    trigger.get("schedule") if isinstance(trigger, dict) else None
+                )
                 try:
                     return airflow_schedule(check_schedule(schedule)) if isinstance(schedule, str) else None
                 except ValueError:
@@ -319,7 +349,12 @@ def describe_job(config: Config, loaded: LoadedJob) -> str:
         "|---|---|",
         f"| Source | {store(spec.source)} |",
         f"| Targets | {', '.join(store(target.store) for target in spec.target_specs)} |",
-        f"| Schedule | `{spec.schedule}` |" if spec.schedule else "| Schedule | manual runs only |",
+        f"| Schedule | `{spec.full_schedule}` |" if spec.full_schedule else "| Schedule | manual runs only |",
+        *(
+            [f"| On change | polled every `{spec.on_change.interval}`: changed keys only |"]
+            if spec.on_change
+            else []
+        ),
         f"| Policies | update `{spec.update_policy.value}`, conflict `{spec.conflict_policy.value}`, "
         f"deletion `{spec.deletion_policy.value}` (maxDeletes `{spec.max_deletes}`) |",
         f"| Retries | {spec.retry.max_retries} every `{spec.retry.retry_interval}`"

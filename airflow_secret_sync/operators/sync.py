@@ -33,6 +33,7 @@ from airflow_secret_sync.engine.sync import (
     describe_outcome,
     is_partial_run,
 )
+from airflow_secret_sync.events import changed_keys_filter, push_alias, push_extra, target_asset
 from airflow_secret_sync.runtime import JobRun, describe_error, failed_stores_message, store_failure
 from airflow_secret_sync.spec.patterns import compile_pattern
 
@@ -97,7 +98,9 @@ class SecretQueryOperator(_JobOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         self.refuse_unusable_conf(context)
-        key_filter = self.key_filter or None
+        key_filter = self.key_filter or changed_keys_filter(
+            context.get("triggering_asset_events"), self.job_name
+        )
         if key_filter is not None:
             try:
                 compile_pattern(key_filter)
@@ -306,6 +309,22 @@ class SecretPushOperator(_JobOperator):
         self.publish(ti, report, options, started=started)
         masker.warn_once(self.log)
         raise_if_failed([report])
+        self.emit_asset_event(context, report, dry_run=dry_run)
+
+    def emit_asset_event(self, context: Context, report: TargetReport, *, dry_run: bool) -> None:
+        """Tell downstream DAGs that the target store changed: one asset event, names and versions only.
+
+        Emitted through the job's asset alias (when the task has it as an outlet), only when the push
+        wrote or deleted something.
+        """
+        alias = push_alias(self.job_name)
+        if dry_run or alias not in self.outlets:
+            return
+        extra = push_extra(report)
+        if not extra["keys"]:
+            return
+        context["outlet_events"][alias].add(target_asset(self.target, self.job_name), extra=extra)
+        self.log.info("asset event for store %s: %s keys changed", self.target, len(extra["keys"]))
 
     def sync(self, run: JobRun, plan: TargetPlan, options: SyncOptions) -> TargetReport:
         part = (self.part[0], self.part[1]) if self.part else None

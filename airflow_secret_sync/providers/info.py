@@ -20,6 +20,10 @@ KeyRule = Callable[[Any, str], "str | None"]
 ValueLimit = Callable[[Any], "int | None"]
 """``limit(settings)``: the largest value (bytes) a store with these settings accepts; ``None``: no limit."""
 
+ChangeSignal = Callable[[Any, str], "dict[str, str]"]
+"""``signals(store, path)``: key -> an opaque token that changes whenever the secret does, for every key
+below ``path``; read from the provider's cheapest metadata, never from a value."""
+
 
 TagRule = Callable[[Any, str, str], "str | None"]
 """``rule(settings, name, value)``: what is wrong with a query selecting secrets tagged ``name: value`` in a
@@ -53,6 +57,8 @@ class ProviderInfo:
     :param connection: the connection type's entry of ``get_provider_info()["connection-types"]``
         (``None`` when the provider shares another's connection type).
     :param contract_fixture: the pytest fixture giving a fresh, empty store to the contract suite.
+    :param change_signal: ``module:function`` of the provider's :data:`ChangeSignal`, which the change
+        trigger polls.
     :param canonical_key: ``canonical_key(settings, key)``: what the provider compares when it looks a
         secret up; two keys with one canonical key are one secret (e.g. Key Vault's case-insensitive
         names). Identity by default.
@@ -69,6 +75,7 @@ class ProviderInfo:
     key_problem: KeyRule
     value_limit: ValueLimit
     extra: str | None
+    change_signal: str
     connection: dict[str, Any] | None = field(default=None, repr=False)
     contract_fixture: str = ""
     canonical_key: Callable[[Any, str], str] = field(default=lambda settings, key: key, repr=False)
@@ -82,6 +89,10 @@ class ProviderInfo:
 
     def load_store_factory(self) -> Callable[..., Any]:
         return self._load(self.store_factory)
+
+    def load_change_signal(self) -> ChangeSignal:
+        signal: ChangeSignal = self._load(self.change_signal)
+        return signal
 
     def load_hook_class(self) -> type[Any]:
         return self._load(self.hook_class)

@@ -23,7 +23,13 @@ from airflow_secret_sync.providers.gcp.spec import GcpReplication as GcpReplicat
 from airflow_secret_sync.providers.registry import PROVIDERS, provider
 from airflow_secret_sync.providers.vault.spec import VaultProvider as VaultProvider
 from airflow_secret_sync.spec.base import SpecModel as SpecModel
-from airflow_secret_sync.spec.checks import check_duration, check_regex, check_schedule, check_template
+from airflow_secret_sync.spec.checks import (
+    check_duration,
+    check_regex,
+    check_schedule,
+    check_template,
+    parse_duration,
+)
 from airflow_secret_sync.spec.patterns import compile_pattern, undefined_groups
 from airflow_secret_sync.spec.templating import DEFAULT_OUTPUT_BYTES
 
@@ -391,10 +397,58 @@ class ApprovalSpec(SpecModel):
         return min(limits) if limits else None
 
 
+MIN_CHANGE_INTERVAL_SECONDS = 5
+MAX_CHANGE_KEYS = 1000
+
+
+class OnChangeSpec(SpecModel):
+    """Event-driven runs: a trigger in Airflow's triggerer polls the source stores for changed secrets."""
+
+    interval: str = Field(
+        "30s",
+        description="How often the source stores' change signal is read (at least 5s); a change reaches "
+        "the targets about this long after it happens, plus one run.",
+    )
+    max_keys: Annotated[int, Field(ge=1, le=MAX_CHANGE_KEYS)] = Field(
+        100,
+        description="Most changed keys one event names: when more change between two polls, the event "
+        "asks for a full sync instead.",
+    )
+
+    @field_validator("interval")
+    @classmethod
+    def _check_interval(cls, value: str) -> str:
+        if parse_duration(value).total_seconds() < MIN_CHANGE_INTERVAL_SECONDS:
+            raise ValueError(
+                f"interval {value!r} is too short: poll at most every {MIN_CHANGE_INTERVAL_SECONDS}s"
+            )
+        return value
+
+
+class TriggerSpec(SpecModel):
+    """When the job runs: a full sync on a schedule, and partial syncs of changed keys as they change."""
+
+    schedule: str | None = Field(
+        None,
+        description="Cron expression, preset (@hourly) or duration (30m) of the full sync; with onChange it "
+        "is the backstop that also catches deletions. Same as spec.schedule (give one of them).",
+    )
+    on_change: OnChangeSpec | None = Field(
+        None, description="Run as soon as source secrets change, syncing only the changed keys."
+    )
+
+    _check_schedule = field_validator("schedule")(check_schedule)
+
+
 class SyncJobSpec(SpecModel):
     source: str
     targets: list[TargetEntry] = Field(min_length=1, description="Store names, or {store, keyTransform}.")
-    schedule: str | None = None
+    schedule: str | None = Field(
+        None, description="Cron expression, preset or duration of the full sync; see also trigger."
+    )
+    trigger: TriggerSpec | None = Field(
+        None, description="Full-sync schedule and event-driven runs (onChange); see docs/events.md."
+    )
     retry: RetrySpec = Field(default_factory=RetrySpec)
     timeouts: TimeoutSpec = Field(default_factory=TimeoutSpec)
     concurrency: Annotated[int, Field(ge=1, le=256)] = 8
@@ -434,6 +488,29 @@ class SyncJobSpec(SpecModel):
     approval: ApprovalSpec | None = Field(None, description="Human approval before destructive runs.")
 
     _check_schedule = field_validator("schedule")(check_schedule)
+
+    @field_validator("trigger")
+    @classmethod
+    def _one_schedule(cls, value: TriggerSpec | None, info: ValidationInfo) -> TriggerSpec | None:
+        if value is None:
+            return value
+        schedule = info.data.get("schedule")
+        if value.schedule is not None and schedule is not None:
+            raise ValueError("give the schedule once: spec.schedule or spec.trigger.schedule, not both")
+        if value.on_change is not None and (value.schedule or schedule) in ("@once", "@continuous"):
+            raise ValueError(
+                "onChange needs a periodic full-sync schedule (or none), not @once or @continuous"
+            )
+        return value
+
+    @property
+    def full_schedule(self) -> str | None:
+        """The schedule of full syncs, from ``schedule`` or ``trigger.schedule``."""
+        return self.trigger.schedule if self.trigger and self.trigger.schedule else self.schedule
+
+    @property
+    def on_change(self) -> OnChangeSpec | None:
+        return self.trigger.on_change if self.trigger else None
 
     @field_validator("max_deletes", mode="before")
     @classmethod

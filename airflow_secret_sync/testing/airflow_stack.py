@@ -21,6 +21,7 @@ import json
 import os
 import secrets
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -108,6 +109,7 @@ class AirflowStack:
     :param users: more users of the simple auth manager (with ``password``): name -> (role, password); an
         empty role is a user who may log in and nothing else.
     :param start_timeout: seconds the ``with`` block waits for the stack to answer.
+    :param triggerer: also run ``airflow triggerer`` (deferred tasks, event-driven schedules).
     """
 
     def __init__(
@@ -120,6 +122,7 @@ class AirflowStack:
         parallelism: int = 4,
         users: Mapping[str, tuple[str, str]] | None = None,
         start_timeout: float = 90,
+        triggerer: bool = False,
     ) -> None:
         self.home = Path(home)
         self.dags_folder = Path(dags_folder)
@@ -128,6 +131,7 @@ class AirflowStack:
         self.parallelism = parallelism
         self.users = dict(users or {})
         self.start_timeout = start_timeout
+        self.components = (*COMPONENTS, "triggerer") if triggerer else COMPONENTS
         self.port = free_port()
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._jwt_secret = secrets.token_hex(32)
@@ -189,10 +193,17 @@ class AirflowStack:
         self.output_file("db-migrate").write_bytes(result.stdout + result.stderr)
         if result.returncode:
             raise RuntimeError(f"airflow db migrate failed; see {self.output_file('db-migrate')}")
+        if "triggerer" in self.components:
+            # The triggerer answers a trigger's state-store calls through an in-process API, on a second
+            # connection, while its own connection may hold a read transaction: in SQLite's default
+            # journal mode the write then waits for the busy timeout (30 s) and blocks every other
+            # writer meanwhile. In WAL mode a reader never blocks a writer. The setting stays in the file.
+            with contextlib.closing(sqlite3.connect(self.home / "airflow.db")) as database:
+                database.execute("PRAGMA journal_mode=WAL")
 
     def commands(self) -> dict[str, list[str]]:
         """Each component's ``airflow`` command line (after ``airflow``), by component name."""
-        return {component: [component] for component in COMPONENTS}
+        return {component: [component] for component in self.components}
 
     def component_environment(self, component: str) -> dict[str, str]:
         """The environment of one component's process (the same for every component here)."""

@@ -228,3 +228,44 @@ def test_the_trigger_parameters_are_checked_against_the_draft_7_meta_schema() ->
     params = local.params.items()
     dialects = {name: jsonschema.validators.validator_for(param.schema) for name, param in params}
     assert dialects == dict.fromkeys(("dry_run", "keys", "targets"), jsonschema.Draft7Validator)
+
+
+def test_on_change_schedules_the_dag_on_its_change_asset_or_the_full_sync_schedule(tmp_path: Path) -> None:
+    from airflow.sdk import AssetAlias, AssetOrTimeSchedule, CronTriggerTimetable, DeltaTriggerTimetable
+
+    from airflow_secret_sync.events import SourceChangeTrigger
+
+    (tmp_path / "stores.yaml").write_text(GOOD_STORES)
+    (tmp_path / "jobs.yaml").write_text(
+        job("cron", extra="  trigger: {schedule: '@hourly', onChange: {interval: 10s}}\n")
+        + "---"
+        + job("every", extra="  schedule: 30m\n  trigger: {onChange: {}}\n")
+        + "---"
+        + job("events-only", extra="  trigger: {onChange: {maxKeys: 5}}\n")
+        + "---"
+        + job("time-only", extra="  trigger: {schedule: '@daily'}")
+    )
+
+    dags = build_dags(tmp_path)
+
+    cron = dags["cron"].timetable
+    assert isinstance(cron, AssetOrTimeSchedule) and isinstance(cron.timetable, CronTriggerTimetable)
+    (watcher,) = cron.asset_condition.watchers
+    assert isinstance(watcher.trigger, SourceChangeTrigger)
+    assert watcher.trigger.serialize()[1] == {
+        "config_dir": str(tmp_path.resolve()),
+        "job_name": "cron",
+        "interval": 10.0,
+        "max_keys": 100,
+    }
+    assert cron.asset_condition.uri.startswith("secret-sync-changes://cron")
+    every = dags["every"].timetable
+    assert isinstance(every, AssetOrTimeSchedule) and isinstance(every.timetable, DeltaTriggerTimetable)
+    assert "| On change | polled every `30s`" in dags["every"].doc_md
+    events_only = dags["events-only"].timetable
+    assert not isinstance(events_only, AssetOrTimeSchedule)
+    assert "secret-sync-changes://events-only" in str(events_only)
+    assert isinstance(dags["time-only"].timetable, CronTriggerTimetable)
+    assert dags["time-only"].get_task("push").outlets == [
+        AssetAlias(name="secret-sync-push-time-only", group="secret-sync")
+    ]

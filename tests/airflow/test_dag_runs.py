@@ -271,3 +271,39 @@ def test_example_file_job_runs(dags_folder: Path, examples_config: Path, airflow
     assert set(files_of(examples_config / "example-output" / "backup")) == {f"prod/{key}" for key in written}
     seeded = [path.read_text() for path in (examples_config / "example-secrets").rglob("*") if path.is_file()]
     assert leaked_values(airflow_home, seeded, skip=dags_folder) == {}
+
+
+def asset_events(uri_prefix: str) -> list[tuple[str, dict[str, object]]]:
+    """Every asset event on assets whose URI starts with ``uri_prefix``: (uri, extra)."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        rows = session.execute(
+            select(AssetModel.uri, AssetEvent.extra)
+            .join(AssetEvent, AssetEvent.asset_id == AssetModel.id)
+            .where(AssetModel.uri.startswith(uri_prefix))
+            .order_by(AssetEvent.id)
+        ).all()
+        return [(uri, dict(extra)) for uri, extra in rows]
+
+
+def test_a_push_that_changes_a_target_emits_its_asset_event_and_one_that_changes_nothing_does_not(
+    dags_folder: Path, stores: Path, no_leaks: None
+) -> None:
+    earlier = len(asset_events("secret-sync://"))  # the metadata DB is shared by this module's tests
+    run_dag(dags_folder, LOADER, "t-sync", {"dry_run": True})
+    assert asset_events("secret-sync://")[earlier:] == [], "a dry run changes nothing downstream"
+
+    run_dag(dags_folder, LOADER, "t-sync")
+    events = dict(asset_events("secret-sync://")[earlier:])
+    assert sorted(events) == ["secret-sync://dst-a/t-sync", "secret-sync://dst-b/t-sync"]
+    extra = events["secret-sync://dst-a/t-sync"]
+    assert extra["keys"] == sorted(EXPECTED_TARGET) and extra["truncated"] is False
+    assert set(extra["versions"]) == set(EXPECTED_TARGET)  # type: ignore[arg-type]
+    assert extra["counts"]["create"] == 5  # type: ignore[index]
+    assert not any(value in str(events) for value in SECRET_VALUES)
+
+    run_dag(dags_folder, LOADER, "t-sync")  # everything equal: nothing to tell
+    assert len(asset_events("secret-sync://")) == earlier + 2

@@ -57,6 +57,7 @@ VAULT_FLAKY = {f"svc-{n:02d}": {"token": f"e2e-flaky-token-{n:02d}-k8j7h6"} for 
     f"team/member-{n}": {"token": f"e2e-flaky-team-{n}-m5n4b3"} for n in range(4)
 }
 FILE_BULK = {f"bulk/key-{n:03d}": f"e2e-bulk-value-{n:03d}-r4t5y6u7" for n in range(120)}
+FILE_EVENTS = {f"svc/{name}": f"e2e-event-{name}-value-w2e3r4" for name in ("alpha", "beta")}
 FILE_GUARD = {f"guarded-{n}": f"e2e-guarded-value-{n}-p0o9i8u7" for n in range(5)}
 # In the SIGKILL job's target before any run: not in its plan, must stay untouched.
 OUTSIDER = ("bulk/outsider", {"value": "e2e-bulk-outsider-not-planned"})
@@ -96,6 +97,20 @@ metadata: {{name: vault-files}}
 spec:
   permissions: ReadWrite
   provider: {{vault: {{connId: vault_e2e, mount: secret, pathPrefix: from-files/}}}}
+---
+apiVersion: secret-sync/v1alpha1
+kind: SecretStore
+metadata: {{name: file-events}}
+spec:
+  permissions: Read
+  provider: {{file: {{path: {file_events}}}}}
+---
+apiVersion: secret-sync/v1alpha1
+kind: SecretStore
+metadata: {{name: vault-events}}
+spec:
+  permissions: ReadWrite
+  provider: {{vault: {{connId: vault_e2e, mount: secret, pathPrefix: events/}}}}
 ---
 apiVersion: secret-sync/v1alpha1
 kind: SecretStore
@@ -278,6 +293,26 @@ spec:
   maxDeletes: 2
   plan:
     - query: {}
+---
+apiVersion: secret-sync/v1alpha1
+kind: SyncJob
+metadata: {name: file-on-change, owner: e2e}
+spec:
+  source: file-events
+  targets: [vault-events]
+  retry: {maxRetries: 0}
+  trigger:
+    onChange: {interval: 5s}
+  plan:
+    - query: {path: svc/}
+"""
+
+# Scheduled on the asset that a successful push of file-on-change to vault-events updates.
+DOWNSTREAM_DAG = """from airflow.sdk import DAG, Asset
+from airflow.providers.standard.operators.empty import EmptyOperator
+
+with DAG("events-downstream", schedule=[Asset(uri="secret-sync://vault-events/file-on-change")]):
+    EmptyOperator(task_id="restart_service")
 """
 
 # A second config folder, loaded by its own DAG file: one good job next to broken documents.
@@ -358,6 +393,7 @@ JOB_NAMES = (
     "flaky-vault-to-aws",
     "bulk-to-vault",
     "guarded-delete",
+    "file-on-change",
 )
 
 
@@ -756,6 +792,7 @@ def seed(env: E2E) -> None:
     for name, secrets in (("file-seed", FILE_SEED), ("file-bulk", FILE_BULK), ("file-guard", FILE_GUARD)):
         write_files(env.work / "stores" / name, secrets)
         env.remember(*secrets.values())
+    env.remember(*FILE_EVENTS.values())  # written before the stack starts: see write_config
 
 
 def write_config(dags: Path, work: Path) -> Path:
@@ -769,12 +806,16 @@ def write_config(dags: Path, work: Path) -> Path:
             file_seed=stores / "file-seed",
             file_bulk=stores / "file-bulk",
             file_guard=stores / "file-guard",
+            file_events=stores / "file-events",
         )
     )
     (config / "jobs.yaml").write_text(JOBS)
     (dags / "secret_sync_dags.py").write_text(
         LOADER.format(folder="secret_sync", errors="secret-sync-config-errors")
     )
+    (dags / "events_downstream.py").write_text(DOWNSTREAM_DAG)
+    # before the triggerer's first look, so that its baseline holds them and no event syncs them
+    write_files(stores / "file-events", FILE_EVENTS)
     broken = dags / "bad_input"
     broken.mkdir()
     (broken / "stores.yaml").write_text(
@@ -814,7 +855,7 @@ def environment(work: Path) -> Iterator[E2E]:
             "AWS_EC2_METADATA_DISABLED": "true",
             "NO_PROXY": "127.0.0.1,localhost",
         }
-        stack = AirflowStack(home, dags, password=ADMIN_PASSWORD, env=env_vars, parallelism=4)
+        stack = AirflowStack(home, dags, password=ADMIN_PASSWORD, env=env_vars, parallelism=4, triggerer=True)
         stack.start()
         env = E2E(work=work, stack=stack, api=stack.api(), servers=servers, proxies=proxies, urls=urls)
         seed(env)

@@ -15,6 +15,7 @@ INFO = ProviderInfo(
     spec_model=spec.FakeVaultProvider,
     store_factory="tests.fake_provider.store:FakeVaultStore",
     hook_class="tests.fake_provider.hook:FakeVaultHook",
+    change_signal="tests.fake_provider.changes:change_signals",
     key_problem=spec.key_problem,
     value_limit=spec.value_limit,
     extra=None,

@@ -11,6 +11,7 @@ INFO = ProviderInfo(
     spec_model=spec.AwsParameterStoreProvider,
     store_factory="airflow_secret_sync.providers.aws_parameter_store.store:AwsParameterStore",
     hook_class="airflow_secret_sync.providers.aws_parameter_store.hook:AwsParameterStoreHook",
+    change_signal="airflow_secret_sync.providers.aws_parameter_store.changes:change_signals",
     key_problem=spec.key_problem,
     value_limit=spec.value_limit,
     extra="aws",

@@ -47,6 +47,7 @@ INFO = ProviderInfo(
     spec_model=spec.AwsProvider,
     store_factory="airflow_secret_sync.providers.aws_secrets_manager.store:AwsSecretsManagerStore",
     hook_class="airflow_secret_sync.providers.aws_secrets_manager.hook:AwsSecretsManagerHook",
+    change_signal="airflow_secret_sync.providers.aws_secrets_manager.changes:change_signals",
     key_problem=spec.key_problem,
     value_limit=spec.value_limit,
     extra="aws",

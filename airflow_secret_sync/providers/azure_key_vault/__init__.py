@@ -53,6 +53,7 @@ INFO = ProviderInfo(
     spec_model=spec.AzureKeyVaultProvider,
     store_factory="airflow_secret_sync.providers.azure_key_vault.store:AzureKeyVaultStore",
     hook_class="airflow_secret_sync.providers.azure_key_vault.hook:AzureKeyVaultHook",
+    change_signal="airflow_secret_sync.providers.azure_key_vault.changes:change_signals",
     key_problem=spec.key_problem,
     value_limit=spec.value_limit,
     extra="azure",

@@ -22,6 +22,7 @@ INFO = ProviderInfo(
     spec_model=spec.FileProvider,
     store_factory="airflow_secret_sync.providers.file.store:FileSecretStore",
     hook_class="airflow_secret_sync.providers.file.hook:FileSecretStoreHook",
+    change_signal="airflow_secret_sync.providers.file.changes:change_signals",
     key_problem=spec.key_problem,
     value_limit=spec.value_limit,
     extra=None,

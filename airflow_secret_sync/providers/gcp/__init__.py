@@ -33,6 +33,7 @@ INFO = ProviderInfo(
     spec_model=spec.GcpProvider,
     store_factory="airflow_secret_sync.providers.gcp.store:GcpSecretManagerStore",
     hook_class="airflow_secret_sync.providers.gcp.hook:GcpSecretManagerHook",
+    change_signal="airflow_secret_sync.providers.gcp.changes:change_signals",
     key_problem=spec.key_problem,
     value_limit=spec.value_limit,
     extra="gcp",

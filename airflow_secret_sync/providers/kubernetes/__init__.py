@@ -38,6 +38,7 @@ INFO = ProviderInfo(
     spec_model=spec.KubernetesProvider,
     store_factory="airflow_secret_sync.providers.kubernetes.store:open_kubernetes_store",
     hook_class="airflow_secret_sync.providers.kubernetes.hook:KubernetesSecretStoreHook",
+    change_signal="airflow_secret_sync.providers.kubernetes.changes:change_signals",
     key_problem=spec.key_problem,
     value_limit=spec.value_limit,
     extra="kubernetes",

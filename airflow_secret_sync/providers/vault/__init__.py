@@ -65,6 +65,7 @@ INFO = ProviderInfo(
     spec_model=spec.VaultProvider,
     store_factory="airflow_secret_sync.providers.vault.store:VaultStore",
     hook_class="airflow_secret_sync.providers.vault.hook:VaultSecretStoreHook",
+    change_signal="airflow_secret_sync.providers.vault.changes:change_signals",
     key_problem=spec.key_problem,
     value_limit=spec.value_limit,
     extra="vault",

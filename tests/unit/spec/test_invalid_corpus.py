@@ -59,6 +59,10 @@ CASES: dict[str, Expected] = {
         "spec.limits.templateOutputBytes", "Input should be less than or equal to 1048576"
     ),
     "bad-cron.yaml": Expected("spec.schedule", "invalid schedule '61 * * * *'"),
+    "trigger-two-schedules.yaml": Expected("spec.trigger", "give the schedule once"),
+    "trigger-change-interval-too-short.yaml": Expected("spec.trigger.onChange.interval", "too short"),
+    "trigger-change-with-continuous.yaml": Expected("spec.trigger", "not @once or @continuous"),
+    "trigger-change-unknown-field.yaml": Expected("spec.trigger.onChange.intervall", "unknown field"),
     "bad-schedule-preset.yaml": Expected("spec.schedule", "unknown schedule preset '@fortnightly'"),
     "bad-duration.yaml": Expected("spec.retry.retryInterval", "invalid duration '5 minutes'"),
     "bad-max-deletes.yaml": Expected(
