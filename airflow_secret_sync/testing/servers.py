@@ -2,7 +2,7 @@
 
 One way to do each thing:
 
-- :func:`free_port` picks a free loopback port.
+- :func:`free_port` picks a free loopback port (outside the range outgoing connections use).
 - :func:`launch` starts a command in its own process group with its output in a log file, waits until
   ``ready()`` says yes, and stops the whole group when the ``with`` block ends. When the server exits or
   does not become ready in time, it is stopped and :class:`ServerStartError` carries its last output.
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -58,10 +59,37 @@ class MissingTool(RuntimeError):
 
 
 def free_port(host: str = LOOPBACK) -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as probe:
+    """A TCP port nothing listens on right now, below the kernel's ephemeral range.
+
+    A port the kernel hands out for ``bind(0)`` comes from the ephemeral range, which every outgoing
+    connection draws its local port from too: in the moments between picking it and the server binding it,
+    a client socket of the test run could take it (seen: kube-apiserver refused to start with "address already
+    in use"). Ports below that range are never given to outgoing connections.
+    """
+    low = _ephemeral_low()
+    for _ in range(100):
+        port = random.randrange(PORT_FLOOR, low)
+        with socket.socket() as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as probe:  # that whole span taken: let the kernel choose
         probe.bind((host, 0))
         return int(probe.getsockname()[1])
+
+
+PORT_FLOOR = 10000
+"""The lowest port :func:`free_port` picks: above the well-known and most registered service ports."""
+
+
+def _ephemeral_low() -> int:
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768  # Linux's default
+    return max(low, PORT_FLOOR + 1000)
 
 
 def console_script(name: str, package: str) -> Path:

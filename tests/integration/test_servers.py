@@ -88,3 +88,10 @@ def test_a_server_that_never_answers_is_stopped_with_its_helpers(tmp_path: Path)
 def test_a_missing_executable_names_the_package_to_install() -> None:
     with pytest.raises(MissingTool, match=r"no-such-server.*install no-such-package"):
         console_script("no-such-server", "no-such-package")
+
+
+def test_free_ports_stay_out_of_the_range_outgoing_connections_draw_from() -> None:
+    low, _ = (int(part) for part in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    ports = {free_port() for _ in range(20)}
+    assert all(10000 <= port < low for port in ports)
+    assert len(ports) > 1  # picked at random, so parallel test runs rarely collide
