@@ -1,7 +1,8 @@
-"""``secret-sync audit``: turn the audit lines of a DAG run's ``push`` logs into a report a reviewer reads.
+"""``secret-sync audit``: turn the audit lines of a DAG run's ``push`` and ``delete`` logs into a report.
 
 Each ``push`` task logs one ``secret-sync audit`` line per target key (action, source and target versions,
-reason), and one more for a store that failed as a whole: the fields of an
+reason), and one more for a store that failed as a whole; ``delete`` logs the deletions of a target pushed
+in parts: the fields of an
 :class:`~airflow_secret_sync.engine.audit.AuditRecord`. This command reads them from the task log files
 (a log folder: ``$AIRFLOW_HOME/logs``, a ``dag_id=...`` or a ``run_id=...`` folder) or from the Airflow REST
 API (``--url``, ``--user``, ``--password``), and prints a table per run and store, or JSON.
@@ -18,7 +19,7 @@ import os
 import re
 import urllib.error
 import urllib.parse
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,9 @@ from rich.table import Table
 from airflow_secret_sync.engine.audit import AUDIT_EVENT, Action, AuditRecord
 
 PASSWORD_ENV = "SECRET_SYNC_AIRFLOW_PASSWORD"
+AUDITED_TASKS = ("push", "delete")
+"""The tasks of a job's DAG that write a run's audit lines: ``delete`` holds the deletions of a target
+pushed in parts (``spec.keysPerPush``)."""
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 _ATTEMPT_FILE = re.compile(r"^attempt=(\d+)\.log$")
 
@@ -89,9 +93,13 @@ def select_rows(attempts: Iterable[Attempt], *, all_attempts: bool) -> list[Audi
 
 
 def attempts_from_folder(
-    path: Path, *, task_id: str = "push", dag_id: str | None = None, run_id: str | None = None
+    path: Path,
+    *,
+    task_ids: Collection[str] = AUDITED_TASKS,
+    dag_id: str | None = None,
+    run_id: str | None = None,
 ) -> list[Attempt]:
-    """Every attempt log of ``task_id`` below ``path`` (Airflow's ``dag_id=/run_id=/task_id=`` layout)."""
+    """Every attempt log of ``task_ids`` below ``path`` (Airflow's ``dag_id=/run_id=/task_id=`` layout)."""
     if not path.exists():
         raise AuditSourceError(f"no such log folder or file: {path}")
     files = [path] if path.is_file() else sorted(path.rglob("attempt=*.log"))
@@ -99,7 +107,7 @@ def attempts_from_folder(
     for file in files:
         match = _ATTEMPT_FILE.match(file.name)
         parts = _layout(file)
-        if match is None or (path.is_dir() and parts.get("task_id") != task_id):
+        if match is None or (path.is_dir() and parts.get("task_id") not in task_ids):
             continue
         if (dag_id is not None and parts.get("dag_id", dag_id) != dag_id) or (
             run_id is not None and parts.get("run_id", run_id) != run_id
@@ -168,9 +176,9 @@ class AirflowRestClient:
 
 
 def attempts_from_api(
-    client: AirflowRestClient, dag_id: str, run_id: str | None, *, task_id: str = "push"
+    client: AirflowRestClient, dag_id: str, run_id: str | None, *, task_ids: Collection[str] = AUDITED_TASKS
 ) -> tuple[str, list[Attempt]]:
-    """Every attempt log of ``task_id`` in one run (``None``: the latest run) through the REST API."""
+    """Every attempt log of ``task_ids`` in one run (``None``: the latest run) through the REST API."""
     dag = urllib.parse.quote(dag_id, safe="")
     if run_id is None:
         runs = client.get(f"/api/v2/dags/{dag}/dagRuns", order_by="-run_after", limit=1)["dag_runs"]
@@ -181,11 +189,12 @@ def attempts_from_api(
     instances = client.get(f"/api/v2/dags/{dag}/dagRuns/{run}/taskInstances", limit=1000)["task_instances"]
     attempts = []
     for ti in instances:
-        if ti["task_id"] != task_id:
+        task_id = ti["task_id"]
+        if task_id not in task_ids:
             continue
         for number in range(1, int(ti.get("try_number") or 0) + 1):
             lines = _task_log(client, f"/api/v2/dags/{dag}/dagRuns/{run}/taskInstances/{task_id}", ti, number)
-            attempts.append(Attempt(f"{run_id}/{ti['map_index']}", number, lines, run_id))
+            attempts.append(Attempt(f"{run_id}/{task_id}/{ti['map_index']}", number, lines, run_id))
     return run_id, attempts
 
 
@@ -219,9 +228,10 @@ def add_parser(commands: Any) -> None:
     audit = commands.add_parser(
         "audit",
         help="report what a DAG run did per key and target, from its task logs or the Airflow REST API",
-        description="Read the 'secret-sync audit' lines of the push task logs of DAG runs and report, per "
-        "key and target store: action, source and target versions, reason. Give a log folder, or --url "
-        "with --dag. Exit 0 all keys fine, 1 some key or store failed, 2 nothing found or bad usage.",
+        description="Read the 'secret-sync audit' lines of the push and delete task logs of DAG runs and "
+        "report, per key and target store: action, source and target versions, reason. Give a log folder, "
+        "or --url with --dag. Exit 0 all keys fine, 1 some key or store failed, 2 nothing found or bad "
+        "usage.",
     )
     audit.add_argument(
         "logs",
@@ -234,7 +244,13 @@ def add_parser(commands: Any) -> None:
     audit.add_argument("--password", help=f"the user's password (default: ${PASSWORD_ENV})")
     audit.add_argument("--dag", help="the DAG (job) whose run to read; required with --url")
     audit.add_argument("--run", help="the run id (with --url the default is the latest run)")
-    audit.add_argument("--task", default="push", help="the task that logs audit lines (default: push)")
+    audit.add_argument(
+        "--task",
+        action="append",
+        help="a task that logs audit lines; repeat for several (default: "
+        + " and ".join(AUDITED_TASKS)
+        + ", the deletions of a target pushed in parts)",
+    )
     audit.add_argument(
         "--all-attempts",
         action="store_true",
@@ -262,10 +278,11 @@ def cmd_audit(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def _collect(args: argparse.Namespace) -> list[Attempt]:
+    tasks = tuple(args.task or AUDITED_TASKS)
     if args.url is None:
         if args.logs is None:
             raise AuditSourceError("give a log folder, or --url and --dag")
-        return attempts_from_folder(args.logs, task_id=args.task, dag_id=args.dag, run_id=args.run)
+        return attempts_from_folder(args.logs, task_ids=tasks, dag_id=args.dag, run_id=args.run)
     if args.dag is None:
         raise AuditSourceError("--url needs --dag")
     client = AirflowRestClient(
@@ -273,7 +290,7 @@ def _collect(args: argparse.Namespace) -> list[Attempt]:
     )
     try:
         client.login()
-        return attempts_from_api(client, args.dag, args.run, task_id=args.task)[1]
+        return attempts_from_api(client, args.dag, args.run, task_ids=tasks)[1]
     except urllib.error.HTTPError as problem:
         raise AuditSourceError(f"{args.url}: HTTP {problem.code} {problem.reason} ({problem.url})") from None
     except (urllib.error.URLError, OSError) as problem:

@@ -256,7 +256,7 @@ def cmd_status(args: argparse.Namespace, out: Console, err: Console) -> int:
         attempts = attempts_from_folder(args.logs, dag_id=job)
         # drift checks run before each push, and on their own schedule in the job's drift DAG
         for dag_id in (job, job + DRIFT_DAG_SUFFIX):
-            attempts += attempts_from_folder(args.logs, task_id="drift", dag_id=dag_id)
+            attempts += attempts_from_folder(args.logs, task_ids=("drift",), dag_id=dag_id)
         return attempts
 
     def open_store(name: str) -> SecretStoreBackend:

@@ -98,7 +98,7 @@ def key_status(log_folder: Path, dag_id: str, push_attempts: list[Attempt]) -> l
     for dag in (dag_id, dag_id + DRIFT_DAG_SUFFIX):
         folder = log_folder / f"dag_id={dag}"
         if folder.exists():
-            attempts += attempts_from_folder(folder, task_id="drift", dag_id=dag)
+            attempts += attempts_from_folder(folder, task_ids=("drift",), dag_id=dag)
     records = last_records(attempts)
     return [
         status.to_json()

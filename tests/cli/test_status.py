@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from airflow_secret_sync.engine.audit import AUDIT_EVENT, Action, AuditRecord, Drift
-from tests.cli.test_cli import ALL_VALUES, SECRETS, config, job, run, seed_target, write_job
+from tests.cli.test_cli import ALL_VALUES, SECRETS, config, job, run, run_json, seed_target, write_job
 
 __all__ = ["config"]  # the fixture, shared with test_cli
 
@@ -183,3 +183,28 @@ def test_a_same_named_job_of_another_installation_is_not_shown(
 
     monkeypatch.setenv("SECRET_SYNC_INSTALLATION_ID", "install-one")
     assert status(capsys, "-c", str(config)) == (0, {})
+
+
+def test_audit_and_status_read_the_deletions_of_a_target_pushed_in_parts(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A target with more keys than keysPerPush has its deletions in the ``delete`` task's log."""
+    write_job(config, job("j", TWO_KEYS))
+    logs = config / "logs"
+    pushed = [AuditRecord("j", "dst", key, Action.CREATE, run_id="r1") for key in ("kept", "gone")]
+    write_push_log(logs, "j", "r1", pushed, "2026-12-02T10:00:00Z")
+    deleted = [AuditRecord("j", "dst", "gone", Action.DELETE, reason="source key is gone", run_id="r2")]
+    write_push_log(logs, "j", "r2", deleted, "2026-12-02T11:00:00Z", task="delete")
+
+    code, rows = run_json(capsys, "audit", str(logs), "--dag", "j")
+    assert code == 0
+    assert {(row["runId"], row["targetKey"], row["action"]) for row in rows} == {
+        ("r1", "kept", "create"),
+        ("r1", "gone", "create"),
+        ("r2", "gone", "delete"),
+    }
+    code, rows = run_json(capsys, "audit", str(logs), "--dag", "j", "--task", "delete")
+    assert [(row["targetKey"], row["action"]) for row in rows] == [("gone", "delete")]
+
+    _, states = status(capsys, "-c", str(config), "--logs", str(logs))
+    assert states[("dst", "gone")]["state"] == "deleted"
