@@ -97,8 +97,13 @@ def main() -> int:
         say("Stopping Airflow...")
 
     say(f"\nRun {run_id}: {run['state']} in {time.monotonic() - started:.0f}s")
-    order = ["query", "transform", "push", "report"]
-    for ti in sorted(instances.values(), key=lambda ti: (order.index(ti["task_id"]), ti["map_index"])):
+    order = ["query", "transform", "drift", "approval", "push", "delete", "report"]
+
+    def position(ti: dict) -> tuple[int, int]:  # a task this list does not know goes last
+        task = ti["task_id"]
+        return (order.index(task) if task in order else len(order), ti["map_index"])
+
+    for ti in sorted(instances.values(), key=position):
         say(f"  {instance_name(ti):<32} {ti['state']}")
     audit_summary(run_id)
     check_no_values()
