@@ -98,7 +98,11 @@ def next_event(
     async def go() -> dict[str, Any]:
         events = made.run().__aiter__()
         waiting = asyncio.ensure_future(events.__anext__())
-        while made._memory is None and not waiting.done():  # the first poll is saved, or yielded already
+        # a change must come after the trigger's baseline: its first poll's cursor, or one stored before
+        # (a restarted trigger, which may find nothing to save); bounded, so a broken trigger fails
+        deadline = asyncio.get_running_loop().time() + timeout
+        while await made.load_cursor() is None and not waiting.done():
+            assert asyncio.get_running_loop().time() < deadline, "the trigger took no first snapshot"
             await asyncio.sleep(0.005)
         if change is not None:
             change()
