@@ -256,7 +256,9 @@ def dag_run_summaries(dags_folder: Path, job: str) -> dict[str, dict[str, Any]]:
     tis = task_instances(dag_run)
     states = {key: ti.state for key, ti in tis.items()}
     assert dag_run.state == "success", states
-    assert set(states.values()) == {"success"}
+    assert {state for (task, _), state in states.items() if task != "delete"} == {"success"}
+    # no target here has more keys than keysPerPush: its deletions ran in push, delete is skipped
+    assert {state for (task, _), state in states.items() if task == "delete"} == {"skipped"}
     summaries = {
         ti.rendered_map_index: xcoms(dag_run)[("push", map_index, "summary")]
         for (task, map_index), ti in tis.items()
