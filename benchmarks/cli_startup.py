@@ -74,7 +74,7 @@ def commands(config: Path) -> dict[str, list[str]]:
     }
 
 
-def child_env(folder: Path) -> dict[str, str]:
+def user_environment(airflow_home: Path) -> dict[str, str]:
     """The caller's environment without an installation or Airflow configuration of its own: what a user
     who runs the CLI on a file job has."""
     env = {
@@ -82,8 +82,13 @@ def child_env(folder: Path) -> dict[str, str]:
         for name, value in os.environ.items()
         if not name.startswith(("AIRFLOW", "SECRET_SYNC_", "_AIRFLOW"))
     }
-    env = with_byte_code_cache(env, folder)
-    env["AIRFLOW_HOME"] = str(folder / "airflow-home")
+    env["AIRFLOW_HOME"] = str(airflow_home)
+    return env
+
+
+def child_env(folder: Path) -> dict[str, str]:
+    """:func:`user_environment`, with a byte-code cache and this repository importable."""
+    env = with_byte_code_cache(user_environment(folder / "airflow-home"), folder)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     return env
 

@@ -7,7 +7,6 @@ Not timed: the imports are what is checked; ``benchmarks/cli_startup.py`` measur
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -16,32 +15,10 @@ from pathlib import Path
 import pytest
 
 from airflow_secret_sync.providers.file.store import FileSecretStore
+from benchmarks.cli_startup import user_environment, write_job
 
 REPO = Path(__file__).resolve().parents[2]
 HEAVY = ("airflow", "boto3", "botocore", "hvac", "google", "kubernetes", "azure", "croniter")
-CONFIG = """\
-apiVersion: secret-sync/v1alpha1
-kind: SecretStore
-metadata: {name: src}
-spec:
-  provider: {file: {path: ../src}}
----
-apiVersion: secret-sync/v1alpha1
-kind: SecretStore
-metadata: {name: dst}
-spec:
-  permissions: ReadWrite
-  provider: {file: {path: ../dst}}
----
-apiVersion: secret-sync/v1alpha1
-kind: SyncJob
-metadata: {name: three-keys}
-spec:
-  source: src
-  targets: [dst]
-  plan:
-    - query: {regexp: "^app/"}
-"""
 PROBE = """
 import contextlib, io, json, sys
 from airflow_secret_sync.cli import main
@@ -59,25 +36,7 @@ print(json.dumps({"codes": codes, "loaded": loaded}))
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    folder = tmp_path / "config"
-    folder.mkdir()
-    (folder / "sync.yaml").write_text(CONFIG)
-    for index in range(3):
-        secret = tmp_path / "src" / "app" / f"key-{index}"
-        secret.parent.mkdir(parents=True, exist_ok=True)
-        secret.write_text(f"startup-test-value-{index}")
-    return folder
-
-
-def clean_environment(airflow_home: Path) -> dict[str, str]:
-    """This environment without any Airflow configuration or installation of its own."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("AIRFLOW", "_AIRFLOW", "SECRET_SYNC_"))
-    }
-    env["AIRFLOW_HOME"] = str(airflow_home)
-    return env
+    return write_job(tmp_path)
 
 
 def probe(config: Path, env: dict[str, str], commands: str = "validate,plan,run") -> dict[str, object]:
@@ -98,14 +57,14 @@ def probe(config: Path, env: dict[str, str], commands: str = "validate,plan,run"
 def test_validate_plan_and_run_of_a_file_job_import_neither_airflow_nor_a_client_library(
     config: Path, tmp_path: Path
 ) -> None:
-    result = probe(config, clean_environment(tmp_path / "airflow-home"))
+    result = probe(config, user_environment(tmp_path / "airflow-home"))
 
     assert result == {"codes": [0, 0, 0], "loaded": []}
     assert FileSecretStore(tmp_path / "dst").read_marker("app/key-0") is not None
 
 
 def test_an_installation_in_a_connection_variable_is_still_found(config: Path, tmp_path: Path) -> None:
-    env = clean_environment(tmp_path / "airflow-home")
+    env = user_environment(tmp_path / "airflow-home")
     env["AIRFLOW_CONN_SECRET_SYNC_INSTALLATION"] = json.dumps(
         {"conn_type": "generic", "login": "from-variable", "password": "a-long-hash-key-0001"}
     )
@@ -138,7 +97,7 @@ def test_an_installation_in_a_configured_secrets_backend_is_still_found(config: 
         f'backend_kwargs = {{"connections_file_path": "{connections}"}}\n'
     )
 
-    result = probe(config, clean_environment(airflow_home), commands="run")
+    result = probe(config, user_environment(airflow_home), commands="run")
 
     assert result["codes"] == [0]
     marker = FileSecretStore(tmp_path / "dst").read_marker("app/key-0")
