@@ -44,12 +44,14 @@ class AuditSourceError(Exception):
 
 @dataclass(frozen=True)
 class Attempt:
-    """The log lines of one attempt of one ``push`` task instance."""
+    """The log lines of one attempt of one task instance that writes audit lines (``push``, ``delete``,
+    ``drift``)."""
 
-    task: str  # identifies the task instance across attempts: a folder, or "run/map index"
+    task: str  # identifies the task instance across attempts: a folder, or "run/task/map index"
     number: int
     lines: list[dict[str, Any]]
     run: str | None = None
+    task_id: str | None = None
 
 
 def rows_of(attempt: Attempt) -> list[AuditRecord]:
@@ -114,7 +116,9 @@ def attempts_from_folder(
         ):
             continue
         lines = list(_json_lines(file.read_text(errors="replace").splitlines()))
-        attempts.append(Attempt(str(file.parent), int(match.group(1)), lines, parts.get("run_id")))
+        attempts.append(
+            Attempt(str(file.parent), int(match.group(1)), lines, parts.get("run_id"), parts.get("task_id"))
+        )
     return attempts
 
 
@@ -194,7 +198,7 @@ def attempts_from_api(
             continue
         for number in range(1, int(ti.get("try_number") or 0) + 1):
             lines = _task_log(client, f"/api/v2/dags/{dag}/dagRuns/{run}/taskInstances/{task_id}", ti, number)
-            attempts.append(Attempt(f"{run_id}/{task_id}/{ti['map_index']}", number, lines, run_id))
+            attempts.append(Attempt(f"{run_id}/{task_id}/{ti['map_index']}", number, lines, run_id, task_id))
     return run_id, attempts
 
 

@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from airflow_secret_sync.audit_report import (
+    AUDITED_TASKS,
     Attempt,
     AuditSourceError,
     attempts_from_folder,
@@ -191,7 +192,7 @@ def collect(
     """Every key's status for the jobs (and target stores, states) asked for; all of them when empty.
 
     :param open_store: opens a store by name (closed here after use).
-    :param attempts_of: the ``push`` and ``drift`` log attempts of a job's DAGs.
+    :param attempts_of: a job's audit log attempts (:func:`job_attempts`).
     :param installation: this installation, asked for only when a marker names one: a same-named job of
         another installation marks secrets that are not this job's.
     """
@@ -218,6 +219,21 @@ def collect(
 
 
 # ----------------------------------------------------------------------------------------- command line
+
+
+def job_attempts(logs: Path, job: str) -> list[Attempt]:
+    """The attempts a job's key status is read from: ``push`` and ``delete`` of its DAG, and the drift
+    checks, which run before each push and on their own schedule in the job's drift DAG. ``logs``: Airflow's
+    log folder (then only the job's ``dag_id=`` folders are read), or a folder or file below it."""
+    if not logs.exists():
+        return []
+    top = logs.is_dir() and any(logs.glob("dag_id=*"))
+    attempts = []
+    for dag_id, tasks in ((job, (*AUDITED_TASKS, "drift")), (job + DRIFT_DAG_SUFFIX, ("drift",))):
+        folder = logs / f"dag_id={dag_id}" if top else logs
+        if folder.exists():
+            attempts += attempts_from_folder(folder, task_ids=tasks, dag_id=dag_id)
+    return attempts
 
 
 def add_parser(commands: Any) -> None:
@@ -250,15 +266,6 @@ def cmd_status(args: argparse.Namespace, out: Console, err: Console) -> int:
             err.print(f"error: {problem}", markup=False)
         return EXIT_INVALID
 
-    def attempts_of(job: str) -> list[Attempt]:
-        if args.logs is None or not args.logs.exists():
-            return []
-        attempts = attempts_from_folder(args.logs, dag_id=job)
-        # drift checks run before each push, and on their own schedule in the job's drift DAG
-        for dag_id in (job, job + DRIFT_DAG_SUFFIX):
-            attempts += attempts_from_folder(args.logs, task_ids=("drift",), dag_id=dag_id)
-        return attempts
-
     def open_store(name: str) -> SecretStoreBackend:
         from airflow_secret_sync.runtime import open_declared_store
 
@@ -270,7 +277,7 @@ def cmd_status(args: argparse.Namespace, out: Console, err: Console) -> int:
         found = collect(
             config,
             open_store,
-            attempts_of,
+            lambda job: job_attempts(args.logs, job) if args.logs is not None else [],
             jobs=args.job,
             stores=args.store,
             states=args.state,

@@ -13,10 +13,9 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from airflow_secret_sync.audit_report import Attempt, attempts_from_folder, select_rows
+from airflow_secret_sync.audit_report import AUDITED_TASKS, Attempt, select_rows
 from airflow_secret_sync.dag_factory import TAG
-from airflow_secret_sync.spec.models import DRIFT_DAG_SUFFIX
-from airflow_secret_sync.status import key_states, last_records
+from airflow_secret_sync.status import job_attempts, key_states, last_records
 
 
 def job_dag_ids(session: Any) -> list[str]:
@@ -69,12 +68,12 @@ def job_summary(session: Any, dag_id: str) -> dict[str, Any]:
 def job_detail(session: Any, dag_id: str, log_folder: Path) -> dict[str, Any]:
     """The summary, the last run's audit rows (with links to their task logs) and each key's status."""
     summary = job_summary(session, dag_id)
-    folder = log_folder / f"dag_id={dag_id}"
-    attempts = attempts_from_folder(folder, dag_id=dag_id) if folder.exists() else []
+    attempts = job_attempts(log_folder, dag_id)
     last_run = summary["lastRun"]["runId"] if summary["lastRun"] else None
     map_indexes = _map_indexes(session, dag_id, last_run)
     audit = []
-    for row in select_rows([a for a in attempts if a.run == last_run], all_attempts=False):
+    pushed = [a for a in attempts if a.run == last_run and a.task_id in AUDITED_TASKS]
+    for row in select_rows(pushed, all_attempts=False):
         audit.append(
             {
                 "store": row.target_store,
@@ -88,17 +87,12 @@ def job_detail(session: Any, dag_id: str, log_folder: Path) -> dict[str, Any]:
                 "logUrl": task_log_url(dag_id, row.run_id or "", map_indexes.get(row.target_store)),
             }
         )
-    return {**summary, "audit": audit, "status": key_status(log_folder, dag_id, attempts)}
+    return {**summary, "audit": audit, "status": key_status(dag_id, attempts)}
 
 
-def key_status(log_folder: Path, dag_id: str, push_attempts: list[Attempt]) -> list[dict[str, Any]]:
-    """Each key's status from its newest record: a push, or a drift check (before a push, or in the job's
-    drift DAG) that found it changed, missing, orphaned or foreign."""
-    attempts = list(push_attempts)
-    for dag in (dag_id, dag_id + DRIFT_DAG_SUFFIX):
-        folder = log_folder / f"dag_id={dag}"
-        if folder.exists():
-            attempts += attempts_from_folder(folder, task_ids=("drift",), dag_id=dag)
+def key_status(dag_id: str, attempts: list[Attempt]) -> list[dict[str, Any]]:
+    """Each key's status from its newest record (:func:`~airflow_secret_sync.status.job_attempts`): a push,
+    a deletion, or a drift check that found it changed, missing, orphaned or foreign."""
     records = last_records(attempts)
     return [
         status.to_json()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from airflow_secret_sync.audit_report import attempts_from_folder
 from airflow_secret_sync.engine.audit import Action, AuditRecord, Drift
 from airflow_secret_sync.plugins.page_data import key_status
+from airflow_secret_sync.status import job_attempts
 from tests.cli.test_status import write_push_log
 
 
@@ -23,7 +23,6 @@ def test_the_page_shows_what_the_drift_dag_found(tmp_path: Path) -> None:
     # another job's drift DAG is not this job's business
     write_push_log(logs, "k__drift", "d1", checked, "2026-12-02T11:00:00Z", task="drift")
 
-    push = attempts_from_folder(logs / "dag_id=j", dag_id="j")
-    rows = {row["key"]: (row["state"], row["drift"]) for row in key_status(logs, "j", push)}
+    rows = {row["key"]: (row["state"], row["drift"]) for row in key_status("j", job_attempts(logs, "j"))}
 
     assert rows == {"a": ("drifted", "changed"), "b": ("missing", "missing"), "c": ("synced", "in-sync")}
